@@ -1,0 +1,116 @@
+# orbt: the Lua client for the Orbt partner API.
+#
+#   make            build the module (build/orbt.so) and orbt-mock (build/orbt-mock)
+#   make test       build and run every spec against a real orbt-mock
+#   make demo       run examples/quickstart.lua against orbt-mock
+#   make valgrind   run a create/list/walk script under valgrind
+#   make lint       cppcheck, clang-tidy and luacheck
+#
+# `make test SANITIZE=1` builds everything with AddressSanitizer and UBSan
+# (in build/sanitize) and runs the specs with it. Missing Debian packages are
+# installed when run as root; otherwise the apt-get line is printed.
+
+LUA         ?= lua5.4
+LUA_PC      ?= lua5.4
+CC          ?= cc
+BUSTED      ?= /usr/bin/busted
+
+PKGS        := libcurl libcjson openssl
+WARNINGS    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARNINGS)
+
+ifeq ($(SANITIZE),1)
+BUILD       := build/sanitize
+SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# The interpreter is not instrumented, so the sanitizer runtimes are preloaded.
+RUN_ENV     := LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+               ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+else
+BUILD       := build
+SAN_FLAGS   :=
+RUN_ENV     :=
+endif
+
+MODULE      := $(BUILD)/orbt.so
+MOCK        := $(BUILD)/orbt-mock
+SRC         := $(wildcard src/*.c)
+OBJ         := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRC))
+MOCK_SRC    := $(wildcard mock/*.c)
+
+# Debian packages each target needs.
+BUILD_DEBS  := gcc make pkg-config $(LUA) liblua5.4-dev libcurl4-openssl-dev libcjson-dev \
+               libssl-dev libmicrohttpd-dev
+TEST_DEBS   := $(BUILD_DEBS) lua-busted lua-dkjson luarocks curl openssl ca-certificates
+LINT_DEBS   := cppcheck clang-tidy lua-check
+VG_DEBS     := $(BUILD_DEBS) valgrind curl
+
+# The specs find their module, pure-Lua layer and mock here.
+SPEC_ENV    := ORBT_BUILD=$(abspath $(BUILD)) LUA=$(LUA) \
+               LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/spec/?.lua;;" \
+               LUA_CPATH="$(abspath $(BUILD))/?.so;;"
+
+.PHONY: all test demo valgrind lint clean deps-build deps-test deps-lint deps-valgrind
+
+all: deps-build $(MODULE) $(MOCK)
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) -fPIC -fvisibility=hidden \
+	  $$(pkg-config --cflags $(LUA_PC) $(PKGS)) -c $< -o $@
+
+# The interpreter provides the Lua symbols, so the module does not link liblua.
+$(MODULE): $(OBJ)
+	$(CC) -shared $(SAN_FLAGS) -o $@ $(OBJ) $$(pkg-config --libs $(PKGS))
+
+$(MOCK): $(MOCK_SRC) $(wildcard mock/*.h) | $(BUILD)
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) $(MOCK_SRC) \
+	  $$(pkg-config --cflags --libs libmicrohttpd libcjson openssl) -lpthread -lm -o $@
+
+$(BUILD) $(BUILD)/obj:
+	mkdir -p $@
+
+test: deps-test $(MODULE) $(MOCK)
+	$(SPEC_ENV) $(RUN_ENV) $(LUA) $(BUSTED) --output=utfTerminal spec
+
+demo: deps-build $(MODULE) $(MOCK)
+	$(SPEC_ENV) sh examples/run-with-mock.sh $(LUA) examples/quickstart.lua
+
+valgrind: deps-valgrind $(MODULE) $(MOCK)
+	$(SPEC_ENV) sh examples/run-with-mock.sh \
+	  valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
+	  --errors-for-leak-kinds=definite,indirect --error-exitcode=3 \
+	  $(LUA) examples/quickstart.lua
+	@echo "valgrind: no errors and no leaks"
+
+lint: deps-lint
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --inline-suppr --std=c11 -D_GNU_SOURCE $$(pkg-config --cflags-only-I $(LUA_PC) $(PKGS)) src mock
+	clang-tidy --quiet $(SRC) $(MOCK_SRC) -- $(BASE_CFLAGS) \
+	  $$(pkg-config --cflags $(LUA_PC) $(PKGS) libmicrohttpd)
+	luacheck --quiet lua spec examples
+
+clean:
+	rm -rf build
+
+# Installs what a target needs when run as root, else prints the apt-get line.
+define ensure_debs
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "missing Debian packages; run as root:"; echo "  apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+endef
+
+deps-build:
+	$(call ensure_debs,$(BUILD_DEBS))
+deps-test:
+	$(call ensure_debs,$(TEST_DEBS))
+deps-lint:
+	$(call ensure_debs,$(LINT_DEBS))
+deps-valgrind:
+	$(call ensure_debs,$(VG_DEBS))

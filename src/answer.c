@@ -1,0 +1,229 @@
+/* answer.c: turning what the transport brought back into the call's result. */
+#include "answer.h"
+
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "compat.h"
+#include "error.h"
+#include "json.h"
+
+#define MESSAGE_MAX 512
+#define REDACTED "[REDACTED]"
+
+/* ===== Retry safety ===== */
+
+static int is_transient_status(long status)
+{
+    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+int answer_is_retryable(const char *method, transport_result result, int request_sent, long status)
+{
+    /* A create is not idempotent: repeat it only when it certainly never
+     * reached the server, or when the server said "too many requests". */
+    int is_create = strcmp(method, "POST") == 0;
+    switch (result) {
+    case TRANSPORT_OK:
+        return is_create ? status == 429 : is_transient_status(status);
+    case TRANSPORT_NETWORK:
+    case TRANSPORT_TIMEOUT:
+        return is_create ? !request_sent : 1;
+    default:
+        return 0;
+    }
+}
+
+/* ===== Server text ===== */
+
+/* Pushes s with every occurrence of the secret replaced: a misbehaving
+ * server or proxy that echoes it must not put it into an error. */
+static const char *push_scrubbed(lua_State *L, const char *s, size_t len, const call_info *call)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    size_t n = call->secret_len;
+    while (len > 0) {
+        const char *hit = n > 0 && n <= len ? memmem(s, len, call->secret, n) : NULL;
+        size_t keep = hit != NULL ? (size_t)(hit - s) : len;
+        luaL_addlstring(&b, s, keep);
+        if (hit == NULL)
+            break;
+        luaL_addstring(&b, REDACTED);
+        s = hit + n;
+        len -= keep + n;
+    }
+    luaL_pushresult(&b);
+    return lua_tostring(L, -1);
+}
+
+/* Leaves the first of t[k1], t[k2]... that is a non-empty string or a number
+ * on the stack and returns it, or pushes nothing and returns NULL. */
+static const char *first_text_field(lua_State *L, int t, const char *const *keys)
+{
+    for (; *keys != NULL; keys++) {
+        lua_getfield(L, t, *keys);
+        int type = lua_type(L, -1);
+        if ((type == LUA_TSTRING && lua_rawlen(L, -1) > 0) || type == LUA_TNUMBER)
+            return lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    return NULL;
+}
+
+/* The error body's shape is undocumented: look in the usual places. Leaves
+ * the found strings (scrubbed) on the stack. */
+static void read_error_fields(lua_State *L, const char *body, size_t len, const call_info *call,
+                              const char **code, const char **message)
+{
+    static const char *const code_keys[] = {"code", "errorCode", "error", NULL};
+    static const char *const message_keys[] = {"message", "errorMessage", "detail", NULL};
+    static const char *const nested_code[] = {"code", NULL};
+    static const char *const nested_message[] = {"message", NULL};
+    char reason[128];
+    *code = *message = NULL;
+    if (len == 0 || json_push_document(L, body, len, reason, sizeof reason) != 0)
+        return;
+    int doc = lua_gettop(L);
+    if (lua_type(L, doc) != LUA_TTABLE)
+        return;
+    lua_getfield(L, doc, "error");
+    int nested = lua_gettop(L);
+    int has_nested = lua_type(L, nested) == LUA_TTABLE;
+    const char *found = first_text_field(L, doc, code_keys);
+    if (found == NULL && has_nested)
+        found = first_text_field(L, nested, nested_code);
+    if (found != NULL) {
+        size_t n = lua_rawlen(L, -1);
+        *code = push_scrubbed(L, found, n > 64 ? 64 : n, call);
+    }
+    found = first_text_field(L, doc, message_keys);
+    if (found == NULL && has_nested)
+        found = first_text_field(L, nested, nested_message);
+    if (found != NULL) {
+        size_t n = lua_rawlen(L, -1);
+        *message = push_scrubbed(L, found, n > MESSAGE_MAX ? MESSAGE_MAX : n, call);
+    }
+}
+
+static const char *reason_phrase(long status)
+{
+    switch (status) {
+    case 400: return "bad request";
+    case 401: return "unauthorized";
+    case 402: return "payment required";
+    case 403: return "forbidden (authentication failed)";
+    case 404: return "not found";
+    case 409: return "conflict";
+    case 422: return "unprocessable request";
+    case 429: return "too many requests";
+    case 500: return "internal server error";
+    case 502: return "bad gateway";
+    case 503: return "service unavailable";
+    case 504: return "gateway timeout";
+    default: return "unexpected HTTP status";
+    }
+}
+
+/* ===== Outcomes ===== */
+
+static int push_failure(lua_State *L, const call_info *call, const http_response *rs)
+{
+    int is_2xx = rs->status >= 200 && rs->status < 300;
+    orbt_error e = {0};
+    e.kind = rs->result == TRANSPORT_TIMEOUT ? "timeout"
+             : rs->result == TRANSPORT_TOO_LARGE ? (is_2xx ? "decode" : "api")
+             : "network";
+    e.status = rs->result == TRANSPORT_TOO_LARGE ? rs->status : 0;
+    e.message = rs->message; /* written by the transport, which never sees the secret */
+    e.method = call->method;
+    e.path = call->path;
+    e.retryable = answer_is_retryable(call->method, rs->result, rs->request_sent, rs->status);
+    return error_return(L, &e);
+}
+
+static int push_api_error(lua_State *L, const call_info *call, const http_response *rs)
+{
+    orbt_error e = {0};
+    e.kind = "api";
+    e.status = rs->status;
+    e.method = call->method;
+    e.path = call->path;
+    e.retryable = answer_is_retryable(call->method, TRANSPORT_OK, 1, rs->status);
+    read_error_fields(L, rs->body.data, rs->body.len, call, &e.code, &e.message);
+    if (e.message == NULL)
+        e.message = reason_phrase(rs->status);
+    size_t keep = rs->body.len > ERROR_BODY_MAX ? ERROR_BODY_MAX : rs->body.len;
+    e.body = push_scrubbed(L, rs->body.data != NULL ? rs->body.data : "", keep, call);
+    e.body_len = lua_rawlen(L, -1);
+    return error_return(L, &e);
+}
+
+static int push_decode_error(lua_State *L, const call_info *call, const http_response *rs,
+                             const char *why)
+{
+    orbt_error e = {0};
+    e.kind = "decode";
+    e.status = rs->status;
+    e.message = why;
+    e.method = call->method;
+    e.path = call->path;
+    size_t keep = rs->body.len > ERROR_BODY_MAX ? ERROR_BODY_MAX : rs->body.len;
+    e.body = push_scrubbed(L, rs->body.data != NULL ? rs->body.data : "", keep, call);
+    e.body_len = lua_rawlen(L, -1);
+    return error_return(L, &e);
+}
+
+static int field_has_type(lua_State *L, int t, const char *key, int type)
+{
+    lua_getfield(L, t, key);
+    int ok = lua_type(L, -1) == type;
+    lua_pop(L, 1);
+    return ok;
+}
+
+/* Checks the documented shape and leaves the call's result on top. */
+static const char *take_result(lua_State *L, answer_shape shape)
+{
+    int doc = lua_gettop(L);
+    if (lua_type(L, doc) != LUA_TTABLE)
+        return "the answer is not a JSON object";
+    if (shape == ANSWER_CUSTOMER) {
+        lua_getfield(L, doc, "data");
+        if (lua_type(L, -1) != LUA_TTABLE)
+            return "the answer has no \"data\" object";
+        if (!field_has_type(L, -1, "id", LUA_TNUMBER))
+            return "the answer's data has no numeric \"id\"";
+        return NULL;
+    }
+    if (!field_has_type(L, doc, "content", LUA_TTABLE))
+        return "the answer has no \"content\" array";
+    if (!field_has_type(L, doc, "hasNext", LUA_TBOOLEAN))
+        return "the answer has no boolean \"hasNext\"";
+    return NULL;
+}
+
+static int push_success(lua_State *L, answer_shape shape, const call_info *call,
+                        const http_response *rs)
+{
+    char why[128];
+    int base = lua_gettop(L);
+    if (json_push_document(L, rs->body.data != NULL ? rs->body.data : "", rs->body.len, why, sizeof why) != 0)
+        return push_decode_error(L, call, rs, why);
+    const char *bad_shape = take_result(L, shape);
+    if (bad_shape != NULL) {
+        lua_settop(L, base);
+        return push_decode_error(L, call, rs, bad_shape);
+    }
+    return 1;
+}
+
+int answer_push(lua_State *L, answer_shape shape, const call_info *call, const http_response *rs)
+{
+    if (rs->result != TRANSPORT_OK)
+        return push_failure(L, call, rs);
+    if (rs->status < 200 || rs->status >= 300)
+        return push_api_error(L, call, rs);
+    return push_success(L, shape, call, rs);
+}

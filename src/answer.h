@@ -1,0 +1,31 @@
+/* answer.h: turning what the transport brought back into the call's result,
+ * a Lua table or `nil, err`. Status, body and transport outcome in; nothing
+ * else is consulted, so another transport can feed it too. */
+#ifndef ORBT_ANSWER_H
+#define ORBT_ANSWER_H
+
+#include <stddef.h>
+
+#include <lua.h>
+
+#include "transport.h"
+
+typedef enum answer_shape {
+    ANSWER_CUSTOMER,   /* {"success": true, "data": {...}} -> data */
+    ANSWER_PAGE        /* {"content": [...], "hasNext": bool, ...} -> the page */
+} answer_shape;
+
+typedef struct call_info {
+    const char *method;
+    const char *path;
+    const char *secret;   /* scrubbed from anything the server sent back */
+    size_t secret_len;
+} call_info;
+
+/* Pushes the result table and returns 1, or pushes nil and an error and returns 2. */
+int answer_push(lua_State *L, answer_shape shape, const call_info *call, const http_response *rs);
+
+/* Whether repeating a call that ended this way is safe and may succeed. */
+int answer_is_retryable(const char *method, transport_result result, int request_sent, long status);
+
+#endif

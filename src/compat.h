@@ -1,0 +1,99 @@
+/* compat.h: the one place that knows which Lua version we are built against.
+ *
+ * The core is written against the Lua 5.3/5.4 API. Lua 5.1 (and LuaJIT, which
+ * speaks the 5.1 API) and 5.2 lack a few functions; they get small backports
+ * here so that no other file needs a LUA_VERSION_NUM test. */
+#ifndef ORBT_COMPAT_H
+#define ORBT_COMPAT_H
+
+#include <stdint.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#if LUA_VERSION_NUM < 502
+#define lua_rawlen(L, i) lua_objlen((L), (i))
+#define luaL_newlib(L, reg) (lua_newtable(L), luaL_setfuncs((L), (reg), 0))
+
+/* luaL_setfuncs as in 5.2: register functions sharing `nup` upvalues. */
+static inline void luaL_setfuncs(lua_State *L, const luaL_Reg *reg, int nup)
+{
+    luaL_checkstack(L, nup, "too many upvalues");
+    for (; reg->name != NULL; reg++) {
+        for (int i = 0; i < nup; i++)
+            lua_pushvalue(L, -nup);
+        lua_pushcclosure(L, reg->func, nup);
+        lua_setfield(L, -(nup + 2), reg->name);
+    }
+    lua_pop(L, nup);
+}
+
+static inline void *luaL_testudata(lua_State *L, int idx, const char *tname)
+{
+    void *p = lua_touserdata(L, idx);
+    if (p == NULL || !lua_getmetatable(L, idx))
+        return NULL;
+    luaL_getmetatable(L, tname);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same ? p : NULL;
+}
+
+static inline void luaL_setmetatable(lua_State *L, const char *tname)
+{
+    luaL_getmetatable(L, tname);
+    lua_setmetatable(L, -2);
+}
+
+static inline int lua_absindex(lua_State *L, int idx)
+{
+    return (idx > 0 || idx <= LUA_REGISTRYINDEX) ? idx : lua_gettop(L) + idx + 1;
+}
+#endif
+
+/* Runtimes with a separate integer subtype (5.3+) get integers; the others
+ * get a double, which is exact for every integer up to 2^53. */
+static inline void orbt_push_int64(lua_State *L, int64_t v)
+{
+#if LUA_VERSION_NUM >= 503
+    lua_pushinteger(L, (lua_Integer)v);
+#else
+    lua_pushnumber(L, (lua_Number)v);
+#endif
+}
+
+/* True when the value at idx is of type number with an integral value that
+ * fits in int64. Strings that look like numbers are not accepted. */
+static inline int orbt_to_int64(lua_State *L, int idx, int64_t *out)
+{
+    if (lua_type(L, idx) != LUA_TNUMBER)
+        return 0;
+#if LUA_VERSION_NUM >= 503
+    if (lua_isinteger(L, idx)) {
+        *out = (int64_t)lua_tointeger(L, idx);
+        return 1;
+    }
+#endif
+    lua_Number n = lua_tonumber(L, idx);
+    /* -2^63 <= n < 2^63, and no fractional part (NaN fails both tests). */
+    if (!(n >= -9223372036854775808.0 && n < 9223372036854775808.0))
+        return 0;
+    if ((lua_Number)(int64_t)n != n)
+        return 0;
+    *out = (int64_t)n;
+    return 1;
+}
+
+/* True when the number at idx is stored as an integer (always false before 5.3). */
+static inline int orbt_is_integer(lua_State *L, int idx)
+{
+#if LUA_VERSION_NUM >= 503
+    return lua_isinteger(L, idx);
+#else
+    (void)L;
+    (void)idx;
+    return 0;
+#endif
+}
+
+#endif

@@ -1,0 +1,105 @@
+/* error.c: orbt's error values. */
+#include "error.h"
+
+#include <lauxlib.h>
+
+#include "compat.h"
+
+#define ERROR_METATABLE "orbt.error"
+
+static void set_string(lua_State *L, const char *key, const char *value)
+{
+    if (value != NULL && value[0] != '\0') {
+        lua_pushstring(L, value);
+        lua_setfield(L, -2, key);
+    }
+}
+
+void error_push(lua_State *L, const orbt_error *e)
+{
+    lua_createtable(L, 0, 10);
+    set_string(L, "kind", e->kind);
+    set_string(L, "code", e->code);
+    set_string(L, "message", e->message);
+    set_string(L, "field", e->field);
+    set_string(L, "method", e->method);
+    set_string(L, "path", e->path);
+    if (e->status > 0) {
+        orbt_push_int64(L, e->status);
+        lua_setfield(L, -2, "status");
+    }
+    if (e->body != NULL) {
+        lua_pushlstring(L, e->body, e->body_len > ERROR_BODY_MAX ? ERROR_BODY_MAX : e->body_len);
+        lua_setfield(L, -2, "body");
+    }
+    lua_pushboolean(L, e->retryable);
+    lua_setfield(L, -2, "retryable");
+    error_set_metatable(L, -1);
+}
+
+void error_set_metatable(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    luaL_getmetatable(L, ERROR_METATABLE);
+    lua_setmetatable(L, idx);
+}
+
+int error_return(lua_State *L, const orbt_error *e)
+{
+    lua_pushnil(L);
+    error_push(L, e);
+    return 2;
+}
+
+static const char *field_string(lua_State *L, int idx, const char *key)
+{
+    lua_getfield(L, idx, key);
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1); /* the table still holds the string */
+    return s;
+}
+
+/* "orbt: 402 BUSINESS_RULE_ERROR: insufficient funds (POST /api/partner/v1/customer)"
+ * for API errors, "orbt: <kind>: <message> (METHOD path)" for the others. */
+static int error_tostring(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    const char *kind = field_string(L, 1, "kind");
+    const char *code = field_string(L, 1, "code");
+    const char *message = field_string(L, 1, "message");
+    const char *method = field_string(L, 1, "method");
+    const char *path = field_string(L, 1, "path");
+    lua_getfield(L, 1, "status");
+    lua_Number status = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+    lua_pop(L, 1);
+
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "orbt: ");
+    if (status > 0) {
+        lua_pushfstring(L, "%d ", (int)status);
+        luaL_addvalue(&b);
+    } else if (kind != NULL) {
+        luaL_addstring(&b, kind);
+        luaL_addstring(&b, ": ");
+    }
+    if (code != NULL) {
+        luaL_addstring(&b, code);
+        luaL_addstring(&b, ": ");
+    }
+    luaL_addstring(&b, message != NULL ? message : "unknown error");
+    if (method != NULL && path != NULL) {
+        lua_pushfstring(L, " (%s %s)", method, path);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+void error_register(lua_State *L)
+{
+    luaL_newmetatable(L, ERROR_METATABLE);
+    lua_pushcfunction(L, error_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+}

@@ -1,0 +1,37 @@
+/* error.h: orbt's error values, tables with kind/status/code/message/... and
+ * a __tostring, returned as `nil, err`. */
+#ifndef ORBT_ERROR_H
+#define ORBT_ERROR_H
+
+#include <stddef.h>
+
+#include <lua.h>
+
+/* Largest raw answer body kept in err.body. */
+#define ERROR_BODY_MAX 4096
+
+typedef struct orbt_error {
+    const char *kind;     /* "invalid", "api", "network", "timeout", "decode" */
+    long status;          /* HTTP status, 0 when there was no answer */
+    const char *code;     /* the API's error code, or NULL */
+    const char *message;  /* one human sentence */
+    const char *field;    /* the offending field, for "invalid" */
+    const char *body;     /* raw answer body, or NULL */
+    size_t body_len;
+    int retryable;
+    const char *method;   /* the call this error belongs to, or NULL */
+    const char *path;
+} orbt_error;
+
+/* Creates the shared metatable; call once from luaopen_orbt. */
+void error_register(lua_State *L);
+
+void error_push(lua_State *L, const orbt_error *e);
+
+/* Makes the table at idx an error value (for errors built in Lua). */
+void error_set_metatable(lua_State *L, int idx);
+
+/* Pushes nil and the error; returns 2 for `return error_return(L, &e);`. */
+int error_return(lua_State *L, const orbt_error *e);
+
+#endif

@@ -1,0 +1,408 @@
+/* orbt.c: the Lua module. luaopen_orbt, the client type and the call
+ * pipeline: Lua arguments -> validate -> body -> sign -> transport -> answer.
+ * This is the only file that knows every other part. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "answer.h"
+#include "buffer.h"
+#include "compat.h"
+#include "error.h"
+#include "json.h"
+#include "sign.h"
+#include "transport.h"
+#include "validate.h"
+
+#define ORBT_VERSION "0.1.0"
+#define CLIENT_METATABLE "orbt.client"
+#define CUSTOMER_PATH "/api/partner/v1/customer"
+#define HEADER_MAX 256
+
+/* ===== The client ===== */
+
+typedef struct orbt_client {
+    char *api_key;
+    char *client_id;
+    char *base_url;            /* without a trailing slash */
+    char *secret;              /* kept only to scrub it from server text; wiped on close */
+    size_t secret_len;
+    sign_key *key;
+    transport *transport;
+    double timeout, connect_timeout;
+    buffer request_body;       /* reused between calls */
+    http_response response;    /* reused between calls; its body is bounded by max_body */
+    int closed;
+} orbt_client;
+
+static char *copy_text(const lua_text *t)
+{
+    char *s = malloc(t->len + 1);
+    if (s != NULL) {
+        memcpy(s, t->ptr, t->len);
+        s[t->len] = '\0';
+    }
+    return s;
+}
+
+/* Frees everything the client holds and wipes the secret. Safe to call twice
+ * and on a partly built client. */
+static void client_release(orbt_client *c)
+{
+    if (c->secret != NULL) {
+        sign_wipe(c->secret, c->secret_len);
+        free(c->secret);
+    }
+    sign_key_free(c->key);
+    transport_free(c->transport);
+    free(c->api_key);
+    free(c->client_id);
+    free(c->base_url);
+    buffer_free(&c->request_body);
+    buffer_free(&c->response.body);
+    c->secret = c->api_key = c->client_id = c->base_url = NULL;
+    c->key = NULL;
+    c->transport = NULL;
+    c->secret_len = 0;
+    c->closed = 1;
+}
+
+static int client_fill(orbt_client *c, const client_options *o)
+{
+    c->api_key = copy_text(&o->api_key);
+    c->client_id = copy_text(&o->client_id);
+    c->base_url = copy_text(&o->base_url);
+    c->secret = copy_text(&o->secret);
+    c->secret_len = o->secret.len;
+    c->key = sign_key_new(o->secret.ptr, o->secret.len);
+    c->transport = transport_new();
+    c->timeout = o->timeout;
+    c->connect_timeout = o->connect_timeout;
+    buffer_init(&c->request_body, 0);
+    buffer_init(&c->response.body, o->max_body);
+    if (c->base_url != NULL) {
+        size_t n = strlen(c->base_url);
+        while (n > 0 && c->base_url[n - 1] == '/')
+            c->base_url[--n] = '\0';
+    }
+    return c->api_key && c->client_id && c->base_url && c->secret && c->key && c->transport ? 0 : -1;
+}
+
+/* Misuse (a method called on something that is not a client) raises. */
+static orbt_client *check_client(lua_State *L)
+{
+    orbt_client *c = luaL_testudata(L, 1, CLIENT_METATABLE);
+    if (c == NULL)
+        luaL_error(L, "orbt: expected a client as self; call methods as client:method(...)");
+    return c;
+}
+
+static int invalid(lua_State *L, const validation_error *v, const char *method, const char *path)
+{
+    orbt_error e = {0};
+    e.kind = "invalid";
+    e.field = v->field;
+    e.message = v->message;
+    e.method = method;
+    e.path = path;
+    return error_return(L, &e);
+}
+
+static int refuse_if_closed(lua_State *L, const orbt_client *c, const char *method, const char *path)
+{
+    validation_error v = {"client", "the client is closed"};
+    return c->closed ? invalid(L, &v, method, path) : 0;
+}
+
+/* ===== One call ===== */
+
+typedef struct header_lines {
+    char lines[8][HEADER_MAX];
+    const char *ptrs[8];
+    size_t count;
+} header_lines;
+
+static void add_header(header_lines *h, const char *name, const char *value)
+{
+    snprintf(h->lines[h->count], HEADER_MAX, "%s: %s", name, value);
+    h->ptrs[h->count] = h->lines[h->count];
+    h->count++;
+}
+
+/* Signs with a fresh timestamp and builds every header of the request. */
+static int build_headers(orbt_client *c, const char *method, const buffer *body, header_lines *h)
+{
+    char timestamp[SIGN_TIMESTAMP_LEN + 1];
+    char body_hash[SIGN_B64_LEN + 1];
+    char signature[SIGN_B64_LEN + 1];
+    if (sign_timestamp_now(timestamp) != 0
+        || sign_body_hash(body->data, body->len, body_hash) != 0
+        || sign_signature(c->key, method, timestamp, c->client_id, body_hash, signature) != 0)
+        return -1;
+    h->count = 0;
+    add_header(h, "x-api-key", c->api_key);
+    add_header(h, "x-client-id", c->client_id);
+    add_header(h, "x-timestamp", timestamp);
+    add_header(h, "x-body-hash", body_hash);
+    add_header(h, "x-signature", signature);
+    add_header(h, "Accept", "application/json");
+    if (body->len > 0)
+        add_header(h, "Content-Type", "application/json");
+    return 0;
+}
+
+static int perform_call(lua_State *L, orbt_client *c, const char *method, const char *path,
+                        const char *query, answer_shape shape)
+{
+    header_lines headers;
+    if (build_headers(c, method, &c->request_body, &headers) != 0)
+        return luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
+
+    lua_pushfstring(L, "%s%s%s%s", c->base_url, path, query[0] ? "?" : "", query);
+    http_request rq = {
+        .method = method,
+        .url = lua_tostring(L, -1),
+        .headers = headers.ptrs,
+        .header_count = headers.count,
+        .body = c->request_body.len > 0 ? c->request_body.data : NULL,
+        .body_len = c->request_body.len,
+        .timeout = c->timeout,
+        .connect_timeout = c->connect_timeout,
+    };
+    transport_perform(c->transport, &rq, &c->response);
+    call_info call = {method, path, c->secret, c->secret_len};
+    int results = answer_push(L, shape, &call, &c->response);
+    buffer_release(&c->response.body);
+    buffer_release(&c->request_body);
+    return results;
+}
+
+/* ===== Methods ===== */
+
+static int build_customer_body(buffer *b, const customer_input *in)
+{
+    buffer_reset(b);
+    return buffer_append_str(b, "{\"fullName\":") || json_append_string(b, in->full_name.ptr, in->full_name.len)
+           || buffer_append_str(b, ",\"email\":") || json_append_string(b, in->email.ptr, in->email.len)
+           || buffer_append_str(b, ",\"currency\":") || json_append_string(b, in->currency.ptr, in->currency.len)
+           || buffer_append_str(b, ",\"initialFunds\":") || buffer_append_str(b, in->initial_funds)
+           || buffer_append_str(b, "}");
+}
+
+static int client_create_customer(lua_State *L)
+{
+    orbt_client *c = check_client(L);
+    if (refuse_if_closed(L, c, "POST", CUSTOMER_PATH))
+        return 2;
+    customer_input in;
+    validation_error v;
+    if (!validate_customer(L, 2, &in, &v))
+        return invalid(L, &v, "POST", CUSTOMER_PATH);
+    if (build_customer_body(&c->request_body, &in) != 0)
+        return luaL_error(L, "orbt: out of memory");
+    return perform_call(L, c, "POST", CUSTOMER_PATH, "", ANSWER_CUSTOMER);
+}
+
+static int client_list_customers(lua_State *L)
+{
+    orbt_client *c = check_client(L);
+    if (refuse_if_closed(L, c, "GET", CUSTOMER_PATH))
+        return 2;
+    page_query q;
+    validation_error v;
+    if (!validate_page_query(L, 2, &q, &v))
+        return invalid(L, &v, "GET", CUSTOMER_PATH);
+    char query[64];
+    int n = 0;
+    query[0] = '\0';
+    if (q.has_page)
+        n = snprintf(query, sizeof query, "page=%lld", (long long)q.page);
+    if (q.has_size)
+        snprintf(query + n, sizeof query - (size_t)n, "%ssize=%lld", n ? "&" : "", (long long)q.size);
+    buffer_reset(&c->request_body);
+    return perform_call(L, c, "GET", CUSTOMER_PATH, query, ANSWER_PAGE);
+}
+
+static int client_close(lua_State *L)
+{
+    orbt_client *c = check_client(L);
+    client_release(c);
+    return 0;
+}
+
+static int client_gc(lua_State *L)
+{
+    client_release(luaL_checkudata(L, 1, CLIENT_METATABLE));
+    return 0;
+}
+
+/* Shows who the client is, never what it knows. */
+static int client_tostring(lua_State *L)
+{
+    orbt_client *c = luaL_checkudata(L, 1, CLIENT_METATABLE);
+    if (c->closed)
+        lua_pushliteral(L, "orbt.client (closed)");
+    else
+        lua_pushfstring(L, "orbt.client (client_id=%s, base_url=%s)", c->client_id, c->base_url);
+    return 1;
+}
+
+/* ===== Module functions ===== */
+
+static int orbt_new(lua_State *L)
+{
+    client_options o;
+    validation_error v;
+    if (!validate_client_options(L, 1, &o, &v))
+        return invalid(L, &v, NULL, NULL);
+    orbt_client *c = lua_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c); /* __gc can release a zeroed client */
+    luaL_setmetatable(L, CLIENT_METATABLE);
+    if (client_fill(c, &o) != 0) {
+        client_release(c);
+        return luaL_error(L, "orbt: out of memory creating the client");
+    }
+    return 1;
+}
+
+static void set_header_field(lua_State *L, const char *name, const char *value, size_t len)
+{
+    lua_pushlstring(L, value, len);
+    lua_setfield(L, -2, name);
+}
+
+/* orbt.sign{method=, body=, client_id=, api_key=, secret=, timestamp=} ->
+ * the five authentication headers, for users with an HTTP client of their own. */
+static int orbt_sign(lua_State *L)
+{
+    sign_input in;
+    validation_error v;
+    if (!validate_sign_input(L, 1, &in, &v))
+        return invalid(L, &v, NULL, NULL);
+    char method[17];
+    for (size_t i = 0; i <= in.method.len; i++)
+        method[i] = (char)toupper((unsigned char)in.method.ptr[i]);
+    char timestamp[SIGN_TIMESTAMP_LEN + 1];
+    if (in.timestamp.ptr != NULL)
+        memcpy(timestamp, in.timestamp.ptr, SIGN_TIMESTAMP_LEN + 1);
+    else if (sign_timestamp_now(timestamp) != 0)
+        return luaL_error(L, "orbt: cannot read the clock");
+    char body_hash[SIGN_B64_LEN + 1];
+    char signature[SIGN_B64_LEN + 1];
+    sign_key *key = sign_key_new(in.secret.ptr, in.secret.len);
+    int ok = key != NULL && sign_body_hash(in.body.ptr, in.body.len, body_hash) == 0
+             && sign_signature(key, method, timestamp, in.client_id.ptr, body_hash, signature) == 0;
+    sign_key_free(key);
+    if (!ok)
+        return luaL_error(L, "orbt: could not sign (OpenSSL failure)");
+    lua_createtable(L, 0, 5);
+    set_header_field(L, "x-api-key", in.api_key.ptr, in.api_key.len);
+    set_header_field(L, "x-client-id", in.client_id.ptr, in.client_id.len);
+    set_header_field(L, "x-timestamp", timestamp, SIGN_TIMESTAMP_LEN);
+    set_header_field(L, "x-body-hash", body_hash, SIGN_B64_LEN);
+    set_header_field(L, "x-signature", signature, SIGN_B64_LEN);
+    return 1;
+}
+
+/* ===== Initialisation ===== */
+
+/* Balances curl_global_init when this Lua state closes. */
+static int global_gc(lua_State *L)
+{
+    (void)L;
+    transport_global_cleanup();
+    return 0;
+}
+
+static void init_transport_once(lua_State *L)
+{
+    static const char key[] = "orbt.transport_global";
+    lua_getfield(L, LUA_REGISTRYINDEX, key);
+    int done = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (done)
+        return;
+    if (transport_global_init() != 0)
+        luaL_error(L, "orbt: libcurl failed to initialise");
+    lua_newuserdata(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, global_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, key);
+}
+
+static const luaL_Reg client_methods[] = {
+    {"create_customer", client_create_customer},
+    {"list_customers", client_list_customers},
+    {"close", client_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg client_meta[] = {
+    {"__gc", client_gc},
+    {"__tostring", client_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg module_functions[] = {
+    {"new", orbt_new},
+    {"sign", orbt_sign},
+    {NULL, NULL},
+};
+
+/* Gives a table of error fields the error metatable, so that errors made in
+ * the Lua layer print and behave like the core's. */
+static int make_error(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    error_set_metatable(L, 1);
+    return 1;
+}
+
+/* The pure-Lua layer (lua/orbt/pager.lua) adds the iterators to the
+ * client's methods; the table of methods is at the top of the stack. */
+static void install_lua_layer(lua_State *L)
+{
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "orbt.pager");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "install");
+    lua_pushvalue(L, -3);
+    lua_pushcfunction(L, make_error);
+    lua_call(L, 2, 0);
+    lua_pop(L, 1);
+}
+
+/* The one exported symbol: everything else is hidden (-fvisibility=hidden),
+ * so our helper names cannot clash with a host program's. */
+__attribute__((visibility("default"))) int luaopen_orbt(lua_State *L);
+
+int luaopen_orbt(lua_State *L)
+{
+    init_transport_once(L);
+    error_register(L);
+
+    luaL_newmetatable(L, CLIENT_METATABLE);
+    luaL_setfuncs(L, client_meta, 0);
+    lua_pushliteral(L, CLIENT_METATABLE);
+    lua_setfield(L, -2, "__metatable"); /* getmetatable(client) cannot reach __gc */
+    luaL_newlib(L, client_methods);
+    install_lua_layer(L);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    luaL_newlib(L, module_functions);
+    json_push_null(L);
+    lua_setfield(L, -2, "null");
+    lua_pushliteral(L, ORBT_VERSION);
+    lua_setfield(L, -2, "_VERSION");
+    lua_pushliteral(L, "orbt");
+    lua_setfield(L, -2, "_NAME");
+    return 1;
+}

@@ -1,0 +1,182 @@
+/* transport.c: the HTTP step on libcurl's easy interface. */
+#include "transport.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#define USER_AGENT "orbt-lua/0.1.0"
+
+struct transport {
+    CURL *curl;
+    char error[CURL_ERROR_SIZE];
+};
+
+int transport_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void transport_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+/* Options that never change for the handle's life. */
+static int configure_handle(transport *t)
+{
+    CURL *c = t->curl;
+    int ok = 1;
+    ok &= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->error) == CURLE_OK;
+    /* No signals: safe in threaded hosts, and timeouts do not use SIGALRM. */
+    ok &= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+    /* A redirect would carry signed credentials to another host. */
+    ok &= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+#if LIBCURL_VERSION_NUM >= 0x075500
+    ok &= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+#else
+    ok &= curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) == CURLE_OK;
+#endif
+    ok &= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT) == CURLE_OK;
+    return ok ? 0 : -1;
+}
+
+transport *transport_new(void)
+{
+    transport *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->curl = curl_easy_init();
+    if (t->curl == NULL || configure_handle(t) != 0) {
+        transport_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void transport_free(transport *t)
+{
+    if (t == NULL)
+        return;
+    if (t->curl != NULL)
+        curl_easy_cleanup(t->curl);
+    free(t);
+}
+
+static size_t collect_body(char *data, size_t size, size_t n, void *userdata)
+{
+    buffer *body = userdata;
+    size_t bytes = size * n;
+    /* Returning less than given makes libcurl stop with CURLE_WRITE_ERROR. */
+    return buffer_append(body, data, bytes) == 0 ? bytes : 0;
+}
+
+static long milliseconds(double seconds)
+{
+    double ms = ceil(seconds * 1000.0);
+    return ms < 1 ? 1 : (long)ms;
+}
+
+static struct curl_slist *header_list(const http_request *rq)
+{
+    struct curl_slist *list = NULL;
+    for (size_t i = 0; i < rq->header_count; i++) {
+        struct curl_slist *next = curl_slist_append(list, rq->headers[i]);
+        if (next == NULL) {
+            curl_slist_free_all(list);
+            return NULL;
+        }
+        list = next;
+    }
+    /* libcurl would otherwise wait for "100 Continue" on larger bodies. */
+    struct curl_slist *next = curl_slist_append(list, "Expect:");
+    if (next == NULL)
+        curl_slist_free_all(list);
+    return next;
+}
+
+static int set_request(CURL *c, const http_request *rq, struct curl_slist *headers, buffer *body)
+{
+    int ok = 1;
+    ok &= curl_easy_setopt(c, CURLOPT_URL, rq->url) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, milliseconds(rq->timeout)) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(rq->connect_timeout)) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_WRITEDATA, body) == CURLE_OK;
+    if (body->limit != 0)
+        ok &= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body->limit) == CURLE_OK;
+    if (strcmp(rq->method, "GET") == 0) {
+        ok &= curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) == CURLE_OK;
+    } else {
+        ok &= curl_easy_setopt(c, CURLOPT_POST, 1L) == CURLE_OK;
+        ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body != NULL ? rq->body : "") == CURLE_OK;
+        ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len) == CURLE_OK;
+    }
+    return ok ? 0 : -1;
+}
+
+/* Whether the request may have reached the server: a create that failed
+ * before this point can be repeated without risk of a duplicate. */
+static int request_was_sent(CURL *c, CURLcode code)
+{
+    long header_bytes = 0;
+    switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+        return 0;
+    case CURLE_OPERATION_TIMEDOUT:
+        curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &header_bytes);
+        return header_bytes > 0;
+    default:
+        return 1;
+    }
+}
+
+static transport_result classify(CURLcode code, const buffer *body)
+{
+    switch (code) {
+    case CURLE_OK:
+        return TRANSPORT_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        return TRANSPORT_TIMEOUT;
+    case CURLE_FILESIZE_EXCEEDED:
+        return TRANSPORT_TOO_LARGE;
+    case CURLE_WRITE_ERROR:
+        return body->overflow ? TRANSPORT_TOO_LARGE : TRANSPORT_NETWORK;
+    default:
+        return TRANSPORT_NETWORK;
+    }
+}
+
+transport_result transport_perform(transport *t, const http_request *rq, http_response *rs)
+{
+    buffer_reset(&rs->body);
+    rs->status = 0;
+    rs->message[0] = '\0';
+    t->error[0] = '\0';
+
+    struct curl_slist *headers = header_list(rq);
+    CURLcode code = CURLE_OUT_OF_MEMORY;
+    if (headers != NULL && set_request(t->curl, rq, headers, &rs->body) == 0)
+        code = curl_easy_perform(t->curl);
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &rs->status);
+    /* The list must not outlive this call, and the handle must not keep it. */
+    curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(headers);
+
+    rs->result = classify(code, &rs->body);
+    rs->request_sent = request_was_sent(t->curl, code);
+    if (rs->result == TRANSPORT_TOO_LARGE)
+        snprintf(rs->message, sizeof rs->message, "the answer is larger than max_body (%zu bytes)", rs->body.limit);
+    else if (rs->result != TRANSPORT_OK)
+        snprintf(rs->message, sizeof rs->message, "%s", t->error[0] ? t->error : curl_easy_strerror(code));
+    return rs->result;
+}

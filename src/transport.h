@@ -1,0 +1,52 @@
+/* transport.h: the HTTP step. One reused libcurl handle per client sends a
+ * fully prepared request and collects the answer. Nothing here knows about
+ * Lua, signing or JSON, so another transport can replace transport_perform. */
+#ifndef ORBT_TRANSPORT_H
+#define ORBT_TRANSPORT_H
+
+#include <stddef.h>
+
+#include "buffer.h"
+
+typedef enum transport_result {
+    TRANSPORT_OK = 0,
+    TRANSPORT_NETWORK,    /* DNS, connect, TLS, reset, partial answer */
+    TRANSPORT_TIMEOUT,
+    TRANSPORT_TOO_LARGE   /* the answer body passed max_body */
+} transport_result;
+
+typedef struct http_request {
+    const char *method;           /* "GET" or "POST" */
+    const char *url;
+    const char *const *headers;   /* "Name: value" lines */
+    size_t header_count;
+    const char *body;             /* NULL for none */
+    size_t body_len;
+    double timeout;               /* seconds, whole exchange */
+    double connect_timeout;       /* seconds */
+} http_request;
+
+#define TRANSPORT_MESSAGE_MAX 256
+
+typedef struct http_response {
+    transport_result result;
+    int request_sent;             /* 0: it certainly never reached the server (DNS or
+                                     connect failure, timeout before connecting) */
+    long status;
+    buffer body;                  /* bounded by the buffer's limit (max_body) */
+    char message[TRANSPORT_MESSAGE_MAX]; /* why it failed, when result != OK */
+} http_response;
+
+typedef struct transport transport;
+
+transport *transport_new(void);
+void transport_free(transport *t);
+
+/* Sends rq and fills rs (its body buffer is reset first). Returns rs->result. */
+transport_result transport_perform(transport *t, const http_request *rq, http_response *rs);
+
+/* Process-wide libcurl set-up, reference counted by libcurl itself. */
+int transport_global_init(void);
+void transport_global_cleanup(void);
+
+#endif

@@ -1,0 +1,440 @@
+/* validate.c: every rule checked before a request leaves the process. */
+#include "validate.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <arpa/inet.h>
+#include <lauxlib.h>
+
+#include "compat.h"
+
+#define DEFAULT_BASE_URL "https://partner.orbt.com"
+#define DEFAULT_TIMEOUT 30.0
+#define DEFAULT_CONNECT_TIMEOUT 10.0
+#define DEFAULT_MAX_BODY (8u * 1024 * 1024)
+#define MAX_BODY_CEILING (1024u * 1024 * 1024)
+#define TIMEOUT_CEILING 86400.0
+
+/* ===== Reporting ===== */
+
+static int fail(validation_error *err, const char *field, const char *fmt, ...)
+{
+    snprintf(err->field, sizeof err->field, "%s", field);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+static int fail_type(validation_error *err, const char *field, const char *expected, int type,
+                     lua_State *L)
+{
+    return fail(err, field, "%s must be %s, got %s", field, expected, lua_typename(L, type));
+}
+
+/* ===== Byte-level rules ===== */
+
+static int has_control_byte(const lua_text *t)
+{
+    for (size_t i = 0; i < t->len; i++) {
+        unsigned char c = (unsigned char)t->ptr[i];
+        if (c < 0x20 || c == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
+/* Header values: printable ASCII only, so nothing can split or smuggle a header. */
+static int is_header_safe(const lua_text *t)
+{
+    for (size_t i = 0; i < t->len; i++) {
+        unsigned char c = (unsigned char)t->ptr[i];
+        if (c < 0x20 || c >= 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+static int is_valid_utf8(const lua_text *t)
+{
+    const unsigned char *s = (const unsigned char *)t->ptr;
+    size_t i = 0;
+    while (i < t->len) {
+        unsigned char c = s[i];
+        size_t n;
+        unsigned int cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1; cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2; cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3; cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (t->len - i <= n)
+            return 0;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        /* overlong forms, surrogates, past U+10FFFF */
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff
+            || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
+/* ===== Reading fields ===== */
+
+/* Refuses any key of the table at idx that is not in `known`. */
+static int only_known_fields(lua_State *L, int idx, const char *const *known, validation_error *err)
+{
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            return fail(err, "?", "option names must be strings");
+        }
+        const char *key = lua_tostring(L, -1);
+        int found = 0;
+        for (const char *const *k = known; *k != NULL; k++)
+            found |= strcmp(*k, key) == 0;
+        if (!found) {
+            fail(err, key, "unknown field '%s'", key);
+            lua_pop(L, 1);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Reads a string field. Returns 1 and sets out (ptr NULL when absent and
+ * optional), or 0 on a wrong type, emptiness or a missing required field. */
+static int read_string(lua_State *L, int idx, const char *key, int required, lua_text *out,
+                       validation_error *err)
+{
+    lua_getfield(L, idx, key);
+    int type = lua_type(L, -1);
+    out->ptr = NULL;
+    out->len = 0;
+    if (type == LUA_TSTRING)
+        out->ptr = lua_tolstring(L, -1, &out->len);
+    lua_pop(L, 1); /* still referenced by the table */
+    if (type == LUA_TNIL)
+        return required ? fail(err, key, "%s is required", key) : 1;
+    if (type != LUA_TSTRING)
+        return fail_type(err, key, "a string", type, L);
+    if (out->len == 0)
+        return fail(err, key, "%s must not be empty", key);
+    return 1;
+}
+
+static int read_header_value(lua_State *L, int idx, const char *key, int required,
+                             lua_text *out, validation_error *err)
+{
+    if (!read_string(L, idx, key, required, out, err))
+        return 0;
+    if (out->ptr != NULL && !is_header_safe(out))
+        return fail(err, key, "%s must be printable ASCII (no CR, LF, NUL or other control characters)", key);
+    if (out->len > HEADER_VALUE_MAX)
+        return fail(err, key, "%s must be at most %d characters", key, HEADER_VALUE_MAX);
+    return 1;
+}
+
+static int read_secret(lua_State *L, int idx, lua_text *out, validation_error *err)
+{
+    if (!read_string(L, idx, "secret", 1, out, err))
+        return 0;
+    if (memchr(out->ptr, '\r', out->len) || memchr(out->ptr, '\n', out->len)
+        || memchr(out->ptr, '\0', out->len))
+        return fail(err, "secret", "secret must not contain CR, LF or NUL");
+    return 1;
+}
+
+/* A number field in (0, ceiling]; absent leaves *out unchanged. */
+static int read_positive_number(lua_State *L, int idx, const char *key, double ceiling,
+                                double *out, validation_error *err)
+{
+    lua_getfield(L, idx, key);
+    int type = lua_type(L, -1);
+    double v = type == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : 0;
+    lua_pop(L, 1);
+    if (type == LUA_TNIL)
+        return 1;
+    if (type != LUA_TNUMBER)
+        return fail_type(err, key, "a number of seconds", type, L);
+    if (!(v > 0 && v <= ceiling))
+        return fail(err, key, "%s must be a number of seconds greater than 0 and at most %.0f", key, ceiling);
+    *out = v;
+    return 1;
+}
+
+/* An integer field in [lo, hi]; present says whether it was given. */
+static int read_integer(lua_State *L, int idx, const char *key, int64_t lo, int64_t hi,
+                        int64_t *out, int *present, validation_error *err)
+{
+    lua_getfield(L, idx, key);
+    int type = lua_type(L, -1);
+    int64_t v = 0;
+    int integral = orbt_to_int64(L, -1, &v);
+    lua_pop(L, 1);
+    *present = type != LUA_TNIL;
+    if (type == LUA_TNIL)
+        return 1;
+    if (!integral || v < lo || v > hi) {
+        if (hi == INT64_MAX)
+            return fail(err, key, "%s must be an integer >= %lld", key, (long long)lo);
+        return fail(err, key, "%s must be an integer from %lld to %lld", key, (long long)lo, (long long)hi);
+    }
+    *out = v;
+    return 1;
+}
+
+static int read_boolean(lua_State *L, int idx, const char *key, int *out, validation_error *err)
+{
+    lua_getfield(L, idx, key);
+    int type = lua_type(L, -1);
+    if (type == LUA_TBOOLEAN)
+        *out = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (type != LUA_TNIL && type != LUA_TBOOLEAN)
+        return fail_type(err, key, "a boolean", type, L);
+    return 1;
+}
+
+static int require_table(lua_State *L, int idx, const char *what, validation_error *err)
+{
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return fail(err, what, "%s must be a table, got %s", what, luaL_typename(L, idx));
+    return 1;
+}
+
+/* ===== The base URL ===== */
+
+static int is_loopback_host(const char *host, size_t len)
+{
+    char name[64];
+    if (len == 0 || len >= sizeof name)
+        return 0;
+    memcpy(name, host, len);
+    name[len] = '\0';
+    if (strcasecmp(name, "localhost") == 0 || strcmp(name, "[::1]") == 0)
+        return 1;
+    struct in_addr addr;
+    return inet_pton(AF_INET, name, &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
+}
+
+/* https://host[:port][/prefix]; http:// only for loopback hosts unless the
+ * caller opted in. No user info, query or fragment: the URL is a base. */
+static int check_base_url(const lua_text *url, int allow_insecure_http, validation_error *err)
+{
+    const char *s = url->ptr;
+    size_t scheme_len;
+    int secure;
+    if (url->len > 8 && strncasecmp(s, "https://", 8) == 0) {
+        scheme_len = 8;
+        secure = 1;
+    } else if (url->len > 7 && strncasecmp(s, "http://", 7) == 0) {
+        scheme_len = 7;
+        secure = 0;
+    } else {
+        return fail(err, "base_url", "base_url must start with https://");
+    }
+    if (!is_header_safe(url) || strpbrk(s, " ?#@\\") != NULL)
+        return fail(err, "base_url", "base_url must be a plain https://host[:port][/path] URL (no spaces, user info, query or fragment)");
+    const char *host = s + scheme_len;
+    const char *host_end = host[0] == '[' ? strchr(host, ']') : host + strcspn(host, ":/");
+    if (host_end == NULL || host_end == host)
+        return fail(err, "base_url", "base_url has no host");
+    if (host[0] == '[')
+        host_end++;
+    if (*host_end == ':') {
+        const char *port = host_end + 1;
+        size_t digits = strspn(port, "0123456789");
+        if (digits == 0 || digits > 5 || (port[digits] != '\0' && port[digits] != '/'))
+            return fail(err, "base_url", "base_url has an invalid port");
+    } else if (*host_end != '\0' && *host_end != '/') {
+        return fail(err, "base_url", "base_url has an invalid host");
+    }
+    if (!secure && !allow_insecure_http && !is_loopback_host(host, (size_t)(host_end - host)))
+        return fail(err, "base_url", "base_url must use https:// (http:// is accepted only for loopback hosts, or with allow_insecure_http = true)");
+    return 1;
+}
+
+/* ===== Public validators ===== */
+
+int validate_client_options(lua_State *L, int idx, client_options *out, validation_error *err)
+{
+    static const char *const known[] = {"api_key", "client_id", "secret", "base_url", "timeout",
+                                        "connect_timeout", "max_body", "allow_insecure_http", NULL};
+    memset(out, 0, sizeof *out);
+    out->timeout = DEFAULT_TIMEOUT;
+    out->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
+    out->max_body = DEFAULT_MAX_BODY;
+    if (!require_table(L, idx, "options", err) || !only_known_fields(L, idx, known, err)
+        || !read_header_value(L, idx, "api_key", 1, &out->api_key, err)
+        || !read_header_value(L, idx, "client_id", 1, &out->client_id, err)
+        || !read_secret(L, idx, &out->secret, err)
+        || !read_string(L, idx, "base_url", 0, &out->base_url, err)
+        || !read_positive_number(L, idx, "timeout", TIMEOUT_CEILING, &out->timeout, err)
+        || !read_positive_number(L, idx, "connect_timeout", TIMEOUT_CEILING, &out->connect_timeout, err)
+        || !read_boolean(L, idx, "allow_insecure_http", &out->allow_insecure_http, err))
+        return 0;
+    int64_t max_body = 0;
+    int has_max_body = 0;
+    if (!read_integer(L, idx, "max_body", 1024, MAX_BODY_CEILING, &max_body, &has_max_body, err))
+        return 0;
+    if (has_max_body)
+        out->max_body = (size_t)max_body;
+    if (out->base_url.ptr == NULL) {
+        out->base_url.ptr = DEFAULT_BASE_URL;
+        out->base_url.len = strlen(DEFAULT_BASE_URL);
+    }
+    return check_base_url(&out->base_url, out->allow_insecure_http, err);
+}
+
+static int is_email_shaped(const lua_text *t)
+{
+    const char *at = memchr(t->ptr, '@', t->len);
+    if (t->len > 254 || at == NULL || memchr(at + 1, '@', t->len - (size_t)(at - t->ptr) - 1))
+        return 0;
+    size_t local = (size_t)(at - t->ptr);
+    size_t domain = t->len - local - 1;
+    const char *d = at + 1;
+    if (local == 0 || local > 64 || domain == 0 || d[0] == '.' || d[domain - 1] == '.')
+        return 0;
+    for (size_t i = 0; i < t->len; i++) {
+        unsigned char c = (unsigned char)t->ptr[i];
+        if (c <= 0x20 || c == 0x7f)
+            return 0;
+    }
+    return is_valid_utf8(t);
+}
+
+static int is_currency_code(const lua_text *t)
+{
+    return t->len == 3 && t->ptr[0] >= 'A' && t->ptr[0] <= 'Z' && t->ptr[1] >= 'A'
+           && t->ptr[1] <= 'Z' && t->ptr[2] >= 'A' && t->ptr[2] <= 'Z';
+}
+
+/* "50", "50.00", "0.1": digits, no leading zeros, an optional fraction. It is
+ * sent verbatim, so it must already be a JSON number. */
+static int is_decimal_string(const char *s, size_t len)
+{
+    size_t whole = strspn(s, "0123456789");
+    if (whole == 0 || whole > 15 || (whole > 1 && s[0] == '0'))
+        return 0;
+    if (whole == len)
+        return 1;
+    if (s[whole] != '.')
+        return 0;
+    size_t fraction = strspn(s + whole + 1, "0123456789");
+    return fraction > 0 && fraction <= 12 && whole + 1 + fraction == len;
+}
+
+static int read_amount(lua_State *L, int idx, char *out, size_t outlen, validation_error *err)
+{
+    static const char rule[] = "initialFunds must be a finite number >= 0, or a decimal string like \"50.00\"";
+    lua_getfield(L, idx, "initialFunds");
+    int type = lua_type(L, -1);
+    int ok = 0;
+    if (type == LUA_TNUMBER && orbt_is_integer(L, -1)) {
+        int64_t v = 0;
+        orbt_to_int64(L, -1, &v);
+        ok = v >= 0 && snprintf(out, outlen, "%lld", (long long)v) > 0;
+    } else if (type == LUA_TNUMBER) {
+        double v = (double)lua_tonumber(L, -1);
+        ok = isfinite(v) && v >= 0 && json_format_number(v, out) > 0;
+    } else if (type == LUA_TSTRING) {
+        size_t len = 0;
+        const char *s = lua_tolstring(L, -1, &len);
+        ok = len < outlen && is_decimal_string(s, len);
+        if (ok)
+            memcpy(out, s, len + 1);
+    }
+    lua_pop(L, 1);
+    if (type == LUA_TNIL)
+        return fail(err, "initialFunds", "initialFunds is required");
+    return ok ? 1 : fail(err, "initialFunds", "%s", rule);
+}
+
+int validate_customer(lua_State *L, int idx, customer_input *out, validation_error *err)
+{
+    static const char *const known[] = {"fullName", "email", "currency", "initialFunds", NULL};
+    memset(out, 0, sizeof *out);
+    if (!require_table(L, idx, "customer", err) || !only_known_fields(L, idx, known, err)
+        || !read_string(L, idx, "fullName", 1, &out->full_name, err)
+        || !read_string(L, idx, "email", 1, &out->email, err)
+        || !read_string(L, idx, "currency", 1, &out->currency, err))
+        return 0;
+    if (!is_valid_utf8(&out->full_name) || has_control_byte(&out->full_name))
+        return fail(err, "fullName", "fullName must be UTF-8 text without control characters");
+    if (!is_email_shaped(&out->email))
+        return fail(err, "email", "email must look like name@domain (no spaces or control characters)");
+    if (!is_currency_code(&out->currency))
+        return fail(err, "currency", "currency must be an ISO 4217 code: three upper-case letters such as \"USD\"");
+    return read_amount(L, idx, out->initial_funds, sizeof out->initial_funds, err);
+}
+
+int validate_page_query(lua_State *L, int idx, page_query *out, validation_error *err)
+{
+    static const char *const known[] = {"page", "size", NULL};
+    memset(out, 0, sizeof *out);
+    if (lua_isnoneornil(L, idx))
+        return 1;
+    return require_table(L, idx, "options", err) && only_known_fields(L, idx, known, err)
+           && read_integer(L, idx, "page", 0, INT32_MAX, &out->page, &out->has_page, err)
+           && read_integer(L, idx, "size", 1, PAGE_SIZE_MAX, &out->size, &out->has_size, err);
+}
+
+/* YYYY-MM-DDTHH:MM:SS.mmmZ, the only form the API accepts. */
+static int is_timestamp(const lua_text *t)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+    if (t->len != sizeof shape - 1)
+        return 0;
+    for (size_t i = 0; i < t->len; i++) {
+        char c = t->ptr[i];
+        if (shape[i] == 'd' ? !(c >= '0' && c <= '9') : c != shape[i])
+            return 0;
+    }
+    return 1;
+}
+
+int validate_sign_input(lua_State *L, int idx, sign_input *out, validation_error *err)
+{
+    static const char *const known[] = {"method", "body", "client_id", "api_key", "secret", "timestamp", NULL};
+    memset(out, 0, sizeof *out);
+    if (!require_table(L, idx, "options", err) || !only_known_fields(L, idx, known, err)
+        || !read_header_value(L, idx, "method", 1, &out->method, err)
+        || !read_header_value(L, idx, "client_id", 1, &out->client_id, err)
+        || !read_header_value(L, idx, "api_key", 1, &out->api_key, err)
+        || !read_secret(L, idx, &out->secret, err)
+        || !read_header_value(L, idx, "timestamp", 0, &out->timestamp, err))
+        return 0;
+    lua_getfield(L, idx, "body");
+    int type = lua_type(L, -1);
+    if (type == LUA_TSTRING)
+        out->body.ptr = lua_tolstring(L, -1, &out->body.len);
+    lua_pop(L, 1);
+    if (type != LUA_TNIL && type != LUA_TSTRING)
+        return fail_type(err, "body", "a string", type, L);
+    if (out->method.len > 16 || strspn(out->method.ptr, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != out->method.len)
+        return fail(err, "method", "method must be an HTTP method such as \"GET\" or \"POST\"");
+    if (out->timestamp.ptr != NULL && !is_timestamp(&out->timestamp))
+        return fail(err, "timestamp", "timestamp must look like 2026-06-03T10:00:00.000Z");
+    return 1;
+}

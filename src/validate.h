@@ -1,0 +1,59 @@
+/* validate.h: every rule checked before a request leaves the process. Each
+ * validator reads a Lua argument table into a C struct or says which field
+ * is wrong and why. Strings in the structs point into the Lua table, which
+ * must stay on the stack while they are used. */
+#ifndef ORBT_VALIDATE_H
+#define ORBT_VALIDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#include "json.h"
+
+typedef struct validation_error {
+    char field[64];
+    char message[192];
+} validation_error;
+
+typedef struct lua_text {
+    const char *ptr;
+    size_t len;
+} lua_text;
+
+typedef struct client_options {
+    lua_text api_key, client_id, secret, base_url;
+    double timeout, connect_timeout;
+    size_t max_body;
+    int allow_insecure_http;
+} client_options;
+
+typedef struct customer_input {
+    lua_text full_name, email, currency;
+    char initial_funds[JSON_NUMBER_MAX + 32]; /* JSON number text, sent verbatim */
+} customer_input;
+
+typedef struct page_query {
+    int64_t page, size;
+    int has_page, has_size;
+} page_query;
+
+typedef struct sign_input {
+    lua_text method, body, client_id, api_key, secret, timestamp; /* timestamp.ptr NULL: now */
+} sign_input;
+
+/* Each returns 1 when valid, else 0 with err filled in. `idx` is the argument
+ * table's stack index. */
+int validate_client_options(lua_State *L, int idx, client_options *out, validation_error *err);
+int validate_customer(lua_State *L, int idx, customer_input *out, validation_error *err);
+int validate_page_query(lua_State *L, int idx, page_query *out, validation_error *err);
+int validate_sign_input(lua_State *L, int idx, sign_input *out, validation_error *err);
+
+/* Largest page size of the list endpoint. */
+#define PAGE_SIZE_MAX 50
+
+/* Longest credential or header value accepted. */
+#define HEADER_VALUE_MAX 200
+
+#endif
