@@ -1,0 +1,156 @@
+-- support/mock.lua: a real orbt-mock process for specs, and its control path.
+--
+-- The control path and hand-made requests go through the `curl` command-line
+-- tool, an HTTP client independent of orbt, so specs check what reached the
+-- wire instead of trusting the client under test.
+local json = require("dkjson")
+local shell = require("support.shell")
+
+local M = {}
+local Mock = {}
+Mock.__index = Mock
+
+M.API_KEY = "spec-api-key"
+M.CLIENT_ID = "3f1c2a9e-8b7d-4e6f-9a01-23456789abcd"
+M.PATH = "/api/partner/v1/customer"
+
+local function build_dir()
+  return os.getenv("ORBT_BUILD") or "build"
+end
+
+-- A secret unlikely to occur anywhere by chance, so "never appears" means something.
+function M.random_secret()
+  local hex = shell.run("od -An -N12 -tx1 /dev/urandom"):gsub("%s", "")
+  return "sk-spec-" .. hex
+end
+
+-- Starts orbt-mock on a free port. opts: secret, api_key, client_id,
+-- balance, skew, args (extra flags).
+function M.start(opts)
+  opts = opts or {}
+  local self = setmetatable({
+    secret = opts.secret or M.random_secret(),
+    api_key = opts.api_key or M.API_KEY,
+    client_id = opts.client_id or M.CLIENT_ID,
+    dir = shell.tmpdir(),
+  }, Mock)
+  local flags = {
+    "--port 0", "--lifetime 900",
+    "--api-key " .. shell.quote(self.api_key),
+    "--client-id " .. shell.quote(self.client_id),
+    "--balance " .. shell.quote(opts.balance or "100000.00"),
+  }
+  if opts.skew then
+    flags[#flags + 1] = "--skew " .. opts.skew
+  end
+  for _, extra in ipairs(opts.args or {}) do
+    flags[#flags + 1] = extra
+  end
+  -- A watcher shell waits for the mock so its exit status can be read back.
+  local d = self.dir
+  local script = ("ORBT_MOCK_SECRET=%s %s %s >%s/out 2>%s/log & echo $! >%s/pid; wait $!; echo $? >%s/status")
+    :format(shell.quote(self.secret), shell.quote(build_dir() .. "/orbt-mock"), table.concat(flags, " "),
+      d, d, d, d)
+  os.execute("sh -c " .. shell.quote(script) .. " >/dev/null 2>&1 &")
+  local line = shell.wait_for(function()
+    local out = shell.read_file(d .. "/out")
+    return out and out:match("listening on (http://[%d.:]+)")
+  end, 10)
+  assert(line, "orbt-mock did not start: " .. tostring(shell.read_file(d .. "/log")))
+  self.url = line
+  self.port = tonumber(line:match(":(%d+)$"))
+  self.pid = tonumber(shell.read_file(d .. "/pid"))
+  return self
+end
+
+-- Sends SIGTERM and waits; returns the exit status (nil if it did not stop).
+function Mock:stop()
+  if not self.pid then
+    return self.exit_status
+  end
+  os.execute("kill -TERM " .. self.pid .. " 2>/dev/null")
+  local status = shell.wait_for(function()
+    return shell.read_file(self.dir .. "/status")
+  end, 10)
+  self.pid = nil
+  self.exit_status = status and tonumber(status)
+  return self.exit_status
+end
+
+function Mock:log()
+  return shell.read_file(self.dir .. "/log") or ""
+end
+
+function Mock:cleanup()
+  self:stop()
+  os.execute("rm -rf " .. shell.quote(self.dir))
+end
+
+-- A client for this mock; overrides go into orbt.new's options.
+function Mock:client(overrides)
+  local orbt = require("orbt")
+  local opts = { api_key = self.api_key, client_id = self.client_id, secret = self.secret,
+    base_url = self.url, timeout = 10 }
+  for k, v in pairs(overrides or {}) do
+    opts[k] = v
+  end
+  return assert(orbt.new(opts))
+end
+
+-- One HTTP exchange through the curl CLI. headers: list of "Name: value".
+-- Returns status (number, 0 when no answer) and the raw body.
+function Mock:http(method, path, headers, body)
+  local args = { "curl", "-sS", "-o", self.dir .. "/answer", "-w", "'%{http_code}'",
+    "-X", method, "-H", "'Expect:'" }
+  for _, h in ipairs(headers or {}) do
+    args[#args + 1] = "-H " .. shell.quote(h)
+  end
+  if body then
+    shell.write_file(self.dir .. "/request", body)
+    args[#args + 1] = "--data-binary @" .. self.dir .. "/request"
+  end
+  args[#args + 1] = shell.quote(self.url .. path)
+  os.remove(self.dir .. "/answer")
+  local out = shell.run(table.concat(args, " ") .. " 2>/dev/null")
+  return tonumber(out) or 0, shell.read_file(self.dir .. "/answer") or ""
+end
+
+function Mock:control(method, path, body)
+  local status, raw = self:http(method, "/__mock/" .. path,
+    body and { "Content-Type: application/json" } or nil, body and json.encode(body) or nil)
+  assert(status == 200, ("control %s %s answered %d: %s"):format(method, path, status, raw))
+  return json.decode(raw), raw
+end
+
+function Mock:stats()
+  return (self:control("GET", "stats"))
+end
+
+function Mock:reset(balance)
+  self:control("POST", "reset" .. (balance and ("?balance=" .. balance) or ""))
+end
+
+-- Requests received on the API paths, oldest first.
+function Mock:requests(limit)
+  return (self:control("GET", "requests" .. (limit and ("?limit=" .. limit) or ""))).requests
+end
+
+function Mock:last_request()
+  local list = self:requests(1)
+  return list[#list]
+end
+
+function Mock:fault(spec)
+  self:control("POST", "faults", spec)
+end
+
+function Mock:clear_faults()
+  self:control("DELETE", "faults")
+end
+
+-- Total API requests received so far.
+function Mock:request_count()
+  return self:stats().requests_total
+end
+
+return M
