@@ -1,0 +1,41 @@
+rockspec_format = "3.0"
+package = "orbt"
+version = "scm-1"
+source = {
+   url = "git+https://github.com/orbt/orbt-lua.git",
+}
+description = {
+   summary = "Lua client for the Orbt partner API, with a C core",
+   detailed = [[
+      Create consumers with initial funds and walk them, with HMAC-SHA256
+      request signing, exact amounts and errors as values. The C core uses
+      libcurl, cJSON and OpenSSL; pagination is pure Lua.
+   ]],
+   license = "MIT",
+}
+dependencies = {
+   "lua >= 5.1",
+}
+external_dependencies = {
+   -- Debian keeps curl/curl.h in the multiarch include directory, which the
+   -- compiler searches but luarocks does not: check for the library only.
+   CURL = { library = "curl" },
+   CJSON = { header = "cjson/cJSON.h", library = "cjson" },
+   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+}
+build = {
+   type = "builtin",
+   modules = {
+      orbt = {
+         sources = {
+            "src/orbt.c", "src/answer.c", "src/buffer.c", "src/error.c",
+            "src/json.c", "src/sign.c", "src/transport.c", "src/validate.c",
+         },
+         defines = { "_GNU_SOURCE" },
+         incdirs = { "$(CJSON_INCDIR)/cjson", "$(OPENSSL_INCDIR)" },
+         libdirs = { "$(CURL_LIBDIR)", "$(CJSON_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+         libraries = { "curl", "cjson", "crypto" },
+      },
+      ["orbt.pager"] = "lua/orbt/pager.lua",
+   },
+}

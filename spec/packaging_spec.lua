@@ -1,0 +1,29 @@
+-- Packaging: `luarocks make` with the rockspec installs a module that Lua
+-- loads from that tree alone.
+local shell = require("support.shell")
+
+describe("the rockspec", function()
+  it("installs with luarocks make into a tree that lua loads orbt from", function()
+    local lua = os.getenv("LUA") or "lua5.4"
+    local version = lua:match("(%d%.%d)$") or "5.4"
+    local tree = shell.tmpdir()
+    local out, ok = shell.run(("luarocks --lua-version=%s make --tree %s orbt-scm-1.rockspec 2>&1")
+      :format(version, shell.quote(tree)))
+    assert.is_true(ok, out)
+    -- Only the tree: the project's own build and lua/ are not on the paths.
+    local probe = [[
+      local orbt = require("orbt")
+      assert(orbt._VERSION and orbt.sign and orbt.new and orbt.null ~= nil)
+      local c = assert(orbt.new{api_key = "k", client_id = "c", secret = "s"})
+      assert(c.customers and c.customer_pages and c.create_customer and c.list_customers)
+      io.write(package.searchpath("orbt", package.cpath), "\n")
+    ]]
+    local cmd = ("cd %s && LUA_PATH=%s LUA_CPATH=%s %s -e %s 2>&1"):format(shell.quote(tree),
+      shell.quote(("%s/share/lua/%s/?.lua;%s/share/lua/%s/?/init.lua"):format(tree, version, tree, version)),
+      shell.quote(("%s/lib/lua/%s/?.so"):format(tree, version)), lua, shell.quote(probe))
+    local loaded, loads = shell.run(cmd)
+    os.execute("rm -rf " .. shell.quote(tree))
+    assert.is_true(loads, loaded)
+    assert.matches("/lib/lua/" .. version .. "/orbt.so", loaded, 1, true)
+  end)
+end)
