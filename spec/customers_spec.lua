@@ -1,0 +1,385 @@
+-- The interface against a real orbt-mock: create_customer, list_customers,
+-- customers and customer_pages, and every way a call can fail.
+local orbt = require("orbt")
+local mockserver = require("support.mock")
+
+local PATH = mockserver.PATH
+
+describe("the client", function()
+  local mock, client
+  local n = 0
+
+  local function new_customer(overrides)
+    n = n + 1
+    local c = { fullName = "Consumer " .. n, email = ("consumer%d@example.com"):format(n),
+      currency = "USD", initialFunds = 1 }
+    for k, v in pairs(overrides or {}) do
+      c[k] = v
+    end
+    return c
+  end
+
+  -- Creates `count` consumers straight through the client.
+  local function fill(count)
+    for _ = 1, count do
+      assert(client:create_customer(new_customer()))
+    end
+  end
+
+  lazy_setup(function()
+    mock = mockserver.start{ balance = "100000.00" }
+    client = mock:client()
+  end)
+
+  lazy_teardown(function()
+    client:close()
+    mock:cleanup()
+  end)
+
+  before_each(function()
+    mock:reset()
+  end)
+
+  describe("create_customer", function()
+    it("returns the created consumer with the documented fields and types", function()
+      local customer, err = client:create_customer(new_customer{ fullName = "Jane Smith", initialFunds = 50 })
+      assert.is_nil(err)
+      assert.equal(101, customer.id)
+      assert.equal("integer", math.type(customer.id))
+      assert.equal("101", customer.walletId)
+      assert.equal("Jane Smith", customer.fullName)
+      assert.equal(("consumer%d@example.com"):format(n), customer.email)
+      assert.equal(50, customer.walletBalance)
+      assert.equal("USD", customer.currency)
+      assert.equal(1, mock:stats().consumers)
+    end)
+
+    it("returns 400 VALIDATION_ERROR for an email that already has a wallet in that currency", function()
+      local fields = new_customer()
+      assert(client:create_customer(fields))
+      local customer, err = client:create_customer(fields)
+      assert.is_nil(customer)
+      assert.equal("api", err.kind)
+      assert.equal(400, err.status)
+      assert.equal("integer", math.type(err.status))
+      assert.equal("VALIDATION_ERROR", err.code)
+      assert.is_string(err.message)
+      assert.is_false(err.retryable)
+      assert.is_string(err.body)
+      assert.equal(1, mock:stats().consumers)
+    end)
+
+    it("returns 402 BUSINESS_RULE_ERROR when the partner wallet cannot cover the funds", function()
+      mock:reset("10.00")
+      local customer, err = client:create_customer(new_customer{ initialFunds = 50 })
+      assert.is_nil(customer)
+      assert.equal("api", err.kind)
+      assert.equal(402, err.status)
+      assert.equal("BUSINESS_RULE_ERROR", err.code)
+      assert.matches("^orbt: 402 BUSINESS_RULE_ERROR: .+ %(POST /api/partner/v1/customer%)$", tostring(err))
+      assert.equal(0, mock:stats().consumers)
+    end)
+
+    it("returns 403 when the secret is wrong, and nothing is created", function()
+      local wrong = mock:client{ secret = "not-the-secret" }
+      local customer, err = wrong:create_customer(new_customer())
+      assert.is_nil(customer)
+      assert.equal("api", err.kind)
+      assert.equal(403, err.status)
+      assert.is_string(err.code)
+      assert.is_string(err.message)
+      assert.equal(0, mock:stats().consumers)
+    end)
+
+    it("signs every request afresh", function()
+      assert(client:create_customer(new_customer()))
+      assert(client:list_customers())
+      local seen = mock:requests(2)
+      assert.equal(2, #seen)
+      assert.are_not.equal(seen[1].headers["x-signature"], seen[2].headers["x-signature"])
+      for _, r in ipairs(seen) do
+        assert.equal("application/json", r.headers["accept"])
+        assert.equal(mock.api_key, r.headers["x-api-key"])
+      end
+      assert.equal("application/json", seen[1].headers["content-type"])
+    end)
+  end)
+
+  describe("list_customers", function()
+    it("returns a page with the documented fields and types", function()
+      fill(3)
+      local page = assert(client:list_customers{ page = 0, size = 2 })
+      assert.equal(0, page.page)
+      assert.equal(2, page.size)
+      assert.is_true(page.hasNext)
+      assert.equal(2, #page.content)
+      local first = page.content[1]
+      assert.equal("integer", math.type(first.consumerId))
+      assert.equal(101, first.consumerId)
+      assert.is_string(first.consumerName)
+      assert.is_string(first.consumerEmail)
+      assert.equal("integer", math.type(first.totalStandardWallets))
+      assert.equal("integer", math.type(first.totalCampaignWallets))
+      local last = assert(client:list_customers{ page = 1, size = 2 })
+      assert.is_false(last.hasNext)
+      assert.equal(103, last.content[1].consumerId)
+    end)
+
+    it("sends page and size only when given", function()
+      assert(client:list_customers())
+      assert.equal("", mock:last_request().query)
+      assert(client:list_customers{ page = 3, size = 7 })
+      assert.equal("page=3&size=7", mock:last_request().query)
+    end)
+
+    it("returns a 422 as an api error with code and message", function()
+      mock:fault{ path = PATH, method = "GET", status = 422,
+        body = '{"code":"INVALID_QUERY_PARAMETER","message":"size must be an integer between 1 and 50"}' }
+      local page, err = client:list_customers{ size = 5 }
+      assert.is_nil(page)
+      assert.equal("api", err.kind)
+      assert.equal(422, err.status)
+      assert.equal("INVALID_QUERY_PARAMETER", err.code)
+      assert.equal("size must be an integer between 1 and 50", err.message)
+    end)
+  end)
+
+  describe("customers", function()
+    it("walks 123 consumers with size 50: each once, in order, in ceil(123/50) requests", function()
+      fill(123)
+      local before = mock:stats().methods.GET or 0
+      local ids = {}
+      for consumer in client:customers{ size = 50 } do
+        ids[#ids + 1] = consumer.consumerId
+      end
+      assert.equal(123, #ids)
+      for i, id in ipairs(ids) do
+        assert.equal(100 + i, id)
+      end
+      assert.equal(3, (mock:stats().methods.GET or 0) - before)
+    end)
+
+    it("needs ceil(N/50) requests when N is a multiple of the size too", function()
+      fill(100)
+      local before = mock:request_count()
+      local count = 0
+      for _ in client:customers{ size = 50 } do
+        count = count + 1
+      end
+      assert.equal(100, count)
+      assert.equal(2, mock:request_count() - before)
+    end)
+
+    it("stops early at limit without fetching further pages", function()
+      fill(30)
+      local before = mock:request_count()
+      local ids = {}
+      for consumer in client:customers{ size = 5, limit = 7 } do
+        ids[#ids + 1] = consumer.consumerId
+      end
+      assert.same({ 101, 102, 103, 104, 105, 106, 107 }, ids)
+      assert.equal(2, mock:request_count() - before)
+    end)
+
+    it("starts at the given page", function()
+      fill(12)
+      local ids = {}
+      for consumer in client:customers{ size = 5, page = 2 } do
+        ids[#ids + 1] = consumer.consumerId
+      end
+      assert.same({ 111, 112 }, ids)
+    end)
+
+    it("yields nothing for an empty list, after one request", function()
+      local before = mock:request_count()
+      for _ in client:customers() do
+        error("no consumer expected")
+      end
+      assert.equal(1, mock:request_count() - before)
+    end)
+
+    it("stops on an empty page even when hasNext says true", function()
+      mock:fault{ path = PATH, method = "GET", status = 200,
+        body = '{"content":[],"page":0,"size":50,"hasNext":true}' }
+      local before = mock:request_count()
+      for _ in client:customers() do
+        error("no consumer expected")
+      end
+      assert.equal(1, mock:request_count() - before)
+    end)
+
+    it("raises an error mid-walk as the error object", function()
+      fill(12)
+      local seen = 0
+      local ok, err = pcall(function()
+        for _ in client:customers{ size = 5 } do
+          seen = seen + 1
+          if seen == 5 then
+            mock:fault{ path = PATH, method = "GET", status = 503, retry_after = "1" }
+          end
+        end
+      end)
+      assert.is_false(ok)
+      assert.equal(5, seen)
+      assert.is_table(err)
+      assert.equal("api", err.kind)
+      assert.equal(503, err.status)
+      assert.is_true(err.retryable)
+      assert.matches("^orbt: 503 ", tostring(err))
+    end)
+  end)
+
+  describe("customer_pages", function()
+    it("yields page tables lazily and cuts the last one at limit", function()
+      fill(12)
+      local sizes, before = {}, mock:request_count()
+      for page in client:customer_pages{ size = 5, limit = 8 } do
+        sizes[#sizes + 1] = #page.content
+      end
+      assert.same({ 5, 3 }, sizes)
+      assert.equal(2, mock:request_count() - before)
+      sizes = {}
+      for page in client:customer_pages{ size = 5 } do
+        sizes[#sizes + 1] = #page.content
+      end
+      assert.same({ 5, 5, 2 }, sizes)
+    end)
+
+    it("makes no request for limit = 0", function()
+      local before = mock:request_count()
+      for _ in client:customer_pages{ limit = 0 } do
+        error("no page expected")
+      end
+      assert.equal(before, mock:request_count())
+    end)
+  end)
+
+  describe("answers that are not the documented JSON", function()
+    it("reports a 2xx answer that is not JSON as a decode error with the raw body", function()
+      mock:fault{ path = PATH, method = "GET", status = 200, body = "{not json" }
+      local page, err = client:list_customers()
+      assert.is_nil(page)
+      assert.equal("decode", err.kind)
+      assert.equal(200, err.status)
+      assert.equal("{not json", err.body)
+    end)
+
+    it("reports a 2xx answer of the wrong shape as a decode error", function()
+      mock:fault{ path = PATH, method = "POST", status = 201, body = '{"success":true}' }
+      local customer, err = client:create_customer(new_customer())
+      assert.is_nil(customer)
+      assert.equal("decode", err.kind)
+    end)
+
+    it("keeps an HTML error page as the raw body of an api error", function()
+      local html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+      mock:fault{ path = PATH, method = "GET", status = 502, body = html, content_type = "text/html" }
+      local page, err = client:list_customers()
+      assert.is_nil(page)
+      assert.equal("api", err.kind)
+      assert.equal(502, err.status)
+      assert.is_nil(err.code)
+      assert.equal(html, err.body)
+      assert.is_true(err.retryable)
+    end)
+
+    it("reads error codes and messages from the other usual places", function()
+      local shapes = {
+        { '{"errorCode":"E1","errorMessage":"m1"}', "E1", "m1" },
+        { '{"error":{"code":"E2","message":"m2"}}', "E2", "m2" },
+        { '{"error":"E3","detail":"m3"}', "E3", "m3" },
+        { '[1,2,3]', nil, "bad request" },
+      }
+      for _, shape in ipairs(shapes) do
+        mock:fault{ path = PATH, method = "GET", status = 400, body = shape[1] }
+        local _, err = client:list_customers()
+        assert.equal(shape[2], err.code)
+        assert.equal(shape[3], err.message)
+      end
+    end)
+
+    it("returns JSON null as orbt.null and keeps integers exact past 2^53", function()
+      mock:fault{ path = PATH, method = "GET", status = 200,
+        body = '{"content":[{"consumerId":9007199254740993,"consumerName":null,"score":2.50}],"page":0,"size":1,"hasNext":false}' }
+      local page = assert(client:list_customers())
+      local item = page.content[1]
+      assert.equal(orbt.null, item.consumerName)
+      assert.equal(9007199254740993, item.consumerId)
+      assert.equal("integer", math.type(item.consumerId))
+      assert.equal("float", math.type(item.score))
+    end)
+
+    it("refuses an answer larger than max_body", function()
+      local small = mock:client{ max_body = 4096 }
+      mock:fault{ path = PATH, method = "GET", oversize = 100000 }
+      local page, err = small:list_customers()
+      assert.is_nil(page)
+      assert.equal("decode", err.kind)
+      assert.matches("max_body", err.message)
+    end)
+  end)
+
+  describe("network failures", function()
+    it("reports a refused connection as a network error, safe to retry", function()
+      local port = mockserver.start()
+      local url = port.url
+      port:cleanup()
+      local dead = mock:client{ base_url = url }
+      local page, err = dead:list_customers()
+      assert.is_nil(page)
+      assert.equal("network", err.kind)
+      assert.is_nil(err.status)
+      assert.is_true(err.retryable)
+      local customer, cerr = dead:create_customer(new_customer())
+      assert.is_nil(customer)
+      assert.equal("network", cerr.kind)
+      assert.is_true(cerr.retryable, "a create that never connected is safe to repeat")
+    end)
+
+    it("reports a slow answer as a timeout", function()
+      mock:fault{ path = PATH, method = "POST", delay_ms = 1500, count = 1 }
+      local impatient = mock:client{ timeout = 0.3 }
+      local customer, err = impatient:create_customer(new_customer())
+      assert.is_nil(customer)
+      assert.equal("timeout", err.kind)
+      assert.is_false(err.retryable, "a create that may have arrived is not safe to repeat")
+    end)
+
+    it("reports a connection dropped before the answer as a network error", function()
+      mock:fault{ path = PATH, method = "GET", drop = "before" }
+      local page, err = client:list_customers()
+      assert.is_nil(page)
+      assert.equal("network", err.kind)
+      assert.is_true(err.retryable)
+    end)
+
+    it("reports a truncated answer as a network error", function()
+      fill(3)
+      mock:fault{ path = PATH, method = "GET", truncate = true }
+      local page, err = client:list_customers()
+      assert.is_nil(page)
+      assert.equal("network", err.kind)
+    end)
+  end)
+
+  describe("the client object", function()
+    it("reuses one connection for many calls", function()
+      fill(1)
+      for _ = 1, 5 do
+        assert(client:list_customers())
+      end
+      -- orbt-mock counts connections it accepted; five calls must not need five.
+      local stats = mock:stats()
+      assert.is_true(stats.connections == nil or stats.connections <= 2)
+    end)
+
+    it("refuses calls after close with a clear error", function()
+      local c = mock:client()
+      c:close()
+      local page, err = c:list_customers()
+      assert.is_nil(page)
+      assert.equal("invalid", err.kind)
+      assert.matches("closed", tostring(err))
+    end)
+  end)
+end)

@@ -1,0 +1,90 @@
+-- The secret never leaves the client: not in errors, not in tostring, not in
+-- anything orbt-mock logs or reports.
+local mockserver = require("support.mock")
+
+local PATH = mockserver.PATH
+
+describe("the secret", function()
+  local mock, client
+
+  lazy_setup(function()
+    mock = mockserver.start()
+    client = mock:client()
+  end)
+
+  lazy_teardown(function()
+    client:close()
+    mock:cleanup()
+  end)
+
+  local function assert_clean(value, what)
+    local text = type(value) == "table" and (tostring(value) .. " " .. tostring(value.message)
+      .. " " .. tostring(value.body) .. " " .. tostring(value.code)) or tostring(value)
+    assert.is_nil(text:find(mock.secret, 1, true), what .. " contains the secret")
+  end
+
+  -- Every kind of failure, so each error path is inspected.
+  local function collect_errors()
+    local errors = {}
+    local function add(name, _, err)
+      assert.is_table(err, name .. " did not fail")
+      errors[name] = err
+    end
+    add("invalid", client:create_customer{ fullName = "X", email = "no-at-sign", currency = "USD", initialFunds = 1 })
+    add("forbidden", mock:client{ secret = mock.secret .. "x" }:list_customers())
+    mock:fault{ path = PATH, method = "GET", status = 500 }
+    add("server error", client:list_customers())
+    mock:fault{ path = PATH, method = "GET", status = 200, body = "not json" }
+    add("decode", client:list_customers())
+    mock:fault{ path = PATH, method = "GET", delay_ms = 1000 }
+    add("timeout", mock:client{ timeout = 0.2 }:list_customers())
+    local gone = mockserver.start()
+    local url = gone.url
+    gone:cleanup()
+    add("network", mock:client{ base_url = url }:list_customers())
+    return errors
+  end
+
+  it("appears in no error message, field or tostring", function()
+    for name, err in pairs(collect_errors()) do
+      assert_clean(err, name .. " error")
+    end
+  end)
+
+  it("is scrubbed from answers that echo it back", function()
+    local echo = '{"code":"' .. mock.secret .. '","message":"your secret is ' .. mock.secret .. '"}'
+    mock:fault{ path = PATH, method = "GET", status = 400, body = echo }
+    local _, err = client:list_customers()
+    assert.equal(400, err.status)
+    assert_clean(err, "echoed error")
+    assert.matches("REDACTED", err.message)
+  end)
+
+  it("is not in tostring(client)", function()
+    local text = tostring(client)
+    assert_clean(text, "tostring(client)")
+    assert.matches(mock.client_id, text, 1, true)
+    assert.matches(mock.url, text, 1, true)
+  end)
+
+  it("is in nothing orbt-mock logs or reports", function()
+    assert(client:create_customer{ fullName = "Log", email = "log@example.com", currency = "USD", initialFunds = 1 })
+    -- A request that carries the secret itself, as a careless client might.
+    mock:http("GET", PATH, { "x-leak: " .. mock.secret })
+    local _, raw_requests = mock:control("GET", "requests")
+    local _, raw_stats = mock:control("GET", "stats")
+    assert_clean(raw_requests, "the request log")
+    assert_clean(raw_stats, "stats")
+    assert.matches("REDACTED", raw_requests)
+    assert_clean(mock:log(), "orbt-mock's log")
+    assert.is_true(#mock:log() > 0)
+  end)
+
+  it("is never sent on the wire", function()
+    assert(client:list_customers())
+    local seen = mock:last_request()
+    for name, value in pairs(seen.headers) do
+      assert.is_nil(value:find(mock.secret, 1, true), "header " .. name)
+    end
+  end)
+end)

@@ -1,0 +1,199 @@
+-- Validation: every rule of the interface refuses bad input with an `invalid`
+-- error naming the field, and orbt-mock proves no request reached it.
+local orbt = require("orbt")
+local mockserver = require("support.mock")
+
+local function good_customer(overrides)
+  local c = { fullName = "Jane Smith", email = "jane@example.com", currency = "USD", initialFunds = 50 }
+  for k, v in pairs(overrides or {}) do
+    c[k] = v
+  end
+  return c
+end
+
+describe("validation before sending", function()
+  local mock, client
+
+  lazy_setup(function()
+    mock = mockserver.start()
+    client = mock:client()
+  end)
+
+  lazy_teardown(function()
+    client:close()
+    mock:cleanup()
+  end)
+
+  -- Runs `call`, checks it was refused on `field`, and that the server saw nothing.
+  local function assert_refused(field, call)
+    local before = mock:request_count()
+    local result, err = call()
+    assert.is_nil(result)
+    assert.is_table(err)
+    assert.equal("invalid", err.kind)
+    assert.equal(field, err.field)
+    assert.is_false(err.retryable)
+    assert.is_string(err.message)
+    assert.is_nil(err.status)
+    assert.equal(before, mock:request_count(), "a refused call reached the server")
+  end
+
+  local function refused_create(field, overrides)
+    assert_refused(field, function()
+      return client:create_customer(good_customer(overrides))
+    end)
+  end
+
+  it("sends a valid create (the baseline the other cases differ from)", function()
+    local before = mock:request_count()
+    assert.is_table((client:create_customer(good_customer{ email = "baseline@example.com" })))
+    assert.equal(before + 1, mock:request_count())
+  end)
+
+  describe("create_customer", function()
+    it("requires every field", function()
+      for _, field in ipairs{ "fullName", "email", "currency", "initialFunds" } do
+        refused_create(field, { [field] = false }) -- wrong type
+        local c = good_customer()
+        c[field] = nil
+        assert_refused(field, function() return client:create_customer(c) end)
+      end
+    end)
+
+    it("requires strings to be strings and not empty", function()
+      refused_create("fullName", { fullName = 42 })
+      refused_create("fullName", { fullName = "" })
+      refused_create("email", { email = {} })
+      refused_create("currency", { currency = 840 })
+    end)
+
+    it("refuses a fullName that is not UTF-8 text", function()
+      refused_create("fullName", { fullName = "Jane\255Smith" })
+      refused_create("fullName", { fullName = "Jane\nSmith" })
+      refused_create("fullName", { fullName = "Jane\0Smith" })
+    end)
+
+    it("refuses an email that is not shaped like an address", function()
+      for _, email in ipairs{ "jane", "jane@", "@example.com", "jane smith@example.com",
+        "jane@exam ple.com", "jane\t@example.com", "jane@example.com\n", "jane\0@example.com",
+        "a@b@example.com", "jane@.example.com", "jane@example.com." } do
+        refused_create("email", { email = email })
+      end
+    end)
+
+    it("refuses a currency that is not three upper-case letters", function()
+      for _, currency in ipairs{ "usd", "US", "USDT", "U5D", "ÜSD", " USD" } do
+        refused_create("currency", { currency = currency })
+      end
+    end)
+
+    it("refuses initialFunds that are not a finite amount >= 0", function()
+      for _, amount in ipairs{ 0 / 0, math.huge, -math.huge, -1, -0.01, "-1", "abc", "",
+        "5e3", "050", "1.", ".5", "1,50", " 5", "5 ", "0x10", "1.2.3", "+5", true } do
+        refused_create("initialFunds", { initialFunds = amount })
+      end
+    end)
+
+    it("refuses unknown fields", function()
+      refused_create("walletId", { walletId = "101" })
+      refused_create("fullname", { fullname = "lower-case typo" })
+    end)
+
+    it("refuses a customer that is not a table", function()
+      assert_refused("customer", function() return client:create_customer("jane") end)
+      assert_refused("customer", function() return client:create_customer() end)
+    end)
+  end)
+
+  describe("list_customers", function()
+    it("refuses a page that is not an integer >= 0", function()
+      for _, page in ipairs{ -1, 1.5, "1", 0 / 0, math.huge, true } do
+        assert_refused("page", function() return client:list_customers{ page = page } end)
+      end
+    end)
+
+    it("refuses a size outside 1..50", function()
+      for _, size in ipairs{ 0, 51, -5, 2.5, "20", 1e9 } do
+        assert_refused("size", function() return client:list_customers{ size = size } end)
+      end
+    end)
+
+    it("refuses unknown options", function()
+      assert_refused("limit", function() return client:list_customers{ limit = 5 } end)
+    end)
+  end)
+
+  describe("the iterators", function()
+    -- Iterator options are raised (a for loop has no place for `nil, err`).
+    local function assert_raises_invalid(field, fn)
+      local before = mock:request_count()
+      local ok, err = pcall(fn)
+      assert.is_false(ok)
+      assert.is_table(err)
+      assert.equal("invalid", err.kind)
+      assert.equal(field, err.field)
+      assert.matches("^orbt: invalid: ", tostring(err))
+      assert.equal(before, mock:request_count())
+    end
+
+    it("refuse bad page, size, limit and unknown options before any request", function()
+      assert_raises_invalid("size", function() return client:customers{ size = 51 } end)
+      assert_raises_invalid("page", function() return client:customer_pages{ page = -1 } end)
+      assert_raises_invalid("limit", function() return client:customers{ limit = 1.5 } end)
+      assert_raises_invalid("pages", function() return client:customers{ pages = 2 } end)
+    end)
+  end)
+
+  describe("orbt.new", function()
+    local function new_with(overrides)
+      local opts = { api_key = mock.api_key, client_id = mock.client_id, secret = mock.secret, base_url = mock.url }
+      for k, v in pairs(overrides) do
+        opts[k] = v
+      end
+      return orbt.new(opts)
+    end
+
+    it("refuses credentials and header values with CR, LF or NUL", function()
+      for _, field in ipairs{ "api_key", "client_id", "secret" } do
+        for _, bad in ipairs{ "a\rb", "a\nb", "a\0b", "key\r\nX-Injected: 1" } do
+          assert_refused(field, function() return new_with{ [field] = bad } end)
+        end
+      end
+    end)
+
+    it("requires the credentials", function()
+      for _, field in ipairs{ "api_key", "client_id", "secret" } do
+        assert_refused(field, function() return new_with{ [field] = false } end)
+        assert_refused(field, function() return new_with{ [field] = "" } end)
+      end
+    end)
+
+    it("accepts http:// only for loopback hosts unless told otherwise", function()
+      assert_refused("base_url", function() return new_with{ base_url = "http://partner.orbt.com" } end)
+      assert_refused("base_url", function() return new_with{ base_url = "http://10.0.0.1:8080" } end)
+      assert_refused("base_url", function() return new_with{ base_url = "ftp://partner.orbt.com" } end)
+      assert_refused("base_url", function() return new_with{ base_url = "https://user:pw@partner.orbt.com" } end)
+      assert_refused("base_url", function() return new_with{ base_url = "https://partner.orbt.com?x=1" } end)
+      for _, url in ipairs{ "http://localhost:1", "http://127.0.0.2:1", "http://[::1]:1", "https://partner.orbt.com" } do
+        assert.is_not_nil(new_with{ base_url = url }, url)
+      end
+      assert.is_not_nil(new_with{ base_url = "http://partner.orbt.com", allow_insecure_http = true })
+    end)
+
+    it("refuses bad timeouts, sizes and unknown options", function()
+      assert_refused("timeout", function() return new_with{ timeout = 0 } end)
+      assert_refused("timeout", function() return new_with{ timeout = -1 } end)
+      assert_refused("timeout", function() return new_with{ timeout = 0 / 0 } end)
+      assert_refused("connect_timeout", function() return new_with{ connect_timeout = "10" } end)
+      assert_refused("max_body", function() return new_with{ max_body = 1.5 } end)
+      assert_refused("allow_insecure_http", function() return new_with{ allow_insecure_http = "yes" } end)
+      assert_refused("secret_key", function() return new_with{ secret_key = "x" } end)
+      assert.is_not_nil(new_with{ timeout = 0.25, connect_timeout = 0.1 })
+    end)
+  end)
+
+  it("raises only on misuse: a method called on something that is not a client", function()
+    assert.has_error(function() client.create_customer({}, good_customer()) end)
+    assert.has_error(function() client.list_customers(nil) end)
+  end)
+end)
