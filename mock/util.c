@@ -1,0 +1,197 @@
+/* Small shared helpers: allocation, money text, number parsing, JSON text, redaction, replies. */
+#include "util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A mock that cannot allocate has nothing sensible to answer; stop loudly. */
+void oom(void)
+{
+    fputs("orbt-mock: out of memory\n", stderr);
+    abort();
+}
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL)
+        oom();
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (p == NULL)
+        oom();
+    return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL)
+        oom();
+    return q;
+}
+
+char *xmemdup(const void *p, size_t n)
+{
+    char *s = xmalloc(n + 1);
+    if (n)
+        memcpy(s, p, n);
+    s[n] = '\0';
+    return s;
+}
+
+char *xstrdup(const char *s)
+{
+    return xmemdup(s, strlen(s));
+}
+
+void money_format(int64_t micro, char out[MONEY_BUF])
+{
+    uint64_t u = micro < 0 ? -(uint64_t)micro : (uint64_t)micro;
+    snprintf(out, MONEY_BUF, "%s%" PRIu64 ".%06" PRIu64, micro < 0 ? "-" : "",
+             u / (uint64_t)MICRO, u % (uint64_t)MICRO);
+    size_t len = strlen(out);
+    size_t min_len = (size_t)(strchr(out, '.') - out) + 3;
+    while (len > min_len && out[len - 1] == '0')
+        out[--len] = '\0';
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return n > 0;
+}
+
+bool money_parse(const char *s, int64_t *micro)
+{
+    const char *dot = strchr(s, '.');
+    size_t whole_len = dot ? (size_t)(dot - s) : strlen(s);
+    size_t frac_len = dot ? strlen(dot + 1) : 0;
+    if (!all_digits(s, whole_len) || whole_len > 13)
+        return false;
+    if (dot && (frac_len == 0 || frac_len > 6 || !all_digits(dot + 1, frac_len)))
+        return false;
+    int64_t whole = 0, frac = 0;
+    for (size_t i = 0; i < whole_len; i++)
+        whole = whole * 10 + (s[i] - '0');
+    for (size_t i = 0; i < 6; i++)
+        frac = frac * 10 + (i < frac_len ? dot[1 + i] - '0' : 0);
+    if (whole > MONEY_MAX_WHOLE)
+        return false;
+    *micro = whole * MICRO + frac;
+    return true;
+}
+
+bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    if (s == NULL || !all_digits(s, strlen(s)))
+        return false;
+    unsigned long long v = 0;
+    for (; *s; s++) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (max - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+char *json_quote(const char *s, size_t len)
+{
+    /* Worst case: every byte becomes \u00XX (6 bytes), plus quotes and NUL. */
+    char *out = xmalloc(len * 6 + 3);
+    size_t o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"':  memcpy(out + o, "\\\"", 2); o += 2; break;
+        case '\\': memcpy(out + o, "\\\\", 2); o += 2; break;
+        case '\n': memcpy(out + o, "\\n", 2); o += 2; break;
+        case '\r': memcpy(out + o, "\\r", 2); o += 2; break;
+        case '\t': memcpy(out + o, "\\t", 2); o += 2; break;
+        default:
+            if (c < 0x20)
+                o += (size_t)sprintf(out + o, "\\u%04x", c);
+            else
+                out[o++] = (char)c;   /* UTF-8 passes through untouched */
+        }
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return out;
+}
+
+char *redact(const char *secret, const char *s, size_t len, size_t *out_len)
+{
+    static const char mark[] = "[REDACTED]";
+    size_t slen = secret ? strlen(secret) : 0;
+    size_t count = 0;
+    if (slen > 0)
+        for (const char *p = s; (p = memmem(p, len - (size_t)(p - s), secret, slen)); p += slen)
+            count++;
+    size_t n = len - count * slen + count * (sizeof mark - 1);
+    char *out = xmalloc(n + 1), *o = out;
+    const char *p = s, *end = s + len;
+    for (size_t i = 0; i < count; i++) {
+        const char *hit = memmem(p, (size_t)(end - p), secret, slen);
+        memcpy(o, p, (size_t)(hit - p));
+        o += hit - p;
+        memcpy(o, mark, sizeof mark - 1);
+        o += sizeof mark - 1;
+        p = hit + slen;
+    }
+    memcpy(o, p, (size_t)(end - p));
+    out[n] = '\0';
+    if (out_len)
+        *out_len = n;
+    return out;
+}
+
+char *redact_str(const char *secret, const char *s)
+{
+    return redact(secret, s, strlen(s), NULL);
+}
+
+void reply_json(struct reply *r, unsigned status, cJSON *doc)
+{
+    char *text = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    if (text == NULL)
+        oom();
+    r->status = status;
+    r->body = text;   /* cJSON allocates with malloc: free() and MHD may release it */
+    r->len = strlen(text);
+}
+
+void reply_error(struct reply *r, unsigned status, const char *code, const char *message)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "code", code);
+    cJSON_AddStringToObject(doc, "message", message);
+    reply_json(r, status, doc);
+}
+
+void reply_ok(struct reply *r)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddTrueToObject(doc, "ok");
+    reply_json(r, 200, doc);
+}
+
+void reply_free(struct reply *r)
+{
+    free(r->body);
+    free(r->content_type);
+    free(r->retry_after);
+    memset(r, 0, sizeof *r);
+}
