@@ -10,8 +10,16 @@
 
 #define USER_AGENT "orbt-lua/0.1.0"
 
+/* The request body, handed to libcurl through a read callback. */
+typedef struct body_reader {
+    const char *data;
+    size_t len;
+    size_t pos;
+} body_reader;
+
 struct transport {
     CURL *curl;
+    body_reader upload;
     char error[CURL_ERROR_SIZE];
 };
 
@@ -77,6 +85,30 @@ static size_t collect_body(char *data, size_t size, size_t n, void *userdata)
     return buffer_append(body, data, bytes) == 0 ? bytes : 0;
 }
 
+static size_t read_body(char *out, size_t size, size_t n, void *userdata)
+{
+    body_reader *r = userdata;
+    size_t room = size * n;
+    size_t left = r->len - r->pos;
+    size_t bytes = left < room ? left : room;
+    memcpy(out, r->data + r->pos, bytes);
+    r->pos += bytes;
+    return bytes;
+}
+
+/* When a reused keep-alive connection dies before the answer, libcurl sends
+ * the request again on a new one, and for a body it first asks to rewind it.
+ * A body already handed over may have been processed (a create is not
+ * idempotent), so refusing the rewind turns that silent second send into an
+ * error the caller sees (CURLE_SEND_FAIL_REWIND). */
+static int refuse_rewind(void *userdata, curl_off_t offset, int origin)
+{
+    body_reader *r = userdata;
+    if (offset == 0 && origin == SEEK_SET && r->pos == 0)
+        return CURL_SEEKFUNC_OK;
+    return CURL_SEEKFUNC_CANTSEEK;
+}
+
 static long milliseconds(double seconds)
 {
     double ms = ceil(seconds * 1000.0);
@@ -101,8 +133,9 @@ static struct curl_slist *header_list(const http_request *rq)
     return next;
 }
 
-static int set_request(CURL *c, const http_request *rq, struct curl_slist *headers, buffer *body)
+static int set_request(transport *t, const http_request *rq, struct curl_slist *headers, buffer *body)
 {
+    CURL *c = t->curl;
     int ok = 1;
     ok &= curl_easy_setopt(c, CURLOPT_URL, rq->url) == CURLE_OK;
     ok &= curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
@@ -115,9 +148,14 @@ static int set_request(CURL *c, const http_request *rq, struct curl_slist *heade
     if (strcmp(rq->method, "GET") == 0) {
         ok &= curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) == CURLE_OK;
     } else {
+        t->upload = (body_reader){rq->body != NULL ? rq->body : "", rq->body_len, 0};
         ok &= curl_easy_setopt(c, CURLOPT_POST, 1L) == CURLE_OK;
-        ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body != NULL ? rq->body : "") == CURLE_OK;
+        ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL) == CURLE_OK;
         ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len) == CURLE_OK;
+        ok &= curl_easy_setopt(c, CURLOPT_READFUNCTION, read_body) == CURLE_OK;
+        ok &= curl_easy_setopt(c, CURLOPT_READDATA, &t->upload) == CURLE_OK;
+        ok &= curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, refuse_rewind) == CURLE_OK;
+        ok &= curl_easy_setopt(c, CURLOPT_SEEKDATA, &t->upload) == CURLE_OK;
     }
     return ok ? 0 : -1;
 }
@@ -165,7 +203,7 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
 
     struct curl_slist *headers = header_list(rq);
     CURLcode code = CURLE_OUT_OF_MEMORY;
-    if (headers != NULL && set_request(t->curl, rq, headers, &rs->body) == 0)
+    if (headers != NULL && set_request(t, rq, headers, &rs->body) == 0)
         code = curl_easy_perform(t->curl);
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &rs->status);
     /* The list must not outlive this call, and the handle must not keep it. */
@@ -176,6 +214,9 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
     rs->request_sent = request_was_sent(t->curl, code);
     if (rs->result == TRANSPORT_TOO_LARGE)
         snprintf(rs->message, sizeof rs->message, "the answer is larger than max_body (%zu bytes)", rs->body.limit);
+    else if (code == CURLE_SEND_FAIL_REWIND)
+        snprintf(rs->message, sizeof rs->message, "the connection closed after the request was sent; "
+                 "it was not sent again because the server may have processed it");
     else if (rs->result != TRANSPORT_OK)
         snprintf(rs->message, sizeof rs->message, "%s", t->error[0] ? t->error : curl_easy_strerror(code));
     return rs->result;
