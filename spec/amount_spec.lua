@@ -8,7 +8,7 @@ describe("amounts on the wire", function()
   local n = 0
 
   lazy_setup(function()
-    mock = mockserver.start{ balance = "1000000.00" }
+    mock = mockserver.start{ balance = "100000000.00" }
     client = mock:client()
   end)
 
@@ -50,7 +50,7 @@ describe("amounts on the wire", function()
 
   it("escapes text in the body so the JSON stays exact", function()
     n = n + 1
-    local name = 'Zoë "Quotes" \\ Ünïcødé \t 日本'
+    local name = 'Zoë "Quotes" \\ Ünïcødé / 日本 😀'
     local customer = assert(client:create_customer{ fullName = name,
       email = ("escape%d@example.com"):format(n), currency = "EUR", initialFunds = 1 })
     assert.equal(name, customer.fullName)
