@@ -41,7 +41,7 @@ for i, person in ipairs(people) do
   if not customer then
     error(tostring(err))
   end
-  print(("created #%d %-14s wallet %s balance %s %s"):format(
+  print(("created #%d %s: wallet %s, balance %.2f %s"):format(
     customer.id, customer.fullName, customer.walletId, customer.walletBalance, customer.currency))
 end
 

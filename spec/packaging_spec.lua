@@ -22,7 +22,7 @@ describe("the rockspec", function()
       shell.quote(("%s/share/lua/%s/?.lua;%s/share/lua/%s/?/init.lua"):format(tree, version, tree, version)),
       shell.quote(("%s/lib/lua/%s/?.so"):format(tree, version)), lua, shell.quote(probe))
     local loaded, loads = shell.run(cmd)
-    os.execute("rm -rf " .. shell.quote(tree))
+    shell.exec("rm -rf " .. shell.quote(tree))
     assert.is_true(loads, loaded)
     assert.matches("/lib/lua/" .. version .. "/orbt.so", loaded, 1, true)
   end)

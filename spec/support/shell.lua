@@ -5,16 +5,26 @@ function M.quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+-- Under `make test SANITIZE=1` only the Lua interpreter needs the sanitizer
+-- runtimes preloaded; the tools specs start (curl, openssl, luarocks, the
+-- mock, which is built with them) must not inherit the preload.
+local CLEAN_ENV = "unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS; "
+
 -- Runs a shell command; returns its stdout and whether it exited 0.
 function M.run(cmd)
-  local pipe = assert(io.popen(cmd, "r"))
+  local pipe = assert(io.popen(CLEAN_ENV .. cmd, "r"))
   local out = pipe:read("a")
   local ok = pipe:close()
   return out, ok == true
 end
 
+-- Runs a shell command for its effect; returns whether it exited 0.
+function M.exec(cmd)
+  return os.execute(CLEAN_ENV .. cmd) == true
+end
+
 function M.sleep(seconds)
-  os.execute("sleep " .. seconds)
+  M.exec("sleep " .. seconds)
 end
 
 function M.tmpdir()
