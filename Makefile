@@ -3,7 +3,7 @@
 #   make            build the module (build/orbt.so) and orbt-mock (build/orbt-mock)
 #   make test       build and run every spec against a real orbt-mock
 #   make demo       run examples/quickstart.lua against orbt-mock
-#   make valgrind   run a create/list/walk script under valgrind
+#   make valgrind   run a create/list/walk workload (spec/leak_workload.lua) under valgrind
 #   make lint       cppcheck, clang-tidy and luacheck
 #
 # `make test SANITIZE=1` builds everything with AddressSanitizer and UBSan
@@ -78,7 +78,7 @@ valgrind: deps-valgrind $(MODULE) $(MOCK)
 	$(SPEC_ENV) sh examples/run-with-mock.sh \
 	  valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \
 	  --errors-for-leak-kinds=definite,indirect --error-exitcode=3 \
-	  $(LUA) examples/quickstart.lua
+	  $(LUA) spec/leak_workload.lua
 	@echo "valgrind: no errors and no leaks"
 
 lint: deps-lint

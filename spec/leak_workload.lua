@@ -1,0 +1,65 @@
+-- leak_workload.lua: the workload `make valgrind` runs under valgrind. It goes
+-- through every path of the client (create, list, walk, each kind of error,
+-- clients closed and clients only collected) so a leak anywhere shows up.
+-- Needs ORBT_BASE_URL, ORBT_API_KEY, ORBT_CLIENT_ID and ORBT_SECRET
+-- (examples/run-with-mock.sh sets them).
+local orbt = require("orbt")
+
+local function options(overrides)
+  local o = { api_key = os.getenv("ORBT_API_KEY"), client_id = os.getenv("ORBT_CLIENT_ID"),
+    secret = os.getenv("ORBT_SECRET"), base_url = os.getenv("ORBT_BASE_URL"), timeout = 10 }
+  for k, v in pairs(overrides or {}) do
+    o[k] = v
+  end
+  return o
+end
+
+local client = assert(orbt.new(options()))
+local created = 0
+for i = 1, 60 do
+  local amount = ({ 9.99, 5, "0.10", 0 })[i % 4 + 1]
+  assert(client:create_customer{ fullName = "Leak Check " .. i, email = ("leak%d@example.com"):format(i),
+    currency = "USD", initialFunds = amount })
+  created = created + 1
+end
+
+local walked = 0
+for _ in client:customers{ size = 7 } do
+  walked = walked + 1
+end
+assert(walked == created, ("walked %d of %d"):format(walked, created))
+for page in client:customer_pages{ size = 50, limit = 55 } do
+  assert(#page.content > 0)
+end
+assert(client:list_customers{ page = 1, size = 10 })
+
+-- Errors of every kind, each turned into text as a user would.
+local failures = {
+  { client:create_customer{ fullName = "X", email = "bad", currency = "USD", initialFunds = 1 } },
+  { client:create_customer{ fullName = "Leak Check 1", email = "leak1@example.com", currency = "USD", initialFunds = 1 } },
+  { client:list_customers{ size = 99 } },
+  { assert(orbt.new(options{ secret = "wrong" })):list_customers() },
+  { assert(orbt.new(options{ base_url = "http://127.0.0.1:1" })):create_customer{
+    fullName = "X", email = "x@example.com", currency = "USD", initialFunds = 1 } },
+  { orbt.new(options{ base_url = "http://example.com" }) },
+  { orbt.sign{ method = "GET" } },
+}
+for i, result in ipairs(failures) do
+  assert(result[1] == nil and type(result[2]) == "table", "failure case " .. i .. " did not fail")
+  assert(#tostring(result[2]) > 0)
+end
+local raised = pcall(function() for _ in client:customers{ size = 0 } do end end)
+assert(not raised)
+
+-- Clients dropped without close are released by the garbage collector.
+for _ = 1, 20 do
+  local c = assert(orbt.new(options()))
+  assert(c:list_customers{ size = 1 })
+end
+collectgarbage()
+collectgarbage()
+
+assert(orbt.sign{ method = "POST", body = "{}", client_id = "c", api_key = "k", secret = "s" })
+client:close()
+assert(select(2, client:list_customers()).message:find("closed"))
+print(("leak workload: %d created, %d walked, %d failures checked"):format(created, walked, #failures))
