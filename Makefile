@@ -83,7 +83,7 @@ valgrind: deps-valgrind $(MODULE) $(MOCK)
 
 lint: deps-lint
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --inline-suppr --std=c11 -D_GNU_SOURCE $$(pkg-config --cflags-only-I $(LUA_PC) $(PKGS)) src mock
+	  --inline-suppr --std=c11 -D_GNU_SOURCE src mock
 	clang-tidy --quiet $(SRC) $(MOCK_SRC) -- $(BASE_CFLAGS) \
 	  $$(pkg-config --cflags $(LUA_PC) $(PKGS) libmicrohttpd)
 	luacheck --quiet lua spec examples

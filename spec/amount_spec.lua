@@ -44,7 +44,8 @@ describe("amounts on the wire", function()
 
   it("sends the body in the documented field order, as valid JSON", function()
     local _, _, body = create_with(19.99)
-    assert.matches('^{"fullName":"Amount %d+","email":"amount%d+@example.com","currency":"USD","initialFunds":19.99}$', body)
+    assert.matches('^{"fullName":"Amount %d+","email":"amount%d+@example.com",'
+      .. '"currency":"USD","initialFunds":19.99}$', body)
     assert.is_table(json.decode(body))
   end)
 

@@ -300,7 +300,8 @@ describe("the client", function()
 
     it("returns JSON null as orbt.null and keeps integers exact past 2^53", function()
       mock:fault{ path = PATH, method = "GET", status = 200,
-        body = '{"content":[{"consumerId":9007199254740993,"consumerName":null,"score":2.50}],"page":0,"size":1,"hasNext":false}' }
+        body = '{"content":[{"consumerId":9007199254740993,"consumerName":null,"score":2.50}],'
+          .. '"page":0,"size":1,"hasNext":false}' }
       local page = assert(client:list_customers())
       local item = page.content[1]
       assert.equal(orbt.null, item.consumerName)

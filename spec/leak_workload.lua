@@ -36,7 +36,8 @@ assert(client:list_customers{ page = 1, size = 10 })
 -- Errors of every kind, each turned into text as a user would.
 local failures = {
   { client:create_customer{ fullName = "X", email = "bad", currency = "USD", initialFunds = 1 } },
-  { client:create_customer{ fullName = "Leak Check 1", email = "leak1@example.com", currency = "USD", initialFunds = 1 } },
+  { client:create_customer{ fullName = "Leak Check 1", email = "leak1@example.com", -- a duplicate
+    currency = "USD", initialFunds = 1 } },
   { client:list_customers{ size = 99 } },
   { assert(orbt.new(options{ secret = "wrong" })):list_customers() },
   { assert(orbt.new(options{ base_url = "http://127.0.0.1:1" })):create_customer{

@@ -174,7 +174,8 @@ describe("validation before sending", function()
       assert_refused("base_url", function() return new_with{ base_url = "ftp://partner.orbt.com" } end)
       assert_refused("base_url", function() return new_with{ base_url = "https://user:pw@partner.orbt.com" } end)
       assert_refused("base_url", function() return new_with{ base_url = "https://partner.orbt.com?x=1" } end)
-      for _, url in ipairs{ "http://localhost:1", "http://127.0.0.2:1", "http://[::1]:1", "https://partner.orbt.com" } do
+      local accepted = { "http://localhost:1", "http://127.0.0.2:1", "http://[::1]:1", "https://partner.orbt.com" }
+      for _, url in ipairs(accepted) do
         assert.is_not_nil(new_with{ base_url = url }, url)
       end
       assert.is_not_nil(new_with{ base_url = "http://partner.orbt.com", allow_insecure_http = true })

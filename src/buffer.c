@@ -5,7 +5,7 @@
 #include <string.h>
 
 /* Buffers kept across calls are trimmed back to this after a large answer. */
-#define BUFFER_KEEP_BYTES (64 * 1024)
+#define BUFFER_KEEP_BYTES ((size_t)64 * 1024)
 
 void buffer_init(buffer *b, size_t limit)
 {

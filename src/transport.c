@@ -150,7 +150,7 @@ static int set_request(transport *t, const http_request *rq, struct curl_slist *
     } else {
         t->upload = (body_reader){rq->body != NULL ? rq->body : "", rq->body_len, 0};
         ok &= curl_easy_setopt(c, CURLOPT_POST, 1L) == CURLE_OK;
-        ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL) == CURLE_OK;
+        ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)NULL) == CURLE_OK;
         ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len) == CURLE_OK;
         ok &= curl_easy_setopt(c, CURLOPT_READFUNCTION, read_body) == CURLE_OK;
         ok &= curl_easy_setopt(c, CURLOPT_READDATA, &t->upload) == CURLE_OK;
@@ -207,7 +207,7 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
         code = curl_easy_perform(t->curl);
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &rs->status);
     /* The list must not outlive this call, and the handle must not keep it. */
-    curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
     curl_slist_free_all(headers);
 
     rs->result = classify(code, &rs->body);
