@@ -157,7 +157,7 @@ describe("orbt-mock", function()
   end)
 
   it("serves several clients at once", function()
-    mock:fault{ path = PATH, method = "GET", delay_ms = 400, count = 8 }
+    mock:fault{ path = PATH, method = "GET", delay_ms = 1000, count = 8 }
     local h = {}
     for _, line in ipairs(signed_headers("GET", "")) do
       h[#h + 1] = "-H " .. shell.quote(line)
