@@ -12,11 +12,14 @@
 #include <lauxlib.h>
 
 #if LUA_VERSION_NUM < 502
+/* LuaJIT 2.1 speaks the 5.1 API but already has some of these, so each
+ * backport has its own name and is mapped over the standard one. */
+#ifndef lua_rawlen
 #define lua_rawlen(L, i) lua_objlen((L), (i))
-#define luaL_newlib(L, reg) (lua_newtable(L), luaL_setfuncs((L), (reg), 0))
+#endif
 
 /* luaL_setfuncs as in 5.2: register functions sharing `nup` upvalues. */
-static inline void luaL_setfuncs(lua_State *L, const luaL_Reg *reg, int nup)
+static inline void compat_setfuncs(lua_State *L, const luaL_Reg *reg, int nup)
 {
     luaL_checkstack(L, nup, "too many upvalues");
     for (; reg->name != NULL; reg++) {
@@ -27,8 +30,13 @@ static inline void luaL_setfuncs(lua_State *L, const luaL_Reg *reg, int nup)
     }
     lua_pop(L, nup);
 }
+#define luaL_setfuncs compat_setfuncs
 
-static inline void *luaL_testudata(lua_State *L, int idx, const char *tname)
+#ifndef luaL_newlib
+#define luaL_newlib(L, reg) (lua_newtable(L), luaL_setfuncs((L), (reg), 0))
+#endif
+
+static inline void *compat_testudata(lua_State *L, int idx, const char *tname)
 {
     void *p = lua_touserdata(L, idx);
     if (p == NULL || !lua_getmetatable(L, idx))
@@ -38,17 +46,20 @@ static inline void *luaL_testudata(lua_State *L, int idx, const char *tname)
     lua_pop(L, 2);
     return same ? p : NULL;
 }
+#define luaL_testudata compat_testudata
 
-static inline void luaL_setmetatable(lua_State *L, const char *tname)
+static inline void compat_setmetatable(lua_State *L, const char *tname)
 {
     luaL_getmetatable(L, tname);
     lua_setmetatable(L, -2);
 }
+#define luaL_setmetatable compat_setmetatable
 
-static inline int lua_absindex(lua_State *L, int idx)
+static inline int compat_absindex(lua_State *L, int idx)
 {
     return (idx > 0 || idx <= LUA_REGISTRYINDEX) ? idx : lua_gettop(L) + idx + 1;
 }
+#define lua_absindex compat_absindex
 #endif
 
 /* Runtimes with a separate integer subtype (5.3+) get integers; the others
