@@ -109,10 +109,12 @@ static int only_known_fields(lua_State *L, int idx, const char *const *known, va
             lua_pop(L, 1);
             return fail(err, "?", "option names must be strings");
         }
-        const char *key = lua_tostring(L, -1);
+        size_t key_len = 0;
+        const char *key = lua_tolstring(L, -1, &key_len);
         int found = 0;
+        /* Compared with the length, so "timeout\0typo" is not "timeout". */
         for (const char *const *k = known; *k != NULL; k++)
-            found |= strcmp(*k, key) == 0;
+            found |= strlen(*k) == key_len && memcmp(*k, key, key_len) == 0;
         if (!found) {
             fail(err, key, "unknown field '%s'", key);
             lua_pop(L, 1);
@@ -123,7 +125,11 @@ static int only_known_fields(lua_State *L, int idx, const char *const *known, va
 }
 
 /* Reads a string field. Returns 1 and sets out (ptr NULL when absent and
- * optional), or 0 on a wrong type, emptiness or a missing required field. */
+ * optional), or 0 on a wrong type, emptiness or a missing required field.
+ *
+ * The value stays on the Lua stack until the calling C function returns: a
+ * table with an __index function can hand out strings nothing else refers
+ * to, and the garbage collector would free them under our pointers. */
 static int read_string(lua_State *L, int idx, const char *key, int required, lua_text *out,
                        validation_error *err)
 {
@@ -133,7 +139,6 @@ static int read_string(lua_State *L, int idx, const char *key, int required, lua
     out->len = 0;
     if (type == LUA_TSTRING)
         out->ptr = lua_tolstring(L, -1, &out->len);
-    lua_pop(L, 1); /* still referenced by the table */
     if (type == LUA_TNIL)
         return required ? fail(err, key, "%s is required", key) : 1;
     if (type != LUA_TSTRING)
@@ -216,8 +221,12 @@ static int read_boolean(lua_State *L, int idx, const char *key, int *out, valida
     return 1;
 }
 
+/* Room for the strings a validator leaves on the stack, and then some. */
+#define VALIDATE_STACK_SLOTS 16
+
 static int require_table(lua_State *L, int idx, const char *what, validation_error *err)
 {
+    luaL_checkstack(L, VALIDATE_STACK_SLOTS, "orbt: validating arguments");
     if (lua_type(L, idx) != LUA_TTABLE)
         return fail(err, what, "%s must be a table, got %s", what, luaL_typename(L, idx));
     return 1;
@@ -426,11 +435,10 @@ int validate_sign_input(lua_State *L, int idx, sign_input *out, validation_error
         || !read_secret(L, idx, &out->secret, err)
         || !read_header_value(L, idx, "timestamp", 0, &out->timestamp, err))
         return 0;
-    lua_getfield(L, idx, "body");
+    lua_getfield(L, idx, "body"); /* stays on the stack, as in read_string */
     int type = lua_type(L, -1);
     if (type == LUA_TSTRING)
         out->body.ptr = lua_tolstring(L, -1, &out->body.len);
-    lua_pop(L, 1);
     if (type != LUA_TNIL && type != LUA_TSTRING)
         return fail_type(err, "body", "a string", type, L);
     if (out->method.len > 16 || strspn(out->method.ptr, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != out->method.len)

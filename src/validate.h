@@ -1,7 +1,8 @@
 /* validate.h: every rule checked before a request leaves the process. Each
  * validator reads a Lua argument table into a C struct or says which field
- * is wrong and why. Strings in the structs point into the Lua table, which
- * must stay on the stack while they are used. */
+ * is wrong and why. Strings in the structs point at values the validator
+ * leaves on the Lua stack, so they stay valid until the calling C function
+ * returns (and not after). */
 #ifndef ORBT_VALIDATE_H
 #define ORBT_VALIDATE_H
 
