@@ -10,6 +10,7 @@
 #include "json.h"
 
 #define MESSAGE_MAX 512
+#define CODE_MAX 64
 #define REDACTED "[REDACTED]"
 
 /* ===== Retry safety ===== */
@@ -37,9 +38,12 @@ int answer_is_retryable(const char *method, transport_result result, int request
 
 /* ===== Server text ===== */
 
-/* Pushes s with every occurrence of the secret replaced: a misbehaving
- * server or proxy that echoes it must not put it into an error. */
-static const char *push_scrubbed(lua_State *L, const char *s, size_t len, const call_info *call)
+/* Pushes at most `limit` bytes of s, with every occurrence of the secret
+ * replaced first: a misbehaving server or proxy that echoes it must not put
+ * it into an error. Scrubbing before cutting means a cut cannot leave a
+ * recognisable piece of the secret at the end. */
+static const char *push_scrubbed(lua_State *L, const char *s, size_t len, size_t limit,
+                                 const call_info *call)
 {
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -55,6 +59,10 @@ static const char *push_scrubbed(lua_State *L, const char *s, size_t len, const 
         len -= keep + n;
     }
     luaL_pushresult(&b);
+    if (lua_rawlen(L, -1) > limit) {
+        lua_pushlstring(L, lua_tostring(L, -1), limit);
+        lua_remove(L, -2);
+    }
     return lua_tostring(L, -1);
 }
 
@@ -94,17 +102,20 @@ static void read_error_fields(lua_State *L, const char *body, size_t len, const 
     const char *found = first_text_field(L, doc, code_keys);
     if (found == NULL && has_nested)
         found = first_text_field(L, nested, nested_code);
-    if (found != NULL) {
-        size_t n = lua_rawlen(L, -1);
-        *code = push_scrubbed(L, found, n > 64 ? 64 : n, call);
-    }
+    if (found != NULL)
+        *code = push_scrubbed(L, found, lua_rawlen(L, -1), CODE_MAX, call);
     found = first_text_field(L, doc, message_keys);
     if (found == NULL && has_nested)
         found = first_text_field(L, nested, nested_message);
-    if (found != NULL) {
-        size_t n = lua_rawlen(L, -1);
-        *message = push_scrubbed(L, found, n > MESSAGE_MAX ? MESSAGE_MAX : n, call);
-    }
+    if (found != NULL)
+        *message = push_scrubbed(L, found, lua_rawlen(L, -1), MESSAGE_MAX, call);
+}
+
+/* The raw answer body as kept in err.body: scrubbed, at most ERROR_BODY_MAX bytes. */
+static const char *push_body(lua_State *L, const http_response *rs, const call_info *call)
+{
+    return push_scrubbed(L, rs->body.data != NULL ? rs->body.data : "", rs->body.len,
+                         ERROR_BODY_MAX, call);
 }
 
 static const char *reason_phrase(long status)
@@ -135,8 +146,13 @@ static int push_failure(lua_State *L, const call_info *call, const http_response
     e.kind = rs->result == TRANSPORT_TIMEOUT ? "timeout"
              : rs->result == TRANSPORT_TOO_LARGE ? (is_2xx ? "decode" : "api")
              : "network";
-    e.status = rs->result == TRANSPORT_TOO_LARGE ? rs->status : 0;
+    /* A status means the server answered: a create cut off after "201" was
+     * applied even though its answer was lost. */
+    e.status = rs->status;
     e.message = rs->message; /* written by the transport, which never sees the secret */
+    if (rs->result == TRANSPORT_NETWORK && rs->status >= 200 && rs->status < 300)
+        e.message = lua_pushfstring(L, "the server answered %d but the answer was cut off, so the "
+                                    "request may have been applied (%s)", (int)rs->status, rs->message);
     e.method = call->method;
     e.path = call->path;
     e.retryable = answer_is_retryable(call->method, rs->result, rs->request_sent, rs->status);
@@ -154,8 +170,7 @@ static int push_api_error(lua_State *L, const call_info *call, const http_respon
     read_error_fields(L, rs->body.data, rs->body.len, call, &e.code, &e.message);
     if (e.message == NULL)
         e.message = reason_phrase(rs->status);
-    size_t keep = rs->body.len > ERROR_BODY_MAX ? ERROR_BODY_MAX : rs->body.len;
-    e.body = push_scrubbed(L, rs->body.data != NULL ? rs->body.data : "", keep, call);
+    e.body = push_body(L, rs, call);
     e.body_len = lua_rawlen(L, -1);
     return error_return(L, &e);
 }
@@ -169,8 +184,7 @@ static int push_decode_error(lua_State *L, const call_info *call, const http_res
     e.message = why;
     e.method = call->method;
     e.path = call->path;
-    size_t keep = rs->body.len > ERROR_BODY_MAX ? ERROR_BODY_MAX : rs->body.len;
-    e.body = push_scrubbed(L, rs->body.data != NULL ? rs->body.data : "", keep, call);
+    e.body = push_body(L, rs, call);
     e.body_len = lua_rawlen(L, -1);
     return error_return(L, &e);
 }

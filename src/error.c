@@ -1,6 +1,8 @@
 /* error.c: orbt's error values. */
 #include "error.h"
 
+#include <string.h>
+
 #include <lauxlib.h>
 
 #include "compat.h"
@@ -59,8 +61,9 @@ static const char *field_string(lua_State *L, int idx, const char *key)
     return s;
 }
 
-/* "orbt: 402 BUSINESS_RULE_ERROR: insufficient funds (POST /api/partner/v1/customer)"
- * for API errors, "orbt: <kind>: <message> (METHOD path)" for the others. */
+/* API errors read "orbt: 402 BUSINESS_RULE_ERROR: insufficient funds (POST /path)";
+ * the others "orbt: <kind>: <message> (POST /path)", with "HTTP <status>, "
+ * before the call when there was an answer. */
 static int error_tostring(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -70,17 +73,18 @@ static int error_tostring(lua_State *L)
     const char *method = field_string(L, 1, "method");
     const char *path = field_string(L, 1, "path");
     lua_getfield(L, 1, "status");
-    lua_Number status = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+    int status = lua_type(L, -1) == LUA_TNUMBER ? (int)lua_tonumber(L, -1) : 0;
     lua_pop(L, 1);
+    int is_api = kind != NULL && strcmp(kind, "api") == 0;
 
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     luaL_addstring(&b, "orbt: ");
-    if (status > 0) {
-        lua_pushfstring(L, "%d ", (int)status);
+    if (is_api && status > 0) {
+        lua_pushfstring(L, "%d ", status);
         luaL_addvalue(&b);
-    } else if (kind != NULL) {
-        luaL_addstring(&b, kind);
+    } else {
+        luaL_addstring(&b, kind != NULL ? kind : "error");
         luaL_addstring(&b, ": ");
     }
     if (code != NULL) {
@@ -88,10 +92,13 @@ static int error_tostring(lua_State *L)
         luaL_addstring(&b, ": ");
     }
     luaL_addstring(&b, message != NULL ? message : "unknown error");
-    if (method != NULL && path != NULL) {
+    if (!is_api && status > 0 && method != NULL && path != NULL)
+        lua_pushfstring(L, " (HTTP %d, %s %s)", status, method, path);
+    else if (method != NULL && path != NULL)
         lua_pushfstring(L, " (%s %s)", method, path);
-        luaL_addvalue(&b);
-    }
+    else
+        lua_pushliteral(L, "");
+    luaL_addvalue(&b);
     luaL_pushresult(&b);
     return 1;
 }
