@@ -34,9 +34,12 @@ typedef struct orbt_client {
     sign_key *key;
     transport *transport;
     double timeout, connect_timeout;
+    buffer url;                /* reused between calls */
     buffer request_body;       /* reused between calls */
     http_response response;    /* reused between calls; its body is bounded by max_body */
     int closed;
+    int busy;                  /* decoding an answer: user code may run (finalizers) */
+    int close_pending;         /* close() was called while busy */
 } orbt_client;
 
 static char *copy_text(const lua_text *t)
@@ -62,6 +65,7 @@ static void client_release(orbt_client *c)
     free(c->api_key);
     free(c->client_id);
     free(c->base_url);
+    buffer_free(&c->url);
     buffer_free(&c->request_body);
     buffer_free(&c->response.body);
     c->secret = c->api_key = c->client_id = c->base_url = NULL;
@@ -82,6 +86,7 @@ static int client_fill(orbt_client *c, const client_options *o)
     c->transport = transport_new();
     c->timeout = o->timeout;
     c->connect_timeout = o->connect_timeout;
+    buffer_init(&c->url, 0);
     buffer_init(&c->request_body, 0);
     buffer_init(&c->response.body, o->max_body);
     if (c->base_url != NULL) {
@@ -112,10 +117,19 @@ static int invalid(lua_State *L, const validation_error *v, const char *method, 
     return error_return(L, &e);
 }
 
-static int refuse_if_closed(lua_State *L, const orbt_client *c, const char *method, const char *path)
+/* Called after validation: a table's __index function may have closed the
+ * client meanwhile. A call from inside one of the client's own calls (a
+ * finalizer running while an answer is decoded) is refused, because the
+ * answer being decoded lives in the client's buffers. */
+static int refuse_if_unusable(lua_State *L, const orbt_client *c, const char *method, const char *path)
 {
-    validation_error v = {"client", "the client is closed"};
-    return c->closed ? invalid(L, &v, method, path) : 0;
+    validation_error closed = {"client", "the client is closed"};
+    validation_error busy = {"client", "the client is in use: it was called from inside one of its own calls"};
+    if (c->closed)
+        return invalid(L, &closed, method, path);
+    if (c->busy)
+        return invalid(L, &busy, method, path);
+    return 0;
 }
 
 /* ===== One call ===== */
@@ -155,17 +169,58 @@ static int build_headers(orbt_client *c, const char *method, const buffer *body,
     return 0;
 }
 
+typedef struct answer_job {
+    answer_shape shape;
+    const call_info *call;
+    const http_response *response;
+} answer_job;
+
+static int answer_protected(lua_State *L)
+{
+    const answer_job *job = lua_touserdata(L, 1);
+    lua_pop(L, 1);
+    return answer_push(L, job->shape, job->call, job->response);
+}
+
+/* Decodes the answer into results. Building tables can run finalizers, and
+ * they can call the client: while busy, close() is deferred to here and other
+ * calls are refused. The decode runs under lua_pcall so that an error cannot
+ * leave the client busy for ever; it is raised again once the client is
+ * consistent. */
+static int finish_call(lua_State *L, orbt_client *c, answer_shape shape, const call_info *call)
+{
+    answer_job job = {shape, call, &c->response};
+    int base = lua_gettop(L);
+    c->busy = 1;
+    lua_pushcfunction(L, answer_protected);
+    lua_pushlightuserdata(L, &job);
+    int status = lua_pcall(L, 1, LUA_MULTRET, 0);
+    c->busy = 0;
+    buffer_release(&c->response.body);
+    buffer_release(&c->request_body);
+    if (c->close_pending)
+        client_release(c);
+    if (status != 0)
+        return lua_error(L);
+    return lua_gettop(L) - base;
+}
+
+/* Everything from the usability check to finish_call stays in C memory: a
+ * Lua allocation here could run a finalizer that closes the client. */
 static int perform_call(lua_State *L, orbt_client *c, const char *method, const char *path,
                         const char *query, answer_shape shape)
 {
     header_lines headers;
     if (build_headers(c, method, &c->request_body, &headers) != 0)
         return luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
+    buffer_reset(&c->url);
+    if (buffer_append_str(&c->url, c->base_url) || buffer_append_str(&c->url, path)
+        || (query[0] && (buffer_append_str(&c->url, "?") || buffer_append_str(&c->url, query))))
+        return luaL_error(L, "orbt: out of memory");
 
-    lua_pushfstring(L, "%s%s%s%s", c->base_url, path, query[0] ? "?" : "", query);
     http_request rq = {
         .method = method,
-        .url = lua_tostring(L, -1),
+        .url = c->url.data,
         .headers = headers.ptrs,
         .header_count = headers.count,
         .body = c->request_body.len > 0 ? c->request_body.data : NULL,
@@ -175,10 +230,7 @@ static int perform_call(lua_State *L, orbt_client *c, const char *method, const 
     };
     transport_perform(c->transport, &rq, &c->response);
     call_info call = {method, path, c->secret, c->secret_len};
-    int results = answer_push(L, shape, &call, &c->response);
-    buffer_release(&c->response.body);
-    buffer_release(&c->request_body);
-    return results;
+    return finish_call(L, c, shape, &call);
 }
 
 /* ===== Methods ===== */
@@ -196,12 +248,12 @@ static int build_customer_body(buffer *b, const customer_input *in)
 static int client_create_customer(lua_State *L)
 {
     orbt_client *c = check_client(L);
-    if (refuse_if_closed(L, c, "POST", CUSTOMER_PATH))
-        return 2;
     customer_input in;
     validation_error v;
     if (!validate_customer(L, 2, &in, &v))
         return invalid(L, &v, "POST", CUSTOMER_PATH);
+    if (refuse_if_unusable(L, c, "POST", CUSTOMER_PATH))
+        return 2;
     if (build_customer_body(&c->request_body, &in) != 0)
         return luaL_error(L, "orbt: out of memory");
     return perform_call(L, c, "POST", CUSTOMER_PATH, "", ANSWER_CUSTOMER);
@@ -210,12 +262,12 @@ static int client_create_customer(lua_State *L)
 static int client_list_customers(lua_State *L)
 {
     orbt_client *c = check_client(L);
-    if (refuse_if_closed(L, c, "GET", CUSTOMER_PATH))
-        return 2;
     page_query q;
     validation_error v;
     if (!validate_page_query(L, 2, &q, &v))
         return invalid(L, &v, "GET", CUSTOMER_PATH);
+    if (refuse_if_unusable(L, c, "GET", CUSTOMER_PATH))
+        return 2;
     char query[64];
     int n = 0;
     query[0] = '\0';
@@ -230,6 +282,11 @@ static int client_list_customers(lua_State *L)
 static int client_close(lua_State *L)
 {
     orbt_client *c = check_client(L);
+    if (c->busy) {
+        c->closed = 1;
+        c->close_pending = 1; /* finish_call releases it */
+        return 0;
+    }
     client_release(c);
     return 0;
 }
