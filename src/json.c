@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,34 @@
 #include <lauxlib.h>
 
 #include "compat.h"
+
+/* ===== The C numeric locale =====
+ *
+ * snprintf, strtod and cJSON's parser follow LC_NUMERIC, which an embedding
+ * host may have set to a locale with a decimal comma (de_DE) or a multi-byte
+ * decimal point (ps_AF). JSON always wants '.', so number work switches this
+ * thread to the C locale and back; other threads are not affected. */
+
+static locale_t c_numeric;
+static pthread_once_t c_numeric_once = PTHREAD_ONCE_INIT;
+
+static void make_c_numeric(void)
+{
+    c_numeric = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
+/* Returns the locale to restore, or (locale_t)0 when nothing was changed. */
+static locale_t enter_c_numeric(void)
+{
+    pthread_once(&c_numeric_once, make_c_numeric);
+    return c_numeric != (locale_t)0 ? uselocale(c_numeric) : (locale_t)0;
+}
+
+static void leave_c_numeric(locale_t previous)
+{
+    if (previous != (locale_t)0)
+        uselocale(previous);
+}
 
 /* ===== Writing ===== */
 
@@ -53,16 +82,6 @@ int json_append_string(buffer *b, const char *s, size_t len)
     return buffer_append(b, "\"", 1);
 }
 
-/* snprintf and strtod follow LC_NUMERIC, which an embedding host may have set
- * to a locale with a decimal comma; JSON always wants '.'. */
-static void use_decimal_point(char *text)
-{
-    for (char *p = text; *p != '\0'; p++) {
-        if (!(*p >= '0' && *p <= '9') && *p != '-' && *p != '+' && *p != 'e' && *p != 'E')
-            *p = '.';
-    }
-}
-
 int json_format_number(double v, char out[JSON_NUMBER_MAX])
 {
     if (!isfinite(v))
@@ -70,6 +89,7 @@ int json_format_number(double v, char out[JSON_NUMBER_MAX])
     if (v == 0)
         v = 0; /* -0 becomes 0 */
     int n = -1;
+    locale_t previous = enter_c_numeric();
     if (v == floor(v) && fabs(v) < 9007199254740992.0) {
         n = snprintf(out, JSON_NUMBER_MAX, "%.0f", v);
     } else {
@@ -80,9 +100,9 @@ int json_format_number(double v, char out[JSON_NUMBER_MAX])
                 break;
         }
     }
+    leave_c_numeric(previous);
     if (n <= 0 || n >= JSON_NUMBER_MAX)
         return -1;
-    use_decimal_point(out);
     return n;
 }
 
@@ -198,11 +218,30 @@ static int convert_protected(lua_State *L)
     return 1;
 }
 
+static int only_whitespace(const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+            return 0;
+    }
+    return 1;
+}
+
 int json_push_document(lua_State *L, const char *text, size_t len, char *err, size_t errlen)
 {
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    const char *end = NULL;
+    locale_t previous = enter_c_numeric();
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    leave_c_numeric(previous);
     if (root == NULL) {
         snprintf(err, errlen, "the answer is not valid JSON");
+        return -1;
+    }
+    /* cJSON stops after the first value; anything but whitespace after it
+     * means this is not one JSON document. */
+    if (end == NULL || !only_whitespace(end, text + len)) {
+        cJSON_Delete(root);
+        snprintf(err, errlen, "the answer has data after its JSON value");
         return -1;
     }
     /* A Lua error (out of memory) while building tables must not leak the
