@@ -23,7 +23,9 @@ ifeq ($(SANITIZE),1)
 BUILD       := build/sanitize
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 # The interpreter is not instrumented, so the sanitizer runtimes are preloaded.
-RUN_ENV     := LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+# Specs that start another Lua process hand it ORBT_LUA_PRELOAD.
+PRELOAD     := $(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)
+RUN_ENV     := LD_PRELOAD="$(PRELOAD)" ORBT_LUA_PRELOAD="$(PRELOAD)" \
                ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
 else
 BUILD       := build
@@ -40,7 +42,7 @@ MOCK_SRC    := $(wildcard mock/*.c)
 # Debian packages each target needs.
 BUILD_DEBS  := gcc make pkg-config $(LUA) liblua5.4-dev libcurl4-openssl-dev libcjson-dev \
                libssl-dev libmicrohttpd-dev
-TEST_DEBS   := $(BUILD_DEBS) lua-busted lua-dkjson luarocks curl openssl ca-certificates
+TEST_DEBS   := $(BUILD_DEBS) lua-busted lua-dkjson luarocks curl openssl ca-certificates locales
 LINT_DEBS   := cppcheck clang-tidy lua-check
 VG_DEBS     := $(BUILD_DEBS) valgrind curl
 

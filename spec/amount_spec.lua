@@ -1,6 +1,7 @@
 -- Amounts: what goes out on the wire is read back from the raw body that
 -- orbt-mock received, not from anything the client reports.
 local mockserver = require("support.mock")
+local shell = require("support.shell")
 local json = require("dkjson")
 
 describe("amounts on the wire", function()
@@ -62,6 +63,34 @@ describe("amounts on the wire", function()
     local _, customer = create_with(19.99)
     assert.equal(19.99, customer.walletBalance)
     assert.equal("19.99", tostring(customer.walletBalance))
+  end)
+
+  -- A host program may set LC_NUMERIC to a locale with a decimal comma
+  -- (de_DE) or a multi-byte decimal point (ps_AF). The locales are compiled
+  -- at test time with localedef, and a second Lua process runs under them.
+  it("writes and reads numbers with '.' whatever the C locale says", function()
+    local dir = shell.tmpdir()
+    for _, name in ipairs{ "de_DE", "ps_AF" } do
+      local _, ok = shell.run(("localedef -i %s -f UTF-8 %s/%s.UTF-8 2>&1"):format(name, dir, name))
+      assert.is_true(ok, "localedef " .. name)
+      n = n + 1
+      local script = ([[
+        assert(os.setlocale("%s.UTF-8", "numeric"), "locale not loaded")
+        assert(tostring(0.5):find(",") or tostring(0.5) ~= "0.5" or %q == "ps_AF")
+        local orbt = require("orbt")
+        local c = assert(orbt.new{ api_key = %q, client_id = %q, secret = %q, base_url = %q })
+        local customer, err = c:create_customer{ fullName = "Locale", email = %q,
+          currency = "USD", initialFunds = 19.99 }
+        assert(customer, tostring(err))
+        io.write(string.format("%%.2f|%%s", customer.walletBalance, tostring(customer.walletBalance == 19.99)))
+      ]]):format(name, name, mock.api_key, mock.client_id, mock.secret, mock.url,
+        ("locale%d@example.com"):format(n))
+      local out, ran = shell.run(shell.lua_command(script, { LOCPATH = dir }) .. " 2>&1")
+      assert.is_true(ran, out)
+      assert.matches("|true$", out)
+      assert.matches('"initialFunds":19.99}$', mock:last_request().body)
+    end
+    shell.exec("rm -rf " .. shell.quote(dir))
   end)
 
   it("refuses NaN, infinities, negatives and malformed strings before sending", function()

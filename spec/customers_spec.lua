@@ -2,6 +2,7 @@
 -- customers and customer_pages, and every way a call can fail.
 local orbt = require("orbt")
 local mockserver = require("support.mock")
+local shell = require("support.shell")
 
 local PATH = mockserver.PATH
 
@@ -91,17 +92,27 @@ describe("the client", function()
       assert.equal(0, mock:stats().consumers)
     end)
 
-    it("signs every request afresh", function()
-      assert(client:create_customer(new_customer()))
+    it("signs every request afresh, with the current time", function()
+      assert(client:list_customers())
+      shell.sleep(0.05)
       assert(client:list_customers())
       local seen = mock:requests(2)
       assert.equal(2, #seen)
+      assert.are_not.equal(seen[1].headers["x-timestamp"], seen[2].headers["x-timestamp"])
       assert.are_not.equal(seen[1].headers["x-signature"], seen[2].headers["x-signature"])
+      local now = os.date("!%Y-%m-%dT%H:%M", os.time())
+      local before = os.date("!%Y-%m-%dT%H:%M", os.time() - 60)
       for _, r in ipairs(seen) do
+        local minute = r.headers["x-timestamp"]:sub(1, 16)
+        assert.is_true(minute == now or minute == before, r.headers["x-timestamp"])
         assert.equal("application/json", r.headers["accept"])
         assert.equal(mock.api_key, r.headers["x-api-key"])
       end
-      assert.equal("application/json", seen[1].headers["content-type"])
+    end)
+
+    it("sends a create with a JSON content type", function()
+      assert(client:create_customer(new_customer()))
+      assert.equal("application/json", mock:last_request().headers["content-type"])
     end)
   end)
 
@@ -264,6 +275,14 @@ describe("the client", function()
       assert.equal("{not json", err.body)
     end)
 
+    it("reports data after the JSON value as a decode error", function()
+      mock:fault{ path = PATH, method = "GET", status = 200,
+        body = '{"content":[],"page":0,"size":50,"hasNext":false} 12' }
+      local page, err = client:list_customers()
+      assert.is_nil(page)
+      assert.equal("decode", err.kind)
+    end)
+
     it("reports a 2xx answer of the wrong shape as a decode error", function()
       mock:fault{ path = PATH, method = "POST", status = 201, body = '{"success":true}' }
       local customer, err = client:create_customer(new_customer())
@@ -375,6 +394,18 @@ describe("the client", function()
       end)
     end
 
+    it("says a create whose 201 answer was cut off may have been applied", function()
+      mock:fault{ path = PATH, method = "POST", truncate = true }
+      local customer, err = client:create_customer(new_customer())
+      assert.is_nil(customer)
+      assert.equal("network", err.kind)
+      assert.equal(201, err.status)
+      assert.is_false(err.retryable)
+      assert.matches("may have been applied", err.message)
+      assert.matches("^orbt: network: .* %(HTTP 201, POST /api/partner/v1/customer%)$", tostring(err))
+      assert.equal(1, mock:stats().consumers)
+    end)
+
     it("reports a truncated answer as a network error", function()
       fill(3)
       mock:fault{ path = PATH, method = "GET", truncate = true }
@@ -397,6 +428,48 @@ describe("the client", function()
       assert.equal(6, stats.requests_total)
       assert.equal(1, stats.connections)
       fresh:close()
+    end)
+
+    -- Decoding an answer allocates, so finalizers (user code) can run in the
+    -- middle of a call and touch the same client. A finalizer that closes the
+    -- client must not free the answer being decoded (a use-after-free under
+    -- SANITIZE=1), and a nested call must not overwrite it. Generational mode
+    -- with a tiny minor multiplier collects young garbage every few KiB; the
+    -- finalizer tables stay referenced until just before the call, so they
+    -- become garbage only while the call is decoding a large page.
+    it("stays consistent when a finalizer uses the client during a call", function()
+      local long_name = ("n"):rep(2000)
+      for i = 1, 50 do
+        assert(client:create_customer(new_customer{ fullName = long_name .. i }))
+      end
+      local tries, outcome = 0, nil
+      collectgarbage("generational", 1, 100)
+      while not outcome and tries < 50 do
+        tries = tries + 1
+        local c = mock:client()
+        local state, holder, opts = {}, {}, { size = 50 }
+        for i = 1, 50 do
+          holder[i] = setmetatable({}, { __gc = function()
+            if state.done then return end
+            state.done = true
+            local _, nested = c:list_customers{ size = 1 }
+            state.busy = nested ~= nil and nested.message:find("in use", 1, true) ~= nil
+            c:close()
+          end })
+        end
+        holder = nil -- luacheck: ignore 311
+        local page, err = c:list_customers(opts)
+        if state.busy then
+          outcome = { page = page, err = err, after = select(2, c:list_customers()) }
+        end
+        c:close()
+      end
+      collectgarbage("incremental")
+      collectgarbage()
+      assert.is_table(outcome, "no finalizer ran during a call in " .. tries .. " tries")
+      assert.is_table(outcome.page, tostring(outcome.err))
+      assert.equal(50, #outcome.page.content)
+      assert.matches("closed", outcome.after.message)
     end)
 
     it("refuses calls after close with a clear error", function()

@@ -80,11 +80,34 @@ describe("the secret", function()
     assert.is_true(#mock:log() > 0)
   end)
 
+  -- orbt-mock would show the secret as [REDACTED], so its absence from what
+  -- the mock recorded means the secret was never on the wire.
   it("is never sent on the wire", function()
-    assert(client:list_customers())
-    local seen = mock:last_request()
-    for name, value in pairs(seen.headers) do
-      assert.is_nil(value:find(mock.secret, 1, true), "header " .. name)
+    mock:reset()
+    assert(client:create_customer{ fullName = "Wire", email = "wire@example.com", currency = "USD", initialFunds = 1 })
+    assert(client:list_customers{ page = 0, size = 5 })
+    local _, raw = mock:control("GET", "requests")
+    local seen = mock:requests()
+    assert.equal(2, #seen)
+    assert.is_nil(raw:find("REDACTED", 1, true), "a request carried the secret")
+  end)
+
+  it("leaves no piece of itself where an answer is cut to size", function()
+    -- Each field is cut 4 bytes into the secret if cutting came before
+    -- scrubbing: code at 64 bytes, message at 512, body at 4096.
+    local head = ('{"code":"%s%s","message":"%s%s","pad":"'):format(
+      ("C"):rep(60), mock.secret, ("m"):rep(508), mock.secret)
+    local echo = head .. ("x"):rep(4092 - #head) .. mock.secret .. '"}'
+    mock:fault{ path = PATH, method = "GET", status = 400, body = echo }
+    local _, err = client:list_customers()
+    assert.equal(400, err.status)
+    local piece = mock.secret:sub(1, 4)
+    for _, name in ipairs{ "code", "message", "body" } do
+      assert.is_nil(err[name]:find(piece, 1, true), name .. " keeps a piece of the secret")
     end
+    assert.equal(64, #err.code)
+    assert.equal(512, #err.message)
+    assert.is_true(#err.body <= 4096)
+    assert.matches("REDACTED", err.body)
   end)
 end)

@@ -99,6 +99,42 @@ describe("validation before sending", function()
       refused_create("fullname", { fullname = "lower-case typo" })
     end)
 
+    it("refuses a field name that only starts like a known one", function()
+      local c = good_customer()
+      c["initialFunds\0"] = 999
+      assert_refused("initialFunds", function() return client:create_customer(c) end)
+    end)
+
+    -- A table whose __index hands out strings nothing else refers to,
+    -- collecting garbage on every access: validation must keep each string
+    -- alive while it uses it. The values are built at run time and kept
+    -- reversed, because Lua interns short strings and a literal in any loaded
+    -- chunk would keep the "fresh" string alive. A use-after-free here shows
+    -- under `make test SANITIZE=1`.
+    it("reads tables whose fields come from an __index function", function()
+      local stamp = tostring(os.time() % 100000)
+      local forward = {
+        fullName = "Proxy " .. stamp,
+        email = "proxy." .. stamp .. "@example.org",
+        currency = "C" .. ("fh"):upper(),
+        initialFunds = ("%d.%02d"):format(12, 57),
+      }
+      local reversed = {}
+      for k, v in pairs(forward) do
+        reversed[k] = v:reverse()
+      end
+      forward = nil -- luacheck: ignore 311
+      local proxy = setmetatable({}, { __index = function(_, key)
+        collectgarbage()
+        local v = reversed[key]
+        return v and v:reverse()
+      end })
+      local customer, err = client:create_customer(proxy)
+      assert.is_table(customer, tostring(err))
+      assert.equal("proxy." .. stamp .. "@example.org", customer.email)
+      assert.matches('"initialFunds":12.57}$', mock:last_request().body)
+    end)
+
     it("refuses a customer that is not a table", function()
       assert_refused("customer", function() return client:create_customer("jane") end)
       assert_refused("customer", function() return client:create_customer() end)

@@ -23,6 +23,23 @@ function M.exec(cmd)
   return os.execute(CLEAN_ENV .. cmd) == true
 end
 
+-- A command line that runs a Lua script in a new interpreter with this
+-- project's paths, with the sanitizer runtimes when the specs run under them.
+function M.lua_command(script, env)
+  local parts = {}
+  for name, value in pairs(env or {}) do
+    parts[#parts + 1] = name .. "=" .. M.quote(value)
+  end
+  local preload = os.getenv("ORBT_LUA_PRELOAD")
+  if preload and preload ~= "" then
+    parts[#parts + 1] = "LD_PRELOAD=" .. M.quote(preload) .. " ASAN_OPTIONS=detect_leaks=0"
+  end
+  for _, name in ipairs{ "LUA_PATH", "LUA_CPATH" } do
+    parts[#parts + 1] = name .. "=" .. M.quote(os.getenv(name) or "")
+  end
+  return table.concat(parts, " ") .. " " .. (os.getenv("LUA") or "lua5.4") .. " -e " .. M.quote(script)
+end
+
 function M.sleep(seconds)
   M.exec("sleep " .. seconds)
 end
