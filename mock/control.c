@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "fault.h"
+#include "generation.h"
 #include "stats.h"
 #include "store.h"
 #include "util.h"
@@ -48,9 +49,13 @@ static void post_reset(const struct request *rq, struct reply *out)
         bad_request(out, "balance must be a decimal amount like 123.45");
         return;
     }
+    /* One step for every request: each sees all of the old state or all of
+     * the new, and the old ones still pending are dropped (see server.c). */
+    generation_reset_begin();
     store_reset(balance);
     stats_reset();
     fault_clear();
+    generation_reset_end();
     reply_ok(out);
 }
 

@@ -1,4 +1,4 @@
-/* Queue of injected faults (status, delay, drop, truncate, oversize) for API requests. */
+/* Queue of injected faults (status, delay, drop, truncate, oversize, chunked) for API requests. */
 #include "fault.h"
 
 #include <math.h>
@@ -112,6 +112,10 @@ static const char *parse_field(const cJSON *it, struct fault *f)
         if (!cJSON_IsBool(it))
             return "truncate must be a boolean";
         f->truncate = cJSON_IsTrue(it);
+    } else if (!strcmp(k, "chunked")) {
+        if (!cJSON_IsBool(it))
+            return "chunked must be a boolean";
+        f->chunked = cJSON_IsTrue(it);
     } else if (!strcmp(k, "oversize")) {
         if (!json_int(it, OVERSIZE_MIN, (double)OVERSIZE_MAX, &v))
             return "oversize must be an integer between 10 and 1073741824";
@@ -138,6 +142,9 @@ bool fault_parse(const cJSON *doc, struct fault *out, const char **why)
         *why = "path is required";
     if (!*why && out->body && out->oversize)
         *why = "body and oversize cannot be combined";
+    /* A dropped request gets no answer to frame. */
+    if (!*why && out->chunked && out->drop != DROP_NONE)
+        *why = "chunked and drop cannot be combined";
     if (*why)
         fault_free(out);
     return *why == NULL;

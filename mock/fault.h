@@ -1,4 +1,4 @@
-/* Queue of injected faults (status, delay, drop, truncate, oversize) for API requests. */
+/* Queue of injected faults (status, delay, drop, truncate, oversize, chunked) for API requests. */
 #ifndef ORBT_MOCK_FAULT_H
 #define ORBT_MOCK_FAULT_H
 
@@ -23,6 +23,7 @@ struct fault {
     bool apply;           /* process the request for real before the injected answer */
     enum fault_drop drop;
     bool truncate;
+    bool chunked;         /* answer (injected or real) without Content-Length */
     size_t oversize;      /* 0 = not given */
 };
 

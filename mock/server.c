@@ -1,16 +1,13 @@
 /* HTTP front end: the libmicrohttpd daemon, request lifecycle, faults and answers. */
 #include "server.h"
 
-#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <microhttpd.h>
 #include <openssl/evp.h>
@@ -19,6 +16,7 @@
 #include "auth.h"
 #include "control.h"
 #include "fault.h"
+#include "generation.h"
 #include "request.h"
 #include "stats.h"
 #include "util.h"
@@ -35,23 +33,20 @@ struct exchange {
     bool too_large;
     EVP_MD_CTX *md;       /* SHA-256 over every body byte, even past BODY_MAX */
     bool started, counted, is_control, has_fault;
+    unsigned long gen;    /* reset generation the request began in */
+    unsigned long ticket; /* from stats_begin, for stats_end */
     struct fault fault;
 };
 
 /* Body of a generated (oversize) or deliberately truncated answer. */
 struct body_source {
     char *buf;            /* NULL for generated padding */
-    size_t total;         /* Content-Length announced */
+    size_t total;         /* full length (announced unless chunked) */
     size_t stop;          /* bytes actually sent before failing on purpose */
 };
 
 static const struct mock_config *cfg;
 static struct MHD_Daemon *daemon_handle;
-
-/* Delayed answers wait on this so SIGTERM does not have to sit out a delay. */
-static pthread_mutex_t pause_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pause_cv;
-static bool stopping;
 
 /* ---- request view helpers used by api.c, control.c and stats.c ---- */
 
@@ -104,7 +99,8 @@ static void exchange_free(struct exchange *ex)
     free(ex);
 }
 
-/* Headers are complete: count the request and claim its fault, if any. */
+/* Headers are complete: count the request and claim its fault, if any,
+ * both in one generation so a reset cannot split them. */
 static void exchange_start(struct exchange *ex, struct MHD_Connection *conn, const char *url,
                            const char *method)
 {
@@ -120,9 +116,11 @@ static void exchange_start(struct exchange *ex, struct MHD_Connection *conn, con
     if (!ex->is_control) {
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        stats_begin(method, url, ci ? ci->socket_context : NULL);
+        ex->gen = generation_enter();
+        ex->ticket = stats_begin(method, url, ci ? ci->socket_context : NULL);
         ex->counted = true;
         ex->has_fault = fault_take(method, url, &ex->fault);
+        generation_leave();
     }
 }
 
@@ -164,15 +162,23 @@ static struct request exchange_view(const struct exchange *ex, struct MHD_Connec
 
 /* ---- answers ---- */
 
+/* Redacted, with control characters masked to keep one line per request. */
+static char *loggable(const char *s)
+{
+    char *out = redact_str(cfg->secret, s);
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return out;
+}
+
 static void log_line(const struct exchange *ex, const char *outcome)
 {
     if (cfg->quiet)
         return;
-    char *path = redact_str(cfg->secret, ex->path);
-    for (char *p = path; *p; p++)   /* keep the log one line per request */
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    fprintf(stderr, "orbt-mock: %s %s %s\n", ex->method, path, outcome);
+    char *method = loggable(ex->method), *path = loggable(ex->path);
+    fprintf(stderr, "orbt-mock: %s %s %s\n", method, path, outcome);
+    free(method);
     free(path);
 }
 
@@ -208,10 +214,12 @@ static void free_body_source(void *cls)
     free(src);
 }
 
-/* Takes ownership of r->body when the response is created. */
-static struct MHD_Response *make_response(struct reply *r, bool truncate)
+/* Takes ownership of r->body when the response is created. A chunked
+ * answer announces no length (MHD_SIZE_UNKNOWN makes libmicrohttpd use
+ * chunked transfer encoding), so only the client's own limit stops it. */
+static struct MHD_Response *make_response(struct reply *r, bool truncate, bool chunked)
 {
-    if (r->pad_size == 0 && !truncate) {
+    if (r->pad_size == 0 && !truncate && !chunked) {
         struct MHD_Response *resp =
             MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
         if (resp)
@@ -226,16 +234,18 @@ static struct MHD_Response *make_response(struct reply *r, bool truncate)
         r->body = NULL;
     }
     struct MHD_Response *resp = MHD_create_response_from_callback(
-        src->total, READ_BLOCK, read_body, src, free_body_source);
+        chunked ? MHD_SIZE_UNKNOWN : src->total, READ_BLOCK, read_body, src, free_body_source);
     if (resp == NULL)
         free_body_source(src);
     return resp;
 }
 
+/* f shapes how the answer is framed (truncated, chunked); NULL for none. */
 static enum MHD_Result send_reply(const struct exchange *ex, struct MHD_Connection *conn,
-                                  struct reply *r, bool truncate)
+                                  struct reply *r, const struct fault *f)
 {
-    struct MHD_Response *resp = make_response(r, truncate);
+    bool truncate = f && f->truncate, chunked = f && f->chunked;
+    struct MHD_Response *resp = make_response(r, truncate, chunked);
     enum MHD_Result ok = MHD_NO;
     if (resp) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -249,7 +259,8 @@ static enum MHD_Result send_reply(const struct exchange *ex, struct MHD_Connecti
     }
     if (!ex->is_control) {
         char outcome[48];
-        snprintf(outcome, sizeof outcome, "%u%s", r->status, truncate ? " (truncated)" : "");
+        snprintf(outcome, sizeof outcome, "%u%s%s", r->status, chunked ? " (chunked)" : "",
+                 truncate ? " (truncated)" : "");
         log_line(ex, outcome);
     }
     reply_free(r);
@@ -257,29 +268,10 @@ static enum MHD_Result send_reply(const struct exchange *ex, struct MHD_Connecti
 }
 
 /* Returning MHD_NO makes libmicrohttpd close the connection unanswered. */
-static enum MHD_Result drop(const struct exchange *ex)
+static enum MHD_Result drop(const struct exchange *ex, const char *outcome)
 {
-    log_line(ex, "dropped");
+    log_line(ex, outcome);
     return MHD_NO;
-}
-
-/* Sleeps in this connection's thread; false if the server is stopping. */
-static bool pause_ms(long ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&pause_mu);
-    while (!stopping && pthread_cond_timedwait(&pause_cv, &pause_mu, &until) != ETIMEDOUT)
-        ;
-    bool ok = !stopping;
-    pthread_mutex_unlock(&pause_mu);
-    return ok;
 }
 
 static bool peer_is_loopback(struct MHD_Connection *conn)
@@ -318,30 +310,58 @@ static void serve_api(const struct request *rq, const char *body_hash, struct re
     api_handle(rq, out);
 }
 
+/* Logs the request for /__mock/requests, unless a reset came since its
+ * headers: then it belongs to no generation's log. */
+static bool record(const struct exchange *ex, const struct request *rq)
+{
+    if (!generation_resume(ex->gen))
+        return false;
+    stats_record(rq);
+    generation_leave();
+    return true;
+}
+
+/* The real processing, unless a reset came since the headers (during a
+ * delay, say): a request of the old generation must not create a consumer
+ * or count an auth failure in the new one. Holding the generation across
+ * the check and the processing keeps a reset from landing in between. */
+static bool process(const struct exchange *ex, const struct request *rq, bool serve,
+                    struct reply *r)
+{
+    if (!generation_resume(ex->gen))
+        return false;
+    if (serve) {
+        char body_hash[AUTH_B64_SIZE];
+        auth_digest_b64(ex->md, body_hash);
+        serve_api(rq, body_hash, r);
+    }
+    generation_leave();
+    return true;
+}
+
 /* The whole body is in: apply the fault plan around the real processing. */
 static enum MHD_Result finish_api(struct exchange *ex, const struct request *rq)
 {
-    char body_hash[AUTH_B64_SIZE];
-    auth_digest_b64(ex->md, body_hash);
-    stats_record(rq);
+    if (!record(ex, rq))
+        return drop(ex, "dropped (reset)");
     const struct fault *f = ex->has_fault ? &ex->fault : NULL;
-    if (f && f->delay_ms > 0 && !pause_ms(f->delay_ms))
-        return drop(ex);
+    if (f && f->delay_ms > 0 && !generation_sleep(ex->gen, f->delay_ms))
+        return drop(ex, "dropped (stop or reset)");
     if (f && f->drop == DROP_BEFORE)
-        return drop(ex);
+        return drop(ex, "dropped");
     bool injected = f && fault_injects_answer(f);
     struct reply r = {0};
-    if (!injected || f->apply)
-        serve_api(rq, body_hash, &r);
+    if (!process(ex, rq, !injected || f->apply, &r))
+        return drop(ex, "dropped (reset)");
     if (f && f->drop == DROP_AFTER) {
         reply_free(&r);
-        return drop(ex);
+        return drop(ex, "dropped");
     }
     if (injected) {
         reply_free(&r);
         fault_reply(f, &r);
     }
-    return send_reply(ex, rq->conn, &r, f && f->truncate);
+    return send_reply(ex, rq->conn, &r, f);
 }
 
 static enum MHD_Result finish_control(struct exchange *ex, const struct request *rq)
@@ -351,7 +371,7 @@ static enum MHD_Result finish_control(struct exchange *ex, const struct request 
         control_handle(rq, &r);
     else
         reply_error(&r, 404, "NOT_FOUND", "no such endpoint");
-    return send_reply(ex, rq->conn, &r, false);
+    return send_reply(ex, rq->conn, &r, NULL);
 }
 
 /* ---- libmicrohttpd callbacks ---- */
@@ -398,7 +418,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (ex == NULL)
         return;
     if (ex->counted)
-        stats_end();
+        stats_end(ex->ticket);
     exchange_free(ex);
     *con_cls = NULL;
 }
@@ -431,16 +451,6 @@ static void format_url(const struct sockaddr *sa, socklen_t len, unsigned port, 
         snprintf(url, size, "http://%s:%u", host, port);
 }
 
-static void init_pause_clock(void)
-{
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&pause_cv, &attr);
-    pthread_condattr_destroy(&attr);
-    stopping = false;
-}
-
 int server_start(const struct mock_config *c, char *url, size_t url_size)
 {
     cfg = c;
@@ -452,7 +462,7 @@ int server_start(const struct mock_config *c, char *url, size_t url_size)
         fprintf(stderr, "orbt-mock: cannot resolve host %s\n", c->host);
         return -1;
     }
-    init_pause_clock();
+    generation_init();
     /* One thread per connection: a delayed answer blocks only its own
      * client, and many clients are served at once. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -468,7 +478,7 @@ int server_start(const struct mock_config *c, char *url, size_t url_size)
     if (daemon_handle == NULL) {
         fprintf(stderr, "orbt-mock: cannot listen on %s port %u\n", c->host, c->port);
         freeaddrinfo(ai);
-        pthread_cond_destroy(&pause_cv);
+        generation_shutdown();
         return -1;
     }
     const union MHD_DaemonInfo *info =
@@ -480,11 +490,8 @@ int server_start(const struct mock_config *c, char *url, size_t url_size)
 
 void server_stop(void)
 {
-    pthread_mutex_lock(&pause_mu);
-    stopping = true;
-    pthread_cond_broadcast(&pause_cv);
-    pthread_mutex_unlock(&pause_mu);
+    generation_stop();
     MHD_stop_daemon(daemon_handle);
     daemon_handle = NULL;
-    pthread_cond_destroy(&pause_cv);
+    generation_shutdown();
 }

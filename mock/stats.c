@@ -31,7 +31,9 @@ struct header {
 };
 
 struct entry {
-    char *method, *path, *query;
+    char *method, *path;
+    char *query;             /* may hold NULs once decoded; see clean_query */
+    size_t query_len;
     struct header *headers;
     size_t nheaders;
     char *body;
@@ -42,6 +44,7 @@ struct entry {
 static struct {
     pthread_mutex_t mu;
     const char *secret;
+    char *secret_lower;      /* for header names, which are echoed lower-cased */
     struct counters paths, methods;
     uint64_t total, auth_failures;
     uint64_t connections;    /* connections that carried an API request */
@@ -102,8 +105,8 @@ static void reset_locked(struct counters *paths, struct counters *methods,
     S.total = S.auth_failures = S.connections = 0;
     S.generation++;
     S.next = S.count = 0;
-    /* in_flight is a live gauge: requests still running will end later. */
-    S.peak = S.in_flight;
+    /* Requests still running are the old generation's; see stats_end. */
+    S.in_flight = S.peak = 0;
 }
 
 static void reset_and_free(void)
@@ -119,9 +122,18 @@ static void reset_and_free(void)
         entry_free(&ring[i]);
 }
 
+static char *lower_dup(const char *s)
+{
+    char *out = xstrdup(s);
+    for (char *p = out; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return out;
+}
+
 void stats_init(const char *secret)
 {
     S.secret = secret;
+    S.secret_lower = secret ? lower_dup(secret) : NULL;
     reset_and_free();
 }
 
@@ -133,9 +145,11 @@ void stats_reset(void)
 void stats_shutdown(void)
 {
     reset_and_free();
+    free(S.secret_lower);
+    S.secret_lower = NULL;
 }
 
-void stats_begin(const char *method, const char *path, unsigned long *conn_mark)
+unsigned long stats_begin(const char *method, const char *path, unsigned long *conn_mark)
 {
     char *m = redact_str(S.secret, method), *p = redact_str(S.secret, path);
     pthread_mutex_lock(&S.mu);
@@ -148,15 +162,18 @@ void stats_begin(const char *method, const char *path, unsigned long *conn_mark)
     }
     if (++S.in_flight > S.peak)
         S.peak = S.in_flight;
+    unsigned long ticket = S.generation;
     pthread_mutex_unlock(&S.mu);
     free(m);
     free(p);
+    return ticket;
 }
 
-void stats_end(void)
+void stats_end(unsigned long ticket)
 {
     pthread_mutex_lock(&S.mu);
-    S.in_flight--;
+    if (ticket == S.generation)
+        S.in_flight--;
     pthread_mutex_unlock(&S.mu);
 }
 
@@ -167,29 +184,59 @@ void stats_auth_failure(void)
     pthread_mutex_unlock(&S.mu);
 }
 
+/* Names are echoed lower-cased, so they are matched against the secret
+ * ignoring case: a lower-cased secret is still nearly all of it. */
+static char *clean_name(const char *name)
+{
+    char *lower = lower_dup(name);
+    char *clean = redact_str(S.secret_lower, lower);
+    free(lower);
+    return clean;
+}
+
+/* Appends ", value" to h; redacts again since the two parts joined could
+ * spell a secret that holds ", ". */
+static void join_value(struct header *h, const char *value)
+{
+    size_t a = strlen(h->value), b = strlen(value);
+    char *joined = xrealloc(h->value, a + b + 3);
+    joined[a] = ',';
+    joined[a + 1] = ' ';
+    memcpy(joined + a + 2, value, b + 1);
+    h->value = redact_str(S.secret, joined);
+    free(joined);
+}
+
 /* Repeated headers are joined with ", " (RFC 9110 list semantics) so the
  * echoed object never has duplicate keys. */
 static void add_header(void *ud, const char *name, const char *value)
 {
     struct entry *e = ud;
-    char *lower = xstrdup(name);
-    for (char *p = lower; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    char *clean = redact_str(S.secret, value ? value : "");
-    for (size_t i = 0; i < e->nheaders; i++) {
-        struct header *h = &e->headers[i];
-        if (strcmp(h->name, lower) != 0)
-            continue;
-        size_t a = strlen(h->value), b = strlen(clean);
-        h->value = xrealloc(h->value, a + b + 3);
-        memcpy(h->value + a, ", ", 2);
-        memcpy(h->value + a + 2, clean, b + 1);
-        free(lower);
-        free(clean);
-        return;
-    }
+    char *clean_n = clean_name(name);
+    char *clean_v = redact_str(S.secret, value ? value : "");
+    for (size_t i = 0; i < e->nheaders; i++)
+        if (strcmp(e->headers[i].name, clean_n) == 0) {
+            join_value(&e->headers[i], clean_v);
+            free(clean_n);
+            free(clean_v);
+            return;
+        }
     e->headers = xrealloc(e->headers, (e->nheaders + 1) * sizeof *e->headers);
-    e->headers[e->nheaders++] = (struct header){lower, clean};
+    e->headers[e->nheaders++] = (struct header){clean_n, clean_v};
+}
+
+/* The raw query is echoed as sent, unless the secret is in what a server
+ * decodes from it ("sk%2D..", '+' for a space): then the decoded form is
+ * echoed, redacted, as the raw one cannot be redacted reliably. */
+static char *clean_query(const char *raw, size_t *out_len)
+{
+    size_t len;
+    char *decoded = query_decode(raw, &len);
+    char *clean = holds_secret(S.secret, decoded, len)
+                      ? redact(S.secret, decoded, len, out_len)
+                      : redact(S.secret, raw, strlen(raw), out_len);
+    free(decoded);
+    return clean;
 }
 
 void stats_record(const struct request *rq)
@@ -197,7 +244,7 @@ void stats_record(const struct request *rq)
     struct entry e = {0};
     e.method = redact_str(S.secret, rq->method);
     e.path = redact_str(S.secret, rq->path);
-    e.query = redact_str(S.secret, rq->query);
+    e.query = clean_query(rq->query, &e.query_len);
     e.body = redact(S.secret, rq->body, rq->body_len, &e.body_len);
     e.body_truncated = rq->body_too_large;
     request_each_header(rq, add_header, &e);
@@ -240,11 +287,13 @@ static cJSON *entry_json(const struct entry *e)
     cJSON *item = cJSON_CreateObject();
     cJSON_AddStringToObject(item, "method", e->method);
     cJSON_AddStringToObject(item, "path", e->path);
-    cJSON_AddStringToObject(item, "query", e->query);
+    /* Our own quoting keeps NUL bytes that cJSON strings would cut off. */
+    char *query = json_quote(e->query, e->query_len);
+    cJSON_AddRawToObject(item, "query", query);
+    free(query);
     cJSON *headers = cJSON_AddObjectToObject(item, "headers");
     for (size_t i = 0; i < e->nheaders; i++)
         cJSON_AddStringToObject(headers, e->headers[i].name, e->headers[i].value);
-    /* Our own quoting keeps NUL bytes that cJSON strings would cut off. */
     char *body = json_quote(e->body, e->body_len);
     cJSON_AddRawToObject(item, "body", body);
     free(body);

@@ -162,6 +162,43 @@ char *redact_str(const char *secret, const char *s)
     return redact(secret, s, strlen(s), NULL);
 }
 
+bool holds_secret(const char *secret, const char *s, size_t len)
+{
+    size_t slen = secret ? strlen(secret) : 0;
+    return slen > 0 && memmem(s, len, secret, slen) != NULL;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+char *query_decode(const char *s, size_t *len)
+{
+    char *out = xmalloc(strlen(s) + 1), *o = out;
+    for (; *s; s++) {
+        int hi = *s == '%' ? hex_value(s[1]) : -1;
+        int lo = hi >= 0 ? hex_value(s[2]) : -1;
+        if (lo >= 0) {
+            *o++ = (char)(hi * 16 + lo);
+            s += 2;
+        } else if (*s == '+') {
+            *o++ = ' ';
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    *len = (size_t)(o - out);
+    return out;
+}
+
 void reply_json(struct reply *r, unsigned status, cJSON *doc)
 {
     char *text = cJSON_PrintUnformatted(doc);

@@ -35,6 +35,11 @@ char *json_quote(const char *s, size_t len);
 /* Copy of s with every occurrence of secret replaced by "[REDACTED]". */
 char *redact(const char *secret, const char *s, size_t len, size_t *out_len);
 char *redact_str(const char *secret, const char *s);
+/* Whether s[0..len) contains secret (never for a NULL or empty secret). */
+bool holds_secret(const char *secret, const char *s, size_t len);
+/* A query string as a server reads it: %XX decoded, '+' as a space,
+ * malformed escapes kept as they are. NULs are kept; *len is the length. */
+char *query_decode(const char *s, size_t *len);
 
 void reply_json(struct reply *r, unsigned status, cJSON *doc);   /* consumes doc */
 void reply_error(struct reply *r, unsigned status, const char *code, const char *message);
