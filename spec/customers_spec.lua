@@ -283,6 +283,15 @@ describe("the client", function()
       assert.equal("decode", err.kind)
     end)
 
+    it("reports a number past the double range as a decode error, not inf", function()
+      mock:fault{ path = PATH, method = "GET", status = 200,
+        body = '{"content":[{"consumerId":1,"balance":1e400}],"page":0,"size":1,"hasNext":false}' }
+      local page, err = client:list_customers()
+      assert.is_nil(page)
+      assert.equal("decode", err.kind)
+      assert.matches("too large", err.message)
+    end)
+
     it("reports a 2xx answer of the wrong shape as a decode error", function()
       mock:fault{ path = PATH, method = "POST", status = 201, body = '{"success":true}' }
       local customer, err = client:create_customer(new_customer())

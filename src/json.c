@@ -120,6 +120,7 @@ void json_push_null(lua_State *L)
 typedef struct number_cursor {
     const char *p;
     const char *end;
+    int out_of_range; /* a number did not fit a double (1e400) */
 } number_cursor;
 
 static int is_number_char(char c)
@@ -167,6 +168,10 @@ static void push_number(lua_State *L, const cJSON *item, number_cursor *cur)
             return;
         }
     }
+    /* A number past the double range would come back as inf: for amounts
+     * that is a wrong answer, not a value, so the document is refused. */
+    if (!isfinite(item->valuedouble))
+        cur->out_of_range = 1;
     lua_pushnumber(L, (lua_Number)item->valuedouble);
 }
 
@@ -246,12 +251,17 @@ int json_push_document(lua_State *L, const char *text, size_t len, char *err, si
     }
     /* A Lua error (out of memory) while building tables must not leak the
      * tree: convert under lua_pcall, free, then re-raise. */
-    convert_job job = {root, {text, text + len}};
+    convert_job job = {root, {text, text + len, 0}};
     lua_pushcfunction(L, convert_protected);
     lua_pushlightuserdata(L, &job);
     int status = lua_pcall(L, 1, 1, 0);
     cJSON_Delete(root);
     if (status != 0)
         lua_error(L);
+    if (job.cursor.out_of_range) {
+        lua_pop(L, 1);
+        snprintf(err, errlen, "the answer has a number too large to represent");
+        return -1;
+    }
     return 0;
 }
