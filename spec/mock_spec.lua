@@ -33,10 +33,11 @@ describe("orbt-mock", function()
     return ('{"fullName":"Hand Signed","email":"hand%d@example.com","currency":"USD","initialFunds":5}'):format(n)
   end
 
-  -- Headers for a request, signed with orbt.sign, then changed by `tamper`.
-  local function signed_headers(method, payload, tamper)
+  -- Headers for a request, signed with orbt.sign at now + `offset` seconds,
+  -- then changed by `tamper`.
+  local function signed_headers(method, payload, tamper, offset)
     local h = assert(orbt.sign{ method = method, body = payload, client_id = mock.client_id,
-      api_key = mock.api_key, secret = mock.secret, timestamp = timestamp() })
+      api_key = mock.api_key, secret = mock.secret, timestamp = timestamp(offset) })
     if tamper then
       tamper(h)
     end
@@ -122,13 +123,7 @@ describe("orbt-mock", function()
   -- ±300 s window's edge.
   local function post_at(offset)
     local payload = body()
-    local h = assert(orbt.sign{ method = "POST", body = payload, client_id = mock.client_id,
-      api_key = mock.api_key, secret = mock.secret, timestamp = timestamp(offset) })
-    local lines = { "Content-Type: application/json" }
-    for name, value in pairs(h) do
-      lines[#lines + 1] = name .. ": " .. value
-    end
-    return (mock:http("POST", PATH, lines, payload))
+    return (mock:http("POST", PATH, signed_headers("POST", payload, nil, offset), payload))
   end
 
   it("answers 403 to a stale or future timestamp, correctly signed", function()
