@@ -1,26 +1,46 @@
 # orbt: the Lua client for the Orbt partner API.
 #
-#   make            build the module (build/orbt.so) and orbt-mock (build/orbt-mock)
-#   make test       build and run every spec against a real orbt-mock
+#   make            build the module (build/lua5.4/orbt.so) and orbt-mock (build/orbt-mock)
+#   make test       build and run every spec against a real orbt-mock, once per
+#                   runtime: Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT 2.1 (with nginx)
 #   make demo       run examples/quickstart.lua against orbt-mock
 #   make valgrind   run a create/list/walk workload (spec/leak_workload.lua) under valgrind
 #   make lint       cppcheck, clang-tidy and luacheck
 #
 # `make test SANITIZE=1` builds everything with AddressSanitizer and UBSan
-# (in build/sanitize) and runs the specs with it. Missing Debian packages are
-# installed when run as root; otherwise the apt-get line is printed.
+# (in build/sanitize) and runs the specs with it. `make test RUNTIMES=luajit`
+# runs one runtime; `make RUNTIME=lua5.1` builds for one. Missing Debian
+# packages are installed when run as root; otherwise the apt-get line is printed.
 
-LUA         ?= lua5.4
-LUA_PC      ?= lua5.4
+RUNTIMES    ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
+RUNTIME     ?= lua5.4
 CC          ?= cc
 BUSTED      ?= /usr/bin/busted
+
+# Each runtime's interpreter, pkg-config name and Debian packages.
+# luajit2 is the LuaJIT that Debian's nginx Lua module is built with.
+LUA_lua5.1  := lua5.1
+LUA_lua5.2  := lua5.2
+LUA_lua5.3  := lua5.3
+LUA_lua5.4  := lua5.4
+LUA_luajit  := luajit
+DEBS_lua5.1 := lua5.1 liblua5.1-0-dev
+DEBS_lua5.2 := lua5.2 liblua5.2-dev
+DEBS_lua5.3 := lua5.3 liblua5.3-dev
+DEBS_lua5.4 := lua5.4 liblua5.4-dev
+DEBS_luajit := luajit2 libluajit2-5.1-dev
+LUA         := $(LUA_$(RUNTIME))
+LUA_PC      := $(LUA_$(RUNTIME))
+ifeq ($(LUA),)
+$(error unknown RUNTIME '$(RUNTIME)'; known: lua5.1 lua5.2 lua5.3 lua5.4 luajit)
+endif
 
 PKGS        := libcurl libcjson openssl
 WARNINGS    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARNINGS)
 
 ifeq ($(SANITIZE),1)
-BUILD       := build/sanitize
+TOP         := build/sanitize
 SAN_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 # The interpreter is not instrumented, so the sanitizer runtimes are preloaded.
 # Specs that start another Lua process hand it ORBT_LUA_PRELOAD.
@@ -28,30 +48,34 @@ PRELOAD     := $(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-f
 RUN_ENV     := LD_PRELOAD="$(PRELOAD)" ORBT_LUA_PRELOAD="$(PRELOAD)" \
                ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
 else
-BUILD       := build
+TOP         := build
 SAN_FLAGS   :=
 RUN_ENV     :=
 endif
 
+# One module per runtime; orbt-mock is shared.
+BUILD       := $(TOP)/$(RUNTIME)
 MODULE      := $(BUILD)/orbt.so
-MOCK        := $(BUILD)/orbt-mock
+MOCK        := $(TOP)/orbt-mock
 SRC         := $(wildcard src/*.c)
 OBJ         := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRC))
 MOCK_SRC    := $(wildcard mock/*.c)
 
 # Debian packages each target needs.
-BUILD_DEBS  := gcc make pkg-config $(LUA) liblua5.4-dev libcurl4-openssl-dev libcjson-dev \
+BUILD_DEBS  := gcc make pkg-config $(DEBS_$(RUNTIME)) libcurl4-openssl-dev libcjson-dev \
                libssl-dev libmicrohttpd-dev
-TEST_DEBS   := $(BUILD_DEBS) lua-busted lua-dkjson luarocks curl openssl ca-certificates locales
+TEST_DEBS   := $(BUILD_DEBS) $(foreach r,$(RUNTIMES),$(DEBS_$(r))) lua-busted lua-dkjson luarocks \
+               curl openssl ca-certificates locales nginx libnginx-mod-http-lua
 LINT_DEBS   := cppcheck clang-tidy lua-check
 VG_DEBS     := $(BUILD_DEBS) valgrind curl
 
 # The specs find their module, pure-Lua layer and mock here.
-SPEC_ENV    := ORBT_BUILD=$(abspath $(BUILD)) LUA=$(LUA) \
+SPEC_ENV    := ORBT_BUILD=$(abspath $(BUILD)) ORBT_MOCK=$(abspath $(MOCK)) LUA=$(LUA) \
+               ORBT_RUNTIME=$(RUNTIME) \
                LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/spec/?.lua;;" \
                LUA_CPATH="$(abspath $(BUILD))/?.so;;"
 
-.PHONY: all test demo valgrind lint clean deps-build deps-test deps-lint deps-valgrind
+.PHONY: all test spec demo valgrind lint clean deps-build deps-test deps-lint deps-valgrind
 
 all: deps-build $(MODULE) $(MOCK)
 
@@ -70,8 +94,16 @@ $(MOCK): $(MOCK_SRC) $(wildcard mock/*.h) | $(BUILD)
 $(BUILD) $(BUILD)/obj:
 	mkdir -p $@
 
-test: deps-test $(MODULE) $(MOCK)
-	$(SPEC_ENV) $(RUN_ENV) $(LUA) $(BUSTED) --output=utfTerminal spec
+# One spec run per runtime. The nginx specs need LuaJIT (nginx embeds it).
+test: deps-test
+	@for r in $(RUNTIMES); do \
+	  echo "== specs on $$r"; \
+	  $(MAKE) --no-print-directory spec RUNTIME=$$r || exit 1; \
+	done
+
+spec: $(MODULE) $(MOCK)
+	$(SPEC_ENV) $(RUN_ENV) $(LUA) $(BUSTED) --output=utfTerminal \
+	  $(if $(filter luajit,$(RUNTIME)),,--exclude-tags=nginx) spec
 
 demo: deps-build $(MODULE) $(MOCK)
 	$(SPEC_ENV) sh examples/run-with-mock.sh $(LUA) examples/quickstart.lua

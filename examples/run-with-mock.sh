@@ -4,7 +4,7 @@
 # ORBT_SECRET in its environment. Usage: run-with-mock.sh COMMAND [ARGS...]
 set -eu
 
-build=${ORBT_BUILD:-build}
+mock=${ORBT_MOCK:-build/orbt-mock}
 workdir=$(mktemp -d)
 mock_pid=""
 
@@ -22,7 +22,7 @@ export ORBT_API_KEY="demo-api-key"
 export ORBT_CLIENT_ID="3f1c2a9e-8b7d-4e6f-9a01-23456789abcd"
 export ORBT_SECRET="demo-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 
-ORBT_MOCK_SECRET="$ORBT_SECRET" "$build/orbt-mock" --port 0 --lifetime 600 \
+ORBT_MOCK_SECRET="$ORBT_SECRET" "$mock" --port 0 --lifetime 600 \
     --api-key "$ORBT_API_KEY" --client-id "$ORBT_CLIENT_ID" --balance 1000.00 \
     >"$workdir/out" 2>"$workdir/log" &
 mock_pid=$!

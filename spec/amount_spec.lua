@@ -76,7 +76,8 @@ describe("amounts on the wire", function()
       n = n + 1
       local script = ([[
         assert(os.setlocale("%s.UTF-8", "numeric"), "locale not loaded")
-        assert(tostring(0.5):find(",") or tostring(0.5) ~= "0.5" or %q == "ps_AF")
+        -- LuaJIT formats numbers itself, so only PUC Lua shows the locale.
+        assert(jit or tostring(0.5):find(",") or tostring(0.5) ~= "0.5" or %q == "ps_AF")
         local orbt = require("orbt")
         local c = assert(orbt.new{ api_key = %q, client_id = %q, secret = %q, base_url = %q })
         local customer, err = c:create_customer{ fullName = "Locale", email = %q,

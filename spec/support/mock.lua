@@ -14,8 +14,8 @@ M.API_KEY = "spec-api-key"
 M.CLIENT_ID = "3f1c2a9e-8b7d-4e6f-9a01-23456789abcd"
 M.PATH = "/api/partner/v1/customer"
 
-local function build_dir()
-  return os.getenv("ORBT_BUILD") or "build"
+local function mock_binary()
+  return os.getenv("ORBT_MOCK") or "build/orbt-mock"
 end
 
 -- A secret unlikely to occur anywhere by chance, so "never appears" means something.
@@ -49,7 +49,7 @@ function M.start(opts)
   -- A watcher shell waits for the mock so its exit status can be read back.
   local d = self.dir
   local script = ("ORBT_MOCK_SECRET=%s %s %s >%s/out 2>%s/log & echo $! >%s/pid; wait $!; echo $? >%s/status")
-    :format(shell.quote(self.secret), shell.quote(build_dir() .. "/orbt-mock"), table.concat(flags, " "),
+    :format(shell.quote(self.secret), shell.quote(mock_binary()), table.concat(flags, " "),
       d, d, d, d)
   shell.exec("sh -c " .. shell.quote(script) .. " >/dev/null 2>&1 &")
   local line = shell.wait_for(function()

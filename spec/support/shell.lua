@@ -10,17 +10,21 @@ end
 -- mock, which is built with them) must not inherit the preload.
 local CLEAN_ENV = "unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS; "
 
--- Runs a shell command; returns its stdout and whether it exited 0.
+-- Runs a shell command; returns its stdout and whether it exited 0. The
+-- status travels on the last line because Lua 5.1's pipe:close() drops it.
 function M.run(cmd)
-  local pipe = assert(io.popen(CLEAN_ENV .. cmd, "r"))
-  local out = pipe:read("a")
-  local ok = pipe:close()
-  return out, ok == true
+  local pipe = assert(io.popen(CLEAN_ENV .. "{ " .. cmd .. "\n}; echo \"orbt-status:$?\"", "r"))
+  local out = pipe:read("*a")
+  pipe:close()
+  local body, status = out:match("^(.-)orbt%-status:(%d+)%s*$")
+  return body or out, status == "0"
 end
 
--- Runs a shell command for its effect; returns whether it exited 0.
+-- Runs a shell command for its effect; returns whether it exited 0
+-- (os.execute gives true in Lua 5.2+, and 0 in Lua 5.1).
 function M.exec(cmd)
-  return os.execute(CLEAN_ENV .. cmd) == true
+  local result = os.execute(CLEAN_ENV .. cmd)
+  return result == true or result == 0
 end
 
 -- A command line that runs a Lua script in a new interpreter with this
@@ -54,7 +58,7 @@ function M.read_file(path)
   if not f then
     return nil
   end
-  local data = f:read("a")
+  local data = f:read("*a")
   f:close()
   return data
 end
