@@ -227,6 +227,16 @@ describe("validation before sending", function()
       assert_refused("secret_key", function() return new_with{ secret_key = "x" } end)
       assert.is_not_nil(new_with{ timeout = 0.25, connect_timeout = 0.1 })
     end)
+
+    it("takes a transport: auto or curl anywhere, cosocket only inside nginx", function()
+      assert.is_not_nil(new_with{ transport = "auto" })
+      assert.is_not_nil(new_with{ transport = "curl" })
+      assert_refused("transport", function() return new_with{ transport = "socket" } end)
+      assert_refused("transport", function() return new_with{ transport = 1 } end)
+      local _, err = new_with{ transport = "cosocket" }
+      assert.equal("transport", err.field)
+      assert.matches("only inside nginx", err.message, 1, true)
+    end)
   end)
 
   it("raises only on misuse: a method called on something that is not a client", function()

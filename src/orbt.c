@@ -37,9 +37,11 @@ typedef struct orbt_client {
     buffer url;                /* reused between calls */
     buffer request_body;       /* reused between calls */
     http_response response;    /* reused between calls; its body is bounded by max_body */
+    transport_choice transport_choice;
     int closed;
     int busy;                  /* decoding an answer: user code may run (finalizers) */
-    int close_pending;         /* close() was called while busy */
+    int in_flight;             /* requests prepared for a Lua transport, not yet answered */
+    int close_pending;         /* close() was called while busy or in flight */
 } orbt_client;
 
 static char *copy_text(const lua_text *t)
@@ -73,6 +75,7 @@ static void client_release(orbt_client *c)
     c->transport = NULL;
     c->secret_len = 0;
     c->closed = 1;
+    c->close_pending = 0;
 }
 
 static int client_fill(orbt_client *c, const client_options *o)
@@ -86,6 +89,7 @@ static int client_fill(orbt_client *c, const client_options *o)
     c->transport = transport_new();
     c->timeout = o->timeout;
     c->connect_timeout = o->connect_timeout;
+    c->transport_choice = o->transport;
     buffer_init(&c->url, 0);
     buffer_init(&c->request_body, 0);
     buffer_init(&c->response.body, o->max_body);
@@ -182,44 +186,71 @@ static int answer_protected(lua_State *L)
     return answer_push(L, job->shape, job->call, job->response);
 }
 
-/* Decodes the answer into results. Building tables can run finalizers, and
- * they can call the client: while busy, close() is deferred to here and other
- * calls are refused. The decode runs under lua_pcall so that an error cannot
- * leave the client busy for ever; it is raised again once the client is
- * consistent. */
-static int finish_call(lua_State *L, orbt_client *c, answer_shape shape, const call_info *call)
+/* A close() deferred while the client was busy or had requests in flight
+ * happens once neither holds. */
+static void release_if_pending(orbt_client *c)
 {
-    answer_job job = {shape, call, &c->response};
+    if (c->close_pending && !c->busy && c->in_flight == 0)
+        client_release(c);
+}
+
+/* Runs fn(job) with the client marked busy. Building Lua values can run
+ * finalizers, and they can call the client: while busy, close() is deferred
+ * to here and other calls are refused. fn runs under lua_pcall so that an
+ * error cannot leave the client busy for ever; it is raised again once the
+ * client is consistent. Returns fn's results. */
+static int run_busy(lua_State *L, orbt_client *c, lua_CFunction fn, void *job)
+{
     int base = lua_gettop(L);
     c->busy = 1;
-    lua_pushcfunction(L, answer_protected);
-    lua_pushlightuserdata(L, &job);
+    lua_pushcfunction(L, fn);
+    lua_pushlightuserdata(L, job);
     int status = lua_pcall(L, 1, LUA_MULTRET, 0);
     c->busy = 0;
     buffer_release(&c->response.body);
     buffer_release(&c->request_body);
-    if (c->close_pending)
-        client_release(c);
+    release_if_pending(c);
     if (status != 0)
         return lua_error(L);
     return lua_gettop(L) - base;
 }
 
-/* Everything from the usability check to finish_call stays in C memory: a
- * Lua allocation here could run a finalizer that closes the client. */
-static int perform_call(lua_State *L, orbt_client *c, const char *method, const char *path,
-                        const char *query, answer_shape shape)
+/* Decodes the answer in rs into the call's results. */
+static int finish_call(lua_State *L, orbt_client *c, answer_shape shape, const call_info *call,
+                       const http_response *rs)
+{
+    answer_job job = {shape, call, rs};
+    return run_busy(L, c, answer_protected, &job);
+}
+
+/* What one call sends: the method, path and query, and how to read the answer. */
+typedef struct call_plan {
+    const char *method;
+    const char *path;
+    char query[64];
+    answer_shape shape;
+} call_plan;
+
+static int build_url(orbt_client *c, const call_plan *p)
+{
+    buffer_reset(&c->url);
+    return buffer_append_str(&c->url, c->base_url) || buffer_append_str(&c->url, p->path)
+           || (p->query[0] && (buffer_append_str(&c->url, "?") || buffer_append_str(&c->url, p->query)));
+}
+
+/* The libcurl transport. Everything from the usability check to finish_call
+ * stays in C memory: a Lua allocation here could run a finalizer that closes
+ * the client. */
+static int perform_call(lua_State *L, orbt_client *c, const call_plan *p)
 {
     header_lines headers;
-    if (build_headers(c, method, &c->request_body, &headers) != 0)
+    if (build_headers(c, p->method, &c->request_body, &headers) != 0)
         return luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
-    buffer_reset(&c->url);
-    if (buffer_append_str(&c->url, c->base_url) || buffer_append_str(&c->url, path)
-        || (query[0] && (buffer_append_str(&c->url, "?") || buffer_append_str(&c->url, query))))
+    if (build_url(c, p) != 0)
         return luaL_error(L, "orbt: out of memory");
 
     http_request rq = {
-        .method = method,
+        .method = p->method,
         .url = c->url.data,
         .headers = headers.ptrs,
         .header_count = headers.count,
@@ -229,8 +260,8 @@ static int perform_call(lua_State *L, orbt_client *c, const char *method, const 
         .connect_timeout = c->connect_timeout,
     };
     transport_perform(c->transport, &rq, &c->response);
-    call_info call = {method, path, c->secret, c->secret_len};
-    return finish_call(L, c, shape, &call);
+    call_info call = {p->method, p->path, c->secret, c->secret_len};
+    return finish_call(L, c, p->shape, &call, &c->response);
 }
 
 /* ===== Methods ===== */
@@ -245,46 +276,174 @@ static int build_customer_body(buffer *b, const customer_input *in)
            || buffer_append_str(b, "}");
 }
 
-static int client_create_customer(lua_State *L)
+/* Each plan_* validates a method's arguments (at stack index 2) and fills in
+ * the plan and the request body. Returns 0, or pushes `nil, err` and returns 2. */
+static int plan_create(lua_State *L, orbt_client *c, call_plan *p)
 {
-    orbt_client *c = check_client(L);
     customer_input in;
     validation_error v;
+    *p = (call_plan){"POST", CUSTOMER_PATH, "", ANSWER_CUSTOMER};
     if (!validate_customer(L, 2, &in, &v))
-        return invalid(L, &v, "POST", CUSTOMER_PATH);
-    if (refuse_if_unusable(L, c, "POST", CUSTOMER_PATH))
+        return invalid(L, &v, p->method, p->path);
+    if (refuse_if_unusable(L, c, p->method, p->path))
         return 2;
     if (build_customer_body(&c->request_body, &in) != 0)
         return luaL_error(L, "orbt: out of memory");
-    return perform_call(L, c, "POST", CUSTOMER_PATH, "", ANSWER_CUSTOMER);
+    return 0;
+}
+
+static int plan_list(lua_State *L, orbt_client *c, call_plan *p)
+{
+    page_query q;
+    validation_error v;
+    *p = (call_plan){"GET", CUSTOMER_PATH, "", ANSWER_PAGE};
+    if (!validate_page_query(L, 2, &q, &v))
+        return invalid(L, &v, p->method, p->path);
+    if (refuse_if_unusable(L, c, p->method, p->path))
+        return 2;
+    int n = 0;
+    if (q.has_page)
+        n = snprintf(p->query, sizeof p->query, "page=%lld", (long long)q.page);
+    if (q.has_size)
+        snprintf(p->query + n, sizeof p->query - (size_t)n, "%ssize=%lld", n ? "&" : "", (long long)q.size);
+    buffer_reset(&c->request_body);
+    return 0;
+}
+
+static int client_create_customer(lua_State *L)
+{
+    orbt_client *c = check_client(L);
+    call_plan p;
+    int refused = plan_create(L, c, &p);
+    return refused ? refused : perform_call(L, c, &p);
 }
 
 static int client_list_customers(lua_State *L)
 {
     orbt_client *c = check_client(L);
-    page_query q;
-    validation_error v;
-    if (!validate_page_query(L, 2, &q, &v))
-        return invalid(L, &v, "GET", CUSTOMER_PATH);
-    if (refuse_if_unusable(L, c, "GET", CUSTOMER_PATH))
+    call_plan p;
+    int refused = plan_list(L, c, &p);
+    return refused ? refused : perform_call(L, c, &p);
+}
+
+/* ===== The interface for a transport written in Lua (lua/orbt/cosocket.lua) ===== */
+
+static const char *const operations[] = {"create_customer", "list_customers", NULL};
+
+static int plan_operation(lua_State *L, orbt_client *c, int op, call_plan *p)
+{
+    return op == 0 ? plan_create(L, c, p) : plan_list(L, c, p);
+}
+
+typedef struct prepared_job {
+    const orbt_client *client;
+    const call_plan *plan;
+    const header_lines *headers;
+} prepared_job;
+
+static int push_prepared(lua_State *L)
+{
+    const prepared_job *job = lua_touserdata(L, 1);
+    const orbt_client *c = job->client;
+    lua_pop(L, 1);
+    lua_pushstring(L, job->plan->method);
+    lua_pushstring(L, job->plan->path);
+    if (job->plan->query[0]) {
+        lua_pushliteral(L, "?");
+        lua_pushstring(L, job->plan->query);
+        lua_concat(L, 3);
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < job->headers->count; i++) {
+        luaL_addstring(&b, job->headers->ptrs[i]);
+        luaL_addstring(&b, "\r\n");
+    }
+    luaL_pushresult(&b);
+    lua_pushlstring(L, c->request_body.len > 0 ? c->request_body.data : "", c->request_body.len);
+    return 4;
+}
+
+/* client:_prepare(operation, arguments) -> method, target, headers, body, or
+ * nil, err when the arguments are refused. The headers are signed "Name:
+ * value\r\n" lines; the transport adds Host and Content-Length. Every
+ * successful _prepare must be followed by one _answer. */
+static int client_prepare(lua_State *L)
+{
+    orbt_client *c = check_client(L);
+    int op = luaL_checkoption(L, 2, NULL, operations);
+    lua_remove(L, 2); /* the arguments table moves to index 2, as plan_* expect */
+    call_plan p;
+    int refused = plan_operation(L, c, op, &p);
+    if (refused)
+        return refused;
+    header_lines headers;
+    if (build_headers(c, p.method, &c->request_body, &headers) != 0)
+        return luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
+    prepared_job job = {c, &p, &headers};
+    c->in_flight++; /* from here a close() waits for the _answer */
+    return run_busy(L, c, push_prepared, &job);
+}
+
+static transport_result transport_failure(lua_State *L, int idx)
+{
+    static const char *const names[] = {"network", "timeout", "too_large", NULL};
+    static const transport_result results[] = {TRANSPORT_NETWORK, TRANSPORT_TIMEOUT, TRANSPORT_TOO_LARGE};
+    if (lua_isnoneornil(L, idx))
+        return TRANSPORT_OK;
+    return results[luaL_checkoption(L, idx, NULL, names)];
+}
+
+/* client:_answer(operation, status, body, failure, message, request_sent) ->
+ * the call's results. failure is nil for a complete answer, else "network",
+ * "timeout" or "too_large" with a message; status is 0 when there was none. */
+static int client_answer(lua_State *L)
+{
+    orbt_client *c = check_client(L);
+    int op = luaL_checkoption(L, 2, NULL, operations);
+    call_plan p = {op == 0 ? "POST" : "GET", CUSTOMER_PATH, "", op == 0 ? ANSWER_CUSTOMER : ANSWER_PAGE};
+    http_response rs;
+    memset(&rs, 0, sizeof rs);
+    rs.status = (long)luaL_checkinteger(L, 3);
+    size_t body_len = 0;
+    /* The answer code only reads the body; the Lua string outlives the call. */
+    rs.body.data = (char *)luaL_optlstring(L, 4, "", &body_len);
+    rs.body.len = body_len;
+    rs.result = transport_failure(L, 5);
+    snprintf(rs.message, sizeof rs.message, "%s", luaL_optstring(L, 6, "the transport failed"));
+    rs.request_sent = lua_toboolean(L, 7);
+    if (c->in_flight > 0)
+        c->in_flight--;
+    if (c->closed && !c->close_pending) {
+        validation_error closed = {"client", "the client was closed while this call was in flight"};
+        return invalid(L, &closed, p.method, p.path);
+    }
+    call_info call = {p.method, p.path, c->secret, c->secret_len};
+    return finish_call(L, c, p.shape, &call, &rs);
+}
+
+/* client:_settings() -> base_url, timeout, connect_timeout, max_body,
+ * transport ("auto", "curl" or "cosocket"), or nil, err once closed. */
+static int client_settings(lua_State *L)
+{
+    static const char *const choices[] = {"auto", "curl", "cosocket"};
+    orbt_client *c = check_client(L);
+    if (refuse_if_unusable(L, c, NULL, NULL))
         return 2;
-    char query[64];
-    int n = 0;
-    query[0] = '\0';
-    if (q.has_page)
-        n = snprintf(query, sizeof query, "page=%lld", (long long)q.page);
-    if (q.has_size)
-        snprintf(query + n, sizeof query - (size_t)n, "%ssize=%lld", n ? "&" : "", (long long)q.size);
-    buffer_reset(&c->request_body);
-    return perform_call(L, c, "GET", CUSTOMER_PATH, query, ANSWER_PAGE);
+    lua_pushstring(L, c->base_url);
+    lua_pushnumber(L, c->timeout);
+    lua_pushnumber(L, c->connect_timeout);
+    orbt_push_int64(L, (int64_t)c->response.body.limit);
+    lua_pushstring(L, choices[c->transport_choice]);
+    return 5;
 }
 
 static int client_close(lua_State *L)
 {
     orbt_client *c = check_client(L);
-    if (c->busy) {
+    if (c->busy || c->in_flight > 0) {
         c->closed = 1;
-        c->close_pending = 1; /* finish_call releases it */
+        c->close_pending = 1; /* release_if_pending releases it */
         return 0;
     }
     client_release(c);
@@ -310,11 +469,23 @@ static int client_tostring(lua_State *L)
 
 /* ===== Module functions ===== */
 
+/* Cosockets exist only inside nginx, whose Lua has the global `ngx`. */
+static int cosockets_possible(lua_State *L)
+{
+    lua_getglobal(L, "ngx");
+    int in_nginx = lua_istable(L, -1);
+    lua_pop(L, 1);
+    return in_nginx;
+}
+
 static int orbt_new(lua_State *L)
 {
     client_options o;
-    validation_error v;
+    validation_error v = {"transport", "transport = \"cosocket\" works only inside nginx (OpenResty); "
+                                       "use \"auto\" to let orbt choose"};
     if (!validate_client_options(L, 1, &o, &v))
+        return invalid(L, &v, NULL, NULL);
+    if (o.transport == TRANSPORT_CHOICE_COSOCKET && !cosockets_possible(L))
         return invalid(L, &v, NULL, NULL);
     orbt_client *c = lua_newuserdata(L, sizeof *c);
     memset(c, 0, sizeof *c); /* __gc can release a zeroed client */
@@ -397,6 +568,9 @@ static const luaL_Reg client_methods[] = {
     {"create_customer", client_create_customer},
     {"list_customers", client_list_customers},
     {"close", client_close},
+    {"_prepare", client_prepare},
+    {"_answer", client_answer},
+    {"_settings", client_settings},
     {NULL, NULL},
 };
 
@@ -422,18 +596,27 @@ static int make_error(lua_State *L)
     return 1;
 }
 
-/* The pure-Lua layer (lua/orbt/pager.lua) adds the iterators to the
- * client's methods; the table of methods is at the top of the stack. */
-static void install_lua_layer(lua_State *L)
+/* Calls require(name).install(methods, make_error); the table of methods
+ * is at the top of the stack. */
+static void install_lua_module(lua_State *L, const char *name)
 {
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "orbt.pager");
+    lua_pushstring(L, name);
     lua_call(L, 1, 1);
     lua_getfield(L, -1, "install");
     lua_pushvalue(L, -3);
     lua_pushcfunction(L, make_error);
     lua_call(L, 2, 0);
     lua_pop(L, 1);
+}
+
+/* The pure-Lua layer: the nginx transport (lua/orbt/cosocket.lua) wraps
+ * the two calls when running inside nginx, and the pager
+ * (lua/orbt/pager.lua) adds the iterators. */
+static void install_lua_layer(lua_State *L)
+{
+    install_lua_module(L, "orbt.cosocket");
+    install_lua_module(L, "orbt.pager");
 }
 
 /* The one exported symbol: everything else is hidden (-fvisibility=hidden),

@@ -284,12 +284,35 @@ static int check_base_url(const lua_text *url, int allow_insecure_http, validati
     return 1;
 }
 
+static int text_is(const lua_text *t, const char *s)
+{
+    return t->len == strlen(s) && memcmp(t->ptr, s, t->len) == 0;
+}
+
+static int read_transport_choice(lua_State *L, int idx, transport_choice *out, validation_error *err)
+{
+    static const char rule[] = "transport must be \"auto\", \"curl\" or \"cosocket\"";
+    lua_text name = {NULL, 0};
+    if (!read_string(L, idx, "transport", 0, &name, err))
+        return 0;
+    if (name.ptr == NULL || text_is(&name, "auto"))
+        *out = TRANSPORT_CHOICE_AUTO;
+    else if (text_is(&name, "curl"))
+        *out = TRANSPORT_CHOICE_CURL;
+    else if (text_is(&name, "cosocket"))
+        *out = TRANSPORT_CHOICE_COSOCKET;
+    else
+        return fail(err, "transport", "%s", rule);
+    return 1;
+}
+
 /* ===== Public validators ===== */
 
 int validate_client_options(lua_State *L, int idx, client_options *out, validation_error *err)
 {
     static const char *const known[] = {"api_key", "client_id", "secret", "base_url", "timeout",
-                                        "connect_timeout", "max_body", "allow_insecure_http", NULL};
+                                        "connect_timeout", "max_body", "allow_insecure_http",
+                                        "transport", NULL};
     memset(out, 0, sizeof *out);
     out->timeout = DEFAULT_TIMEOUT;
     out->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
@@ -301,7 +324,8 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
         || !read_string(L, idx, "base_url", 0, &out->base_url, err)
         || !read_positive_number(L, idx, "timeout", TIMEOUT_CEILING, &out->timeout, err)
         || !read_positive_number(L, idx, "connect_timeout", TIMEOUT_CEILING, &out->connect_timeout, err)
-        || !read_boolean(L, idx, "allow_insecure_http", &out->allow_insecure_http, err))
+        || !read_boolean(L, idx, "allow_insecure_http", &out->allow_insecure_http, err)
+        || !read_transport_choice(L, idx, &out->transport, err))
         return 0;
     int64_t max_body = 0;
     int has_max_body = 0;

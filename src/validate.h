@@ -23,11 +23,20 @@ typedef struct lua_text {
     size_t len;
 } lua_text;
 
+/* Which byte transport a client uses: libcurl, nginx cosockets, or cosockets
+ * wherever nginx allows them and libcurl elsewhere. */
+typedef enum transport_choice {
+    TRANSPORT_CHOICE_AUTO = 0,
+    TRANSPORT_CHOICE_CURL,
+    TRANSPORT_CHOICE_COSOCKET
+} transport_choice;
+
 typedef struct client_options {
     lua_text api_key, client_id, secret, base_url;
     double timeout, connect_timeout;
     size_t max_body;
     int allow_insecure_http;
+    transport_choice transport;
 } client_options;
 
 typedef struct customer_input {
