@@ -37,5 +37,6 @@ build = {
          libraries = { "curl", "cjson", "crypto" },
       },
       ["orbt.pager"] = "lua/orbt/pager.lua",
+      ["orbt.cosocket"] = "lua/orbt/cosocket.lua",
    },
 }

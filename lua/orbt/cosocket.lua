@@ -1,0 +1,391 @@
+-- orbt.cosocket: the nginx transport.
+--
+-- Inside OpenResty/nginx, a blocking libcurl call in a request handler stalls
+-- the worker and every request it serves. Wherever nginx allows cosockets
+-- (rewrite, access and content handlers, timers, some ssl phases) orbt sends
+-- its requests over ngx.socket.tcp instead: they yield to nginx's event loop,
+-- reuse connections from nginx's keep-alive pool and verify TLS. Elsewhere
+-- (init phases, plain Lua) the C core's libcurl transport is used.
+--
+-- Only the bytes move here. Validation, signing and reading the answer stay
+-- in the C core, through client:_prepare and client:_answer.
+--
+-- Choice per client: orbt.new{transport = "auto"} (the default) as above,
+-- "curl" always libcurl, "cosocket" always cosockets (an `invalid` error in
+-- a phase without them).
+
+local ngx = ngx -- the global nginx provides; nil in plain Lua
+local tonumber = tonumber
+local tostring = tostring
+local setmetatable = setmetatable
+local pcall = pcall
+local concat = table.concat
+local floor = math.floor
+local min = math.min
+
+local M = {}
+
+-- Phases in which nginx lets Lua use cosockets.
+local COSOCKET_PHASES = {
+  rewrite = true, access = true, content = true, timer = true,
+  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true,
+}
+
+local KEEPALIVE_IDLE_MS = 30000   -- a pooled connection idle longer is closed
+local KEEPALIVE_POOL_SIZE = 32    -- connections kept per pool, per worker
+local HEADER_LINES_MAX = 200      -- answers with more header lines are refused
+local HEADER_BYTES_MAX = 64 * 1024
+local LINE_BYTES_MAX = 8 * 1024
+
+local VERSION = "0.1.0"
+
+-- Set by install: the core's error constructor.
+local make_error = function(fields) return fields end
+
+-- ===== Settings =====
+
+-- "https://host:8443/prefix" -> its parts; the default ports by scheme.
+local function parse_base_url(url)
+  local scheme, authority, prefix = url:match("^(%a[%w+.-]*)://([^/?#]+)(.*)$")
+  if not scheme then
+    return nil
+  end
+  scheme = scheme:lower()
+  local host, port = authority:match("^%[([^%]]+)%]:?(%d*)$") -- [::1]:8080
+  if not host then
+    host, port = authority:match("^([^:]+):?(%d*)$")
+  end
+  if not host then
+    return nil
+  end
+  local tls = scheme == "https"
+  return {
+    tls = tls,
+    host = host,
+    -- Cosockets resolve names through nginx's `resolver` directive, which
+    -- does not read /etc/hosts; localhost is loopback by definition (RFC 6761).
+    address = (host:lower() == "localhost" or host:lower():match("%.localhost$")) and "127.0.0.1" or host,
+    port = tonumber(port) or (tls and 443 or 80),
+    authority = authority,
+    prefix = prefix,
+    -- One pool per scheme, host and port: a TLS connection is never handed
+    -- to a plain-text request, nor the other way round.
+    pool = ("orbt:%s:%s:%s"):format(scheme, host, port ~= "" and port or (tls and "443" or "80")),
+  }
+end
+
+-- Settings read once per client; weak keys let clients be collected.
+local settings_cache = setmetatable({}, { __mode = "k" })
+
+local function settings_of(client)
+  local s = settings_cache[client]
+  if s then
+    return s
+  end
+  local base_url, timeout, connect_timeout, max_body, transport = client:_settings()
+  if not base_url then
+    return nil
+  end
+  s = parse_base_url(base_url)
+  if not s then
+    return nil
+  end
+  s.timeout, s.connect_timeout, s.max_body, s.transport = timeout, connect_timeout, max_body, transport
+  settings_cache[client] = s
+  return s
+end
+
+-- ===== One exchange =====
+
+-- An exchange ends as: status, body, failure, message, request_sent.
+-- failure is nil, "network", "timeout" or "too_large" (the core's names).
+
+local function failed(err)
+  return err == "timeout" and "timeout" or "network"
+end
+
+local function now()
+  ngx.update_time()
+  return ngx.now()
+end
+
+-- Gives the socket what is left of the call's time; false once it is spent.
+local function set_remaining(sock, deadline)
+  local left = deadline - now()
+  if left <= 0 then
+    return false
+  end
+  sock:settimeout(floor(left * 1000) + 1)
+  return true
+end
+
+local function read_line(sock)
+  local line, err = sock:receive("*l")
+  if line and #line > LINE_BYTES_MAX then
+    return nil, "an answer line is too long"
+  end
+  return line, err
+end
+
+-- Reads the header lines after the status line.
+local function read_headers(sock)
+  local length, chunked, close = nil, false, false
+  local lines, bytes = 0, 0
+  while true do
+    local line, err = read_line(sock)
+    if not line then
+      return nil, err
+    end
+    if line == "" then
+      return { length = length, chunked = chunked, close = close }
+    end
+    lines, bytes = lines + 1, bytes + #line
+    if lines > HEADER_LINES_MAX or bytes > HEADER_BYTES_MAX then
+      return nil, "the answer has too many header lines"
+    end
+    local name, value = line:match("^([^:]+):%s*(.-)%s*$")
+    if name then
+      name = name:lower()
+      if name == "content-length" then
+        if not value:match("^%d+$") or (length and length ~= tonumber(value)) then
+          return nil, "the answer has an invalid Content-Length"
+        end
+        length = tonumber(value)
+      elseif name == "transfer-encoding" then
+        chunked = value:lower():find("chunked", 1, true) ~= nil
+      elseif name == "connection" then
+        close = value:lower():find("close", 1, true) ~= nil
+      end
+    end
+  end
+end
+
+local function read_chunked(sock, max_body, deadline)
+  local parts, total = {}, 0
+  while true do
+    if not set_remaining(sock, deadline) then
+      return nil, "timeout"
+    end
+    local line, err = read_line(sock)
+    if not line then
+      return nil, err
+    end
+    local size = tonumber(line:match("^%x+"), 16)
+    if not size then
+      return nil, "the answer has a malformed chunk"
+    end
+    if size == 0 then
+      repeat -- trailer lines, up to the empty one
+        line, err = read_line(sock)
+      until not line or line == ""
+      if not line then
+        return nil, err
+      end
+      return concat(parts)
+    end
+    total = total + size
+    if total > max_body then
+      return nil, "too_large"
+    end
+    local data
+    data, err = sock:receive(size)
+    if not data then
+      return nil, err
+    end
+    parts[#parts + 1] = data
+    local crlf
+    crlf, err = sock:receive(2)
+    if crlf ~= "\r\n" then
+      return nil, err or "the answer has a malformed chunk"
+    end
+  end
+end
+
+-- An answer with neither a length nor chunks ends when the server closes.
+local function read_until_close(sock, max_body)
+  local parts, total = {}, 0
+  while true do
+    local data, err = sock:receiveany(64 * 1024)
+    if not data then
+      if err == "closed" then
+        return concat(parts)
+      end
+      return nil, err
+    end
+    total = total + #data
+    if total > max_body then
+      return nil, "too_large"
+    end
+    parts[#parts + 1] = data
+  end
+end
+
+local function read_body(sock, status, head, s, deadline)
+  if status == 204 or status == 304 or (status >= 100 and status < 200) then
+    return ""
+  end
+  if head.chunked then
+    return read_chunked(sock, s.max_body, deadline)
+  end
+  if head.length then
+    if head.length > s.max_body then
+      return nil, "too_large"
+    end
+    return sock:receive(head.length)
+  end
+  head.close = true
+  return read_until_close(sock, s.max_body)
+end
+
+local function request_text(s, method, target, headers, body)
+  local parts = {
+    method, " ", s.prefix, target, " HTTP/1.1\r\n",
+    "Host: ", s.authority, "\r\n",
+    "User-Agent: orbt-lua/", VERSION, " (nginx cosocket)\r\n",
+    headers,
+  }
+  if body ~= "" or method == "POST" then
+    parts[#parts + 1] = "Content-Length: " .. #body .. "\r\n"
+  end
+  parts[#parts + 1] = "\r\n"
+  parts[#parts + 1] = body
+  return concat(parts)
+end
+
+local function connect(s, deadline)
+  local sock = ngx.socket.tcp()
+  sock:settimeout(floor(min(s.connect_timeout, deadline - now()) * 1000) + 1)
+  local ok, err = sock:connect(s.address, s.port, { pool = s.pool, pool_size = KEEPALIVE_POOL_SIZE })
+  if not ok then
+    return nil, failed(err), ("could not connect to %s:%d: %s"):format(s.host, s.port, tostring(err))
+  end
+  -- A connection from the pool already did its handshake.
+  if s.tls and sock:getreusedtimes() == 0 then
+    if not set_remaining(sock, deadline) then
+      sock:close()
+      return nil, "timeout", "the call's timeout passed during the TLS handshake"
+    end
+    local session
+    session, err = sock:sslhandshake(nil, s.host, true) -- true: verify the peer
+    if not session then
+      sock:close()
+      return nil, failed(err), ("TLS handshake with %s failed: %s"):format(s.host, tostring(err))
+    end
+  end
+  return sock
+end
+
+local function exchange(s, method, target, headers, body)
+  local deadline = now() + s.timeout
+  local sock, failure, message = connect(s, deadline)
+  if not sock then
+    return 0, nil, failure, message, false
+  end
+  local function fail(status, err, what)
+    sock:close()
+    if err == "too_large" then
+      return status, nil, "too_large", ("the answer is larger than max_body (%d bytes)"):format(s.max_body), true
+    end
+    if err == "timeout" then
+      return status, nil, "timeout", "the call's timeout passed while " .. what, true
+    end
+    return status, nil, "network", what .. ": " .. tostring(err), true
+  end
+
+  if not set_remaining(sock, deadline) then
+    return fail(0, "timeout", "sending the request")
+  end
+  local sent, err = sock:send(request_text(s, method, target, headers, body))
+  if not sent then
+    return fail(0, err, "sending the request")
+  end
+  if not set_remaining(sock, deadline) then
+    return fail(0, "timeout", "waiting for the answer")
+  end
+  local line
+  line, err = read_line(sock)
+  if not line then
+    return fail(0, err, "no answer arrived")
+  end
+  local status = tonumber(line:match("^HTTP/1%.[01] (%d%d%d)"))
+  if not status then
+    return fail(0, "not an HTTP/1.x status line", "reading the answer")
+  end
+  local head
+  head, err = read_headers(sock)
+  if not head then
+    return fail(status, err, "reading the answer's headers")
+  end
+  local answer
+  answer, err = read_body(sock, status, head, s, deadline)
+  if not answer then
+    return fail(status, err, "the answer was cut off")
+  end
+  if head.close then
+    sock:close()
+  else
+    sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL_SIZE)
+  end
+  return status, answer, nil, nil, true
+end
+
+-- ===== The methods =====
+
+local function call(client, op, args, s)
+  local method, target, headers, body = client:_prepare(op, args)
+  if not method then
+    return nil, target -- refused before any traffic: nil, err
+  end
+  local ok, status, answer, failure, message, sent = pcall(exchange, s, method, target, headers, body)
+  if not ok then
+    -- A fault in this module still ends as an error value, and the core
+    -- still hears about the request it prepared.
+    status, answer, failure, message, sent = 0, nil, "network", "the nginx transport failed: " .. tostring(status), true
+  end
+  return client:_answer(op, status, answer, failure, message, sent)
+end
+
+local function phase()
+  return ngx.get_phase()
+end
+
+local function wrap(direct, op)
+  return function(client, args)
+    local s = settings_of(client)
+    if not s then
+      return direct(client, args) -- closed or not a client: the core says so
+    end
+    if s.transport == "curl" then
+      return direct(client, args)
+    end
+    local current = phase()
+    if not COSOCKET_PHASES[current] then
+      if s.transport == "cosocket" then
+        return nil, make_error({
+          kind = "invalid", field = "transport", retryable = false,
+          method = op == "create_customer" and "POST" or "GET", path = "/api/partner/v1/customer",
+          message = ('transport = "cosocket" needs a phase where nginx allows cosockets '
+            .. '(rewrite, access, content, timer); this is the %s phase'):format(tostring(current)),
+        })
+      end
+      return direct(client, args)
+    end
+    return call(client, op, args, s)
+  end
+end
+
+-- Called by luaopen_orbt with the client's method table. Outside nginx the
+-- core's methods stay as they are.
+function M.install(methods, error_constructor)
+  make_error = error_constructor
+  if not (ngx and ngx.socket and ngx.socket.tcp and ngx.get_phase) then
+    return
+  end
+  for _, op in ipairs({ "create_customer", "list_customers" }) do
+    methods[op] = wrap(methods[op], op)
+  end
+end
+
+M._parse_base_url = parse_base_url -- for the specs
+
+return M
