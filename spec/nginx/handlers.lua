@@ -1,0 +1,149 @@
+-- nginx.handlers: request handlers for the nginx specs (spec/nginx_spec.lua).
+-- Each answers a JSON document describing what orbt did, so the spec can
+-- compare it with what orbt-mock saw on the wire.
+local orbt = require("orbt")
+local json = require("dkjson")
+
+local M = {}
+
+-- spec_settings is set by init_by_lua in spec/nginx/nginx.conf.
+local settings = spec_settings -- luacheck: ignore 113 (set by the config)
+
+local function new_client(overrides)
+  local opts = {
+    api_key = settings.api_key, client_id = settings.client_id, secret = settings.secret,
+    base_url = settings.mock_url, timeout = 10,
+  }
+  for k, v in pairs(overrides or {}) do
+    opts[k] = v
+  end
+  return assert(orbt.new(opts))
+end
+
+-- One client per worker and transport: connections are pooled per worker.
+local clients = {}
+local function client_for(transport)
+  transport = transport or "auto"
+  if not clients[transport] then
+    clients[transport] = new_client({ transport = transport })
+  end
+  return clients[transport]
+end
+
+local function error_fields(err)
+  if not err then
+    return nil
+  end
+  return { kind = err.kind, status = err.status, message = err.message, field = err.field,
+    text = tostring(err), retryable = err.retryable }
+end
+
+local function reply(doc)
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(json.encode(doc))
+end
+
+-- Creates `count` consumers, lists the first page and walks them all.
+function M.walk()
+  local args = ngx.req.get_uri_args()
+  local count = tonumber(args.count) or 3
+  local client = client_for(args.transport)
+  local created = {}
+  for i = 1, count do
+    local customer, err = client:create_customer{
+      fullName = "Nginx " .. i, email = ("nginx%d-%s@example.com"):format(i, args.tag or "x"),
+      currency = "USD", initialFunds = "19.99",
+    }
+    if not customer then
+      return reply({ error = error_fields(err) })
+    end
+    created[#created + 1] = { id = customer.id, balance = tostring(customer.walletBalance) }
+  end
+  local page, err = client:list_customers{ page = 0, size = 2 }
+  if not page then
+    return reply({ error = error_fields(err) })
+  end
+  local walked = {}
+  local ok, walk_err = pcall(function()
+    for consumer in client:customers{ size = 2 } do
+      walked[#walked + 1] = consumer.consumerId
+    end
+  end)
+  reply({ created = created, first_page = #page.content, has_next = page.hasNext,
+    walked = walked, walk_error = not ok and error_fields(walk_err) or nil, phase = ngx.get_phase() })
+end
+
+-- One list call; ?transport=curl forces libcurl.
+function M.list()
+  local args = ngx.req.get_uri_args()
+  local page, err = client_for(args.transport):list_customers{ size = 1 }
+  reply({ ok = page ~= nil, error = error_fields(err) })
+end
+
+-- init_worker: no cosockets here, so "auto" must use libcurl, and a forced
+-- "cosocket" must be refused with a clear error.
+local init_worker_result = {}
+
+function M.init_worker()
+  local page, err = new_client():list_customers{ size = 1 }
+  init_worker_result.auto = { ok = page ~= nil, error = error_fields(err) }
+  local forced, forced_err = new_client({ transport = "cosocket" }):list_customers{ size = 1 }
+  init_worker_result.forced_cosocket = { ok = forced ~= nil, error = error_fields(forced_err) }
+end
+
+function M.init_worker_report()
+  reply(init_worker_result)
+end
+
+-- A timer runs outside any request; cosockets work there.
+function M.timer()
+  local result = {}
+  local ok, err = ngx.timer.at(0, function()
+    local page, list_err = client_for("auto"):list_customers{ size = 1 }
+    result.ok, result.error = page ~= nil, error_fields(list_err)
+    result.done = true
+  end)
+  if not ok then
+    return reply({ error = { message = err } })
+  end
+  for _ = 1, 500 do
+    if result.done then
+      break
+    end
+    ngx.sleep(0.01)
+  end
+  reply(result)
+end
+
+-- Through TLS: a certificate from the trusted CA, then one nobody trusts.
+function M.tls()
+  local trusted = new_client({ base_url = settings.tls_url })
+  local page, err = trusted:list_customers{ size = 1 }
+  local again = trusted:list_customers{ size = 1 }
+  local untrusted = new_client({ base_url = settings.untrusted_url })
+  local refused, refused_err = untrusted:list_customers{ size = 1 }
+  local created, create_err = untrusted:create_customer{
+    fullName = "Never", email = "never@example.com", currency = "USD", initialFunds = 1 }
+  reply({
+    trusted = { ok = page ~= nil, again = again ~= nil, error = error_fields(err) },
+    untrusted = { ok = refused ~= nil, error = error_fields(refused_err) },
+    untrusted_create = { ok = created ~= nil, error = error_fields(create_err) },
+  })
+end
+
+-- Errors travel as values through the cosocket transport too.
+function M.errors()
+  local client = client_for("auto")
+  local _, invalid = client:create_customer{ fullName = "X", email = "not an email",
+    currency = "USD", initialFunds = 1 }
+  local _, api = client:list_customers{ size = 1 } -- the spec injects a fault first
+  local closed = new_client()
+  closed:close()
+  local _, after_close = closed:list_customers()
+  local unreachable = new_client({ base_url = settings.dead_url, connect_timeout = 2 })
+  local _, network = unreachable:list_customers()
+  reply({ invalid = error_fields(invalid), api = error_fields(api),
+    closed = error_fields(after_close), network = error_fields(network) })
+end
+
+return M

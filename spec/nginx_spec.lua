@@ -1,0 +1,151 @@
+-- orbt inside a real nginx (Debian's nginx with its Lua module, LuaJIT):
+-- requests go over cosockets wherever nginx allows them, and through
+-- libcurl elsewhere. Runs on the LuaJIT pass of `make test` (tag "nginx").
+local json = require("dkjson")
+local mockserver = require("support.mock")
+local nginxserver = require("support.nginx")
+
+local PATH = mockserver.PATH
+local COSOCKET_AGENT = "(nginx cosocket)"
+
+local function user_agent(request)
+  for name, value in pairs(request.headers) do
+    if name:lower() == "user-agent" then
+      return value
+    end
+  end
+end
+
+describe("orbt in nginx #nginx", function()
+  local mock, nginx
+
+  setup(function()
+    mock = mockserver.start()
+    nginx = nginxserver.start({ settings = {
+      api_key = mock.api_key, client_id = mock.client_id, secret = mock.secret,
+      mock_url = mock.url, dead_url = "http://127.0.0.1:9",
+    } })
+  end)
+
+  teardown(function()
+    local log = nginx and nginx:stop() or ""
+    if mock then
+      mock:cleanup()
+    end
+    -- A crash or a Lua error anywhere in nginx fails the run.
+    assert.is_nil(log:match("[^\n]*signal %d+[^\n]*"), log)
+    assert.is_nil(log:match("[^\n]*%[alert%][^\n]*"), log)
+  end)
+
+  before_each(function()
+    mock:reset()
+  end)
+
+  local function get_json(path)
+    local status, body = nginx:get(path)
+    assert.equal(200, status, body)
+    return assert(json.decode(body), body)
+  end
+
+  it("creates, lists and walks consumers from a content handler over cosockets", function()
+    local result = get_json("/walk?count=5&tag=walk")
+    assert.is_nil(result.error, result.error and result.error.text)
+    assert.equal(5, #result.created)
+    assert.equal(101, result.created[1].id)
+    assert.equal("19.99", result.created[1].balance)
+    assert.equal(2, result.first_page)
+    assert.is_true(result.has_next)
+    assert.same({ 101, 102, 103, 104, 105 }, result.walked)
+    assert.equal("content", result.phase)
+    -- What reached orbt-mock: 5 creates, 1 list and 3 pages of the walk,
+    -- all sent by the cosocket transport, all verified by the mock.
+    local stats = mock:stats()
+    assert.equal(9, stats.requests_total)
+    assert.equal(0, stats.auth_failures)
+    assert.equal(5, stats.consumers)
+    for _, request in ipairs(mock:requests(9)) do
+      assert.matches(COSOCKET_AGENT, user_agent(request), 1, true)
+    end
+  end)
+
+  it("keeps connections alive in nginx's pool", function()
+    get_json("/walk?count=3&tag=pool")
+    get_json("/walk?count=2&tag=pool2")
+    -- 5 creates + 2 lists + 5 pages from one worker, over one connection.
+    local stats = mock:stats()
+    assert.equal(12, stats.requests_total)
+    assert.equal(1, stats.connections)
+  end)
+
+  it("does not block the worker: 20 requests wait on orbt-mock at the same moment", function()
+    mock:fault{ path = PATH, method = "GET", count = 20, delay_ms = 300 }
+    local bodies = nginx:get_parallel("/list", 20)
+    for _, body in ipairs(bodies) do
+      local result = assert(json.decode(body), body)
+      assert.is_true(result.ok, body)
+    end
+    local stats = mock:stats()
+    assert.equal(20, stats.requests_total)
+    assert.is_true(stats.peak_in_flight >= 15, "peak in flight was " .. stats.peak_in_flight)
+  end)
+
+  it("blocks the worker when libcurl is forced: one request in flight at a time", function()
+    mock:fault{ path = PATH, method = "GET", count = 20, delay_ms = 300 }
+    local bodies = nginx:get_parallel("/list?transport=curl", 20)
+    for _, body in ipairs(bodies) do
+      local result = assert(json.decode(body), body)
+      assert.is_true(result.ok, body)
+    end
+    local stats = mock:stats()
+    assert.equal(20, stats.requests_total)
+    assert.equal(1, stats.peak_in_flight)
+    for _, request in ipairs(mock:requests(20)) do
+      assert.is_nil(user_agent(request):find(COSOCKET_AGENT, 1, true))
+    end
+  end)
+
+  it("uses libcurl where nginx has no cosockets, and refuses a forced cosocket there", function()
+    local result = get_json("/init-worker")
+    assert.is_true(result.auto.ok, result.auto.error and result.auto.error.text)
+    assert.is_false(result.forced_cosocket.ok)
+    assert.equal("invalid", result.forced_cosocket.error.kind)
+    assert.equal("transport", result.forced_cosocket.error.field)
+    assert.matches("init_worker", result.forced_cosocket.error.message, 1, true)
+  end)
+
+  it("uses cosockets in a timer", function()
+    local result = get_json("/timer")
+    assert.is_true(result.ok, result.error and result.error.message)
+    assert.matches(COSOCKET_AGENT, user_agent(mock:last_request()), 1, true)
+  end)
+
+  it("verifies TLS peers: a trusted certificate works, an untrusted one is refused unsent", function()
+    local result = get_json("/tls")
+    assert.is_true(result.trusted.ok, result.trusted.error and result.trusted.error.text)
+    assert.is_true(result.trusted.again)
+    assert.is_false(result.untrusted.ok)
+    assert.equal("network", result.untrusted.error.kind)
+    assert.matches("TLS handshake", result.untrusted.error.message, 1, true)
+    assert.matches("certificate", result.untrusted.error.message, 1, true)
+    -- The handshake failed before any request was sent: a create may be retried.
+    assert.equal("network", result.untrusted_create.error.kind)
+    assert.is_true(result.untrusted_create.error.retryable)
+    -- Only the two trusted calls reached orbt-mock.
+    assert.equal(2, mock:stats().requests_total)
+  end)
+
+  it("returns errors as values through cosockets", function()
+    mock:fault{ path = PATH, method = "GET", count = 1, status = 503, retry_after = "2" }
+    local result = get_json("/errors")
+    assert.equal("invalid", result.invalid.kind)
+    assert.equal("email", result.invalid.field)
+    assert.equal("api", result.api.kind)
+    assert.equal(503, result.api.status)
+    assert.is_true(result.api.retryable)
+    assert.equal("invalid", result.closed.kind)
+    assert.matches("closed", result.closed.message)
+    assert.equal("network", result.network.kind)
+    assert.matches("could not connect", result.network.message, 1, true)
+    assert.equal(1, mock:stats().requests_total)
+  end)
+end)
