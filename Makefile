@@ -6,6 +6,7 @@
 #   make demo       run examples/quickstart.lua against orbt-mock
 #   make valgrind   run a create/list/walk workload (spec/leak_workload.lua) under valgrind
 #   make lint       cppcheck, clang-tidy and luacheck
+#   make embed      build examples/embed: a C host program with orbt linked statically
 #
 # `make test SANITIZE=1` builds everything with AddressSanitizer and UBSan
 # (in build/sanitize) and runs the specs with it. `make test RUNTIMES=luajit`
@@ -56,6 +57,8 @@ endif
 # One module per runtime; orbt-mock is shared.
 BUILD       := $(TOP)/$(RUNTIME)
 MODULE      := $(BUILD)/orbt.so
+LIBORBT     := $(BUILD)/liborbt.a
+EMBED       := $(BUILD)/orbt-embed
 MOCK        := $(TOP)/orbt-mock
 SRC         := $(wildcard src/*.c)
 OBJ         := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRC))
@@ -71,11 +74,11 @@ VG_DEBS     := $(BUILD_DEBS) valgrind curl
 
 # The specs find their module, pure-Lua layer and mock here.
 SPEC_ENV    := ORBT_BUILD=$(abspath $(BUILD)) ORBT_MOCK=$(abspath $(MOCK)) LUA=$(LUA) \
-               ORBT_RUNTIME=$(RUNTIME) \
+               ORBT_RUNTIME=$(RUNTIME) ORBT_MAKE_ARGS="RUNTIME=$(RUNTIME) SANITIZE=$(SANITIZE)" \
                LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/spec/?.lua;;" \
                LUA_CPATH="$(abspath $(BUILD))/?.so;;"
 
-.PHONY: all test spec demo valgrind lint clean deps-build deps-test deps-lint deps-valgrind
+.PHONY: all test spec demo embed valgrind lint clean deps-build deps-test deps-lint deps-valgrind
 
 all: deps-build $(MODULE) $(MOCK)
 
@@ -86,6 +89,18 @@ $(BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)/obj
 # The interpreter provides the Lua symbols, so the module does not link liblua.
 $(MODULE): $(OBJ)
 	$(CC) -shared $(SAN_FLAGS) -o $@ $(OBJ) $$(pkg-config --libs $(PKGS))
+
+# For hosts that embed Lua: the same objects in a static library, and the
+# example host program linked with it.
+$(LIBORBT): $(OBJ)
+	rm -f $@
+	ar rcs $@ $(OBJ)
+
+$(EMBED): examples/embed/host.c $(LIBORBT)
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) $$(pkg-config --cflags $(LUA_PC)) $< $(LIBORBT) \
+	  $$(pkg-config --libs $(LUA_PC) $(PKGS)) -lm -ldl -o $@
+
+embed: deps-build $(EMBED)
 
 $(MOCK): $(MOCK_SRC) $(wildcard mock/*.h) | $(BUILD)
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) $(MOCK_SRC) \

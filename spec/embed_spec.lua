@@ -1,0 +1,56 @@
+-- examples/embed: a C host program that links orbt statically (liborbt.a),
+-- registers it in package.preload and runs a Lua script that creates, lists
+-- and walks consumers through orbt-mock. Built and run on every runtime.
+local mockserver = require("support.mock")
+local shell = require("support.shell")
+
+describe("a C host embedding Lua with orbt linked in", function()
+  local mock
+
+  setup(function()
+    mock = mockserver.start()
+  end)
+
+  teardown(function()
+    mock:cleanup()
+  end)
+
+  it("builds with make embed and runs a script that creates, lists and walks", function()
+    local out, built = shell.run(("make --no-print-directory embed %s 2>&1")
+      :format(os.getenv("ORBT_MAKE_ARGS") or ""))
+    assert.is_true(built, out)
+    local binary = assert(os.getenv("ORBT_BUILD")) .. "/orbt-embed"
+
+    -- orbt is inside the program: no shared orbt.so is loaded.
+    local symbols = shell.run("nm " .. shell.quote(binary))
+    assert.matches(" T luaopen_orbt\n", symbols, 1, true)
+    local libraries = shell.run("ldd " .. shell.quote(binary))
+    assert.is_nil(libraries:find("orbt", 1, true), libraries)
+
+    -- An empty cpath: require("orbt") can only be served by package.preload.
+    local env = {
+      ORBT_BASE_URL = mock.url, ORBT_API_KEY = mock.api_key, ORBT_CLIENT_ID = mock.client_id,
+      ORBT_SECRET = mock.secret, LUA_PATH = "lua/?.lua", LUA_CPATH = "",
+      LUA_PATH_5_2 = "lua/?.lua", LUA_CPATH_5_2 = "", LUA_PATH_5_3 = "lua/?.lua", LUA_CPATH_5_3 = "",
+      LUA_PATH_5_4 = "lua/?.lua", LUA_CPATH_5_4 = "",
+    }
+    local assignments = {}
+    for name, value in pairs(env) do
+      assignments[#assignments + 1] = name .. "=" .. shell.quote(value)
+    end
+    local ran
+    out, ran = shell.run(("%s %s examples/embed/script.lua 2>&1")
+      :format(table.concat(assignments, " "), shell.quote(binary)))
+    assert.is_true(ran, out)
+    assert.matches("embedded: 0.1.0 on ", out, 1, true)
+    assert.matches("created 101 Embedded 1 25\n", out, 1, true)
+    assert.matches("created 102 Embedded 2 19.99\n", out, 1, true)
+    assert.matches("listed 1 hasNext=true\n", out, 1, true)
+    assert.matches("walked 2\n", out, 1, true)
+
+    local stats = mock:stats()
+    assert.equal(2, stats.consumers)
+    assert.equal(0, stats.auth_failures)
+    assert.equal(5, stats.requests_total) -- 2 creates, 1 list, 2 pages of the walk
+  end)
+end)
