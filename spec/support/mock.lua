@@ -69,8 +69,9 @@ function Mock:stop()
     return self.exit_status
   end
   shell.exec("kill -TERM " .. self.pid .. " 2>/dev/null")
+  -- The shell creates the file before it writes the number: wait for digits.
   local status = shell.wait_for(function()
-    return shell.read_file(self.dir .. "/status")
+    return (shell.read_file(self.dir .. "/status") or ""):match("%d+")
   end, 10)
   self.pid = nil
   self.exit_status = status and tonumber(status)
