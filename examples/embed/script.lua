@@ -23,7 +23,7 @@ for i, amount in ipairs({ 25, "19.99" }) do
   if not customer then
     error(tostring(err), 0)
   end
-  print(("created %d %s %s"):format(customer.id, customer.fullName, tostring(customer.walletBalance)))
+  print(("created %d %s %.2f"):format(customer.id, customer.fullName, customer.walletBalance))
 end
 
 local page, err = client:list_customers{ page = 0, size = 1 }
