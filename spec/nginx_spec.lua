@@ -104,6 +104,25 @@ describe("orbt in nginx #nginx", function()
     end
   end)
 
+  it("sends a GET again when a pooled connection dies, but never a create", function()
+    assert.is_true(get_json("/list").ok) -- a pooled connection to reuse
+    mock:reset()
+    mock:fault{ path = PATH, method = "POST", drop = "before" }
+    local created = get_json("/create?tag=stale")
+    assert.is_false(created.ok)
+    assert.equal("network", created.error.kind)
+    assert.is_false(created.error.retryable)
+    assert.equal(1, mock:stats().requests_total, "the create reached the server more than once")
+    assert.equal(0, mock:stats().consumers)
+
+    assert.is_true(get_json("/list").ok)
+    mock:reset()
+    mock:fault{ path = PATH, method = "GET", drop = "before" }
+    local listed = get_json("/list")
+    assert.is_true(listed.ok, listed.error and listed.error.text)
+    assert.equal(2, mock:stats().requests_total) -- the dropped one and the one sent again
+  end)
+
   it("uses libcurl where nginx has no cosockets, and refuses a forced cosocket there", function()
     local result = get_json("/init-worker")
     assert.is_true(result.auto.ok, result.auto.error and result.auto.error.text)

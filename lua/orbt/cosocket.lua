@@ -129,7 +129,7 @@ end
 
 -- Reads the header lines after the status line.
 local function read_headers(sock)
-  local length, chunked, close = nil, false, false
+  local length, chunked, close, keep_alive = nil, false, false, false
   local lines, bytes = 0, 0
   while true do
     local line, err = read_line(sock)
@@ -137,7 +137,7 @@ local function read_headers(sock)
       return nil, err
     end
     if line == "" then
-      return { length = length, chunked = chunked, close = close }
+      return { length = length, chunked = chunked, close = close, keep_alive = keep_alive }
     end
     lines, bytes = lines + 1, bytes + #line
     if lines > HEADER_LINES_MAX or bytes > HEADER_BYTES_MAX then
@@ -155,6 +155,7 @@ local function read_headers(sock)
         chunked = value:lower():find("chunked", 1, true) ~= nil
       elseif name == "connection" then
         close = value:lower():find("close", 1, true) ~= nil
+        keep_alive = value:lower():find("keep-alive", 1, true) ~= nil
       end
     end
   end
@@ -275,12 +276,14 @@ local function connect(s, deadline)
   return sock
 end
 
-local function exchange(s, method, target, headers, body)
-  local deadline = now() + s.timeout
+-- Also returns whether the connection came from the pool and died before
+-- any of the answer arrived: the server had closed it while it sat idle.
+local function exchange_once(s, method, target, headers, body, deadline)
   local sock, failure, message = connect(s, deadline)
   if not sock then
     return 0, nil, failure, message, false
   end
+  local reused = sock:getreusedtimes() > 0
   local function fail(status, err, what)
     sock:close()
     if err == "too_large" then
@@ -289,7 +292,8 @@ local function exchange(s, method, target, headers, body)
     if err == "timeout" then
       return status, nil, "timeout", "the call's timeout passed while " .. what, true
     end
-    return status, nil, "network", what .. ": " .. tostring(err), true
+    local stale = reused and status == 0 and err ~= "timeout"
+    return status, nil, "network", what .. ": " .. tostring(err), true, stale
   end
 
   if not set_remaining(sock, deadline) then
@@ -307,7 +311,8 @@ local function exchange(s, method, target, headers, body)
   if not line then
     return fail(0, err, "no answer arrived")
   end
-  local status = tonumber(line:match("^HTTP/1%.[01] (%d%d%d)"))
+  local minor, status = line:match("^HTTP/1%.([01]) (%d%d%d)")
+  status = tonumber(status)
   if not status then
     return fail(0, "not an HTTP/1.x status line", "reading the answer")
   end
@@ -321,12 +326,25 @@ local function exchange(s, method, target, headers, body)
   if not answer then
     return fail(status, err, "the answer was cut off")
   end
-  if head.close then
+  if head.close or (minor == "0" and not head.keep_alive) then
     sock:close()
   else
     sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL_SIZE)
   end
   return status, answer, nil, nil, true
+end
+
+local function exchange(s, method, target, headers, body)
+  local deadline = now() + s.timeout
+  local status, answer, failure, message, sent, stale = exchange_once(s, method, target, headers, body, deadline)
+  -- libcurl's rule, kept here: a request on a pooled connection that turned
+  -- out dead is sent once more on another connection if it is a GET (no
+  -- body, nothing applied), but never a create, which the server may have
+  -- received before the connection died.
+  if stale and method == "GET" then
+    status, answer, failure, message, sent = exchange_once(s, method, target, headers, body, deadline)
+  end
+  return status, answer, failure, message, sent
 end
 
 -- ===== The methods =====

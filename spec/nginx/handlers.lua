@@ -80,6 +80,15 @@ function M.list()
   reply({ ok = page ~= nil, error = error_fields(err) })
 end
 
+-- One create; answers what came back.
+function M.create()
+  local args = ngx.req.get_uri_args()
+  local customer, err = client_for(args.transport):create_customer{
+    fullName = "Nginx create", email = ("create-%s@example.com"):format(args.tag or "x"),
+    currency = "USD", initialFunds = 5 }
+  reply({ ok = customer ~= nil, id = customer and customer.id, error = error_fields(err) })
+end
+
 -- init_worker: no cosockets here, so "auto" must use libcurl, and a forced
 -- "cosocket" must be refused with a clear error.
 local init_worker_result = {}
