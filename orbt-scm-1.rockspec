@@ -29,7 +29,7 @@ build = {
       orbt = {
          sources = {
             "src/orbt.c", "src/answer.c", "src/buffer.c", "src/error.c",
-            "src/json.c", "src/sign.c", "src/transport.c", "src/validate.c",
+            "src/json.c", "src/retry.c", "src/sign.c", "src/transport.c", "src/validate.c",
          },
          defines = { "_GNU_SOURCE" },
          incdirs = { "$(CJSON_INCDIR)/cjson", "$(OPENSSL_INCDIR)" },

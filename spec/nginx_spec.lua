@@ -123,6 +123,22 @@ describe("orbt in nginx #nginx", function()
     assert.equal(2, mock:stats().requests_total) -- the dropped one and the one sent again
   end)
 
+  it("retries with the core's policy over cosockets: a list again, a create not", function()
+    mock:fault{ path = PATH, method = "GET", status = 503, retry_after = "1", count = 1 }
+    mock:fault{ path = PATH, method = "POST", status = 503, count = 1 }
+    local result = get_json("/retry")
+    assert.is_true(result.list.ok, result.list.error and result.list.error.text)
+    assert.is_false(result.create.ok)
+    assert.equal(503, result.create.error.status)
+    assert.equal(1, result.create.attempts)
+    local requests = mock:requests(3)
+    assert.equal(3, #requests)
+    assert.equal("GET", requests[1].method)
+    assert.equal("GET", requests[2].method)
+    assert.are_not.equal(requests[1].headers["x-timestamp"], requests[2].headers["x-timestamp"])
+    assert.equal(0, mock:stats().consumers)
+  end)
+
   it("uses libcurl where nginx has no cosockets, and refuses a forced cosocket there", function()
     local result = get_json("/init-worker")
     assert.is_true(result.auto.ok, result.auto.error and result.auto.error.text)

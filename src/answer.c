@@ -8,33 +8,11 @@
 #include "compat.h"
 #include "error.h"
 #include "json.h"
+#include "retry.h"
 
 #define MESSAGE_MAX 512
 #define CODE_MAX 64
 #define REDACTED "[REDACTED]"
-
-/* ===== Retry safety ===== */
-
-static int is_transient_status(long status)
-{
-    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
-}
-
-int answer_is_retryable(const char *method, transport_result result, int request_sent, long status)
-{
-    /* A create is not idempotent: repeat it only when it certainly never
-     * reached the server, or when the server said "too many requests". */
-    int is_create = strcmp(method, "POST") == 0;
-    switch (result) {
-    case TRANSPORT_OK:
-        return is_create ? status == 429 : is_transient_status(status);
-    case TRANSPORT_NETWORK:
-    case TRANSPORT_TIMEOUT:
-        return is_create ? !request_sent : 1;
-    default:
-        return 0;
-    }
-}
 
 /* ===== Server text ===== */
 
@@ -153,9 +131,15 @@ static int push_failure(lua_State *L, const call_info *call, const http_response
     if (rs->result == TRANSPORT_NETWORK && rs->status >= 200 && rs->status < 300)
         e.message = lua_pushfstring(L, "the server answered %d but the answer was cut off, so the "
                                     "request may have been applied (%s)", (int)rs->status, rs->message);
+    else if (strcmp(call->method, "POST") == 0 && rs->request_sent && rs->result != TRANSPORT_TOO_LARGE
+             && strstr(rs->message, "may have") == NULL)
+        e.message = lua_pushfstring(L, "%s; the create reached the server and may have been applied, "
+                                    "so it was not sent again", rs->message);
     e.method = call->method;
     e.path = call->path;
-    e.retryable = answer_is_retryable(call->method, rs->result, rs->request_sent, rs->status);
+    e.attempts = call->attempts;
+    e.retry_after = call->retry_after;
+    e.retryable = retry_allowed(call->method, rs->result, rs->request_sent, rs->status);
     return error_return(L, &e);
 }
 
@@ -166,7 +150,9 @@ static int push_api_error(lua_State *L, const call_info *call, const http_respon
     e.status = rs->status;
     e.method = call->method;
     e.path = call->path;
-    e.retryable = answer_is_retryable(call->method, TRANSPORT_OK, 1, rs->status);
+    e.attempts = call->attempts;
+    e.retry_after = call->retry_after;
+    e.retryable = retry_allowed(call->method, TRANSPORT_OK, 1, rs->status);
     read_error_fields(L, rs->body.data, rs->body.len, call, &e.code, &e.message);
     if (e.message == NULL)
         e.message = reason_phrase(rs->status);
@@ -184,6 +170,8 @@ static int push_decode_error(lua_State *L, const call_info *call, const http_res
     e.message = why;
     e.method = call->method;
     e.path = call->path;
+    e.attempts = call->attempts;
+    e.retry_after = call->retry_after;
     e.body = push_body(L, rs, call);
     e.body_len = lua_rawlen(L, -1);
     return error_return(L, &e);

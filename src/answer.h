@@ -20,12 +20,11 @@ typedef struct call_info {
     const char *path;
     const char *secret;   /* scrubbed from anything the server sent back */
     size_t secret_len;
+    int attempts;         /* how many were made: err.attempts */
+    double retry_after;   /* seconds the server asked to wait, or -1: err.retry_after */
 } call_info;
 
 /* Pushes the result table and returns 1, or pushes nil and an error and returns 2. */
 int answer_push(lua_State *L, answer_shape shape, const call_info *call, const http_response *rs);
-
-/* Whether repeating a call that ended this way is safe and may succeed. */
-int answer_is_retryable(const char *method, transport_result result, int request_sent, long status);
 
 #endif

@@ -1,6 +1,7 @@
 /* error.c: orbt's error values. */
 #include "error.h"
 
+#include <math.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -36,6 +37,17 @@ void error_push(lua_State *L, const orbt_error *e)
     }
     lua_pushboolean(L, e->retryable);
     lua_setfield(L, -2, "retryable");
+    if (e->attempts > 0) {
+        orbt_push_int64(L, e->attempts);
+        lua_setfield(L, -2, "attempts");
+    }
+    if (e->retry_after > 0) {
+        if (e->retry_after == floor(e->retry_after))
+            orbt_push_int64(L, (int64_t)e->retry_after);
+        else
+            lua_pushnumber(L, e->retry_after);
+        lua_setfield(L, -2, "retry_after");
+    }
     error_set_metatable(L, -1);
 }
 

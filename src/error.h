@@ -19,6 +19,8 @@ typedef struct orbt_error {
     const char *body;     /* raw answer body, or NULL */
     size_t body_len;
     int retryable;
+    int attempts;         /* attempts made, 0 when none was (invalid) */
+    double retry_after;   /* seconds the server asked to wait; ignored unless > 0 */
     const char *method;   /* the call this error belongs to, or NULL */
     const char *path;
 } orbt_error;

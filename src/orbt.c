@@ -14,6 +14,7 @@
 #include "compat.h"
 #include "error.h"
 #include "json.h"
+#include "retry.h"
 #include "sign.h"
 #include "transport.h"
 #include "validate.h"
@@ -38,6 +39,8 @@ typedef struct orbt_client {
     buffer request_body;       /* reused between calls */
     http_response response;    /* reused between calls; its body is bounded by max_body */
     transport_choice transport_choice;
+    call_limits limits;        /* max_retries and deadline, unless a call gives its own */
+    retry_random random;       /* the backoff's jitter */
     int closed;
     int busy;                  /* decoding an answer: user code may run (finalizers) */
     int in_flight;             /* requests prepared for a Lua transport, not yet answered */
@@ -90,6 +93,8 @@ static int client_fill(orbt_client *c, const client_options *o)
     c->timeout = o->timeout;
     c->connect_timeout = o->connect_timeout;
     c->transport_choice = o->transport;
+    c->limits = (call_limits){o->max_retries, o->deadline};
+    retry_random_seed(&c->random);
     buffer_init(&c->url, 0);
     buffer_init(&c->request_body, 0);
     buffer_init(&c->response.body, o->max_body);
@@ -229,6 +234,7 @@ typedef struct call_plan {
     const char *path;
     char query[64];
     answer_shape shape;
+    call_limits limits;
 } call_plan;
 
 static int build_url(orbt_client *c, const call_plan *p)
@@ -238,29 +244,51 @@ static int build_url(orbt_client *c, const call_plan *p)
            || (p->query[0] && (buffer_append_str(&c->url, "?") || buffer_append_str(&c->url, p->query)));
 }
 
-/* The libcurl transport. Everything from the usability check to finish_call
- * stays in C memory: a Lua allocation here could run a finalizer that closes
- * the client. */
+/* The timeout of one attempt: the client's, cut to what the deadline leaves. */
+static double attempt_timeout(double timeout, double left, int *cut)
+{
+    *cut = left < timeout;
+    return *cut ? (left > 0.001 ? left : 0.001) : timeout;
+}
+
+/* The libcurl transport, with the retry policy of retry.h: each attempt is
+ * signed afresh. Everything from the usability check to finish_call stays in
+ * C memory: a Lua allocation here could run a finalizer that closes the
+ * client. */
 static int perform_call(lua_State *L, orbt_client *c, const call_plan *p)
 {
-    header_lines headers;
-    if (build_headers(c, p->method, &c->request_body, &headers) != 0)
-        return luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
     if (build_url(c, p) != 0)
         return luaL_error(L, "orbt: out of memory");
-
-    http_request rq = {
-        .method = p->method,
-        .url = c->url.data,
-        .headers = headers.ptrs,
-        .header_count = headers.count,
-        .body = c->request_body.len > 0 ? c->request_body.data : NULL,
-        .body_len = c->request_body.len,
-        .timeout = c->timeout,
-        .connect_timeout = c->connect_timeout,
-    };
-    transport_perform(c->transport, &rq, &c->response);
-    call_info call = {p->method, p->path, c->secret, c->secret_len};
+    double deadline_at = retry_clock() + p->limits.deadline;
+    retry_verdict verdict;
+    int attempts = 0, cut = 0;
+    do {
+        if (attempts > 0)
+            retry_sleep(verdict.delay);
+        header_lines headers;
+        if (build_headers(c, p->method, &c->request_body, &headers) != 0)
+            return luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
+        double left = deadline_at - retry_clock();
+        int connect_cut = 0;
+        http_request rq = {
+            .method = p->method,
+            .url = c->url.data,
+            .headers = headers.ptrs,
+            .header_count = headers.count,
+            .body = c->request_body.len > 0 ? c->request_body.data : NULL,
+            .body_len = c->request_body.len,
+            .timeout = attempt_timeout(c->timeout, left, &cut),
+            .connect_timeout = attempt_timeout(c->connect_timeout, left, &connect_cut),
+        };
+        transport_perform(c->transport, &rq, &c->response);
+        attempts++;
+        verdict = retry_decide(&c->random, p->method, &c->response, attempts, p->limits.max_retries,
+                               deadline_at - retry_clock());
+    } while (verdict.again);
+    if (cut && c->response.result == TRANSPORT_TIMEOUT)
+        snprintf(c->response.message, sizeof c->response.message,
+                 "the call's deadline of %g s passed (attempt %d)", p->limits.deadline, attempts);
+    call_info call = {p->method, p->path, c->secret, c->secret_len, attempts, verdict.retry_after};
     return finish_call(L, c, p->shape, &call, &c->response);
 }
 
@@ -282,8 +310,8 @@ static int plan_create(lua_State *L, orbt_client *c, call_plan *p)
 {
     customer_input in;
     validation_error v;
-    *p = (call_plan){"POST", CUSTOMER_PATH, "", ANSWER_CUSTOMER};
-    if (!validate_customer(L, 2, &in, &v))
+    *p = (call_plan){"POST", CUSTOMER_PATH, "", ANSWER_CUSTOMER, c->limits};
+    if (!validate_call_limits(L, 3, &p->limits, &v) || !validate_customer(L, 2, &in, &v))
         return invalid(L, &v, p->method, p->path);
     if (refuse_if_unusable(L, c, p->method, p->path))
         return 2;
@@ -296,8 +324,8 @@ static int plan_list(lua_State *L, orbt_client *c, call_plan *p)
 {
     page_query q;
     validation_error v;
-    *p = (call_plan){"GET", CUSTOMER_PATH, "", ANSWER_PAGE};
-    if (!validate_page_query(L, 2, &q, &v))
+    *p = (call_plan){"GET", CUSTOMER_PATH, "", ANSWER_PAGE, c->limits};
+    if (!validate_call_limits(L, 3, &p->limits, &v) || !validate_page_query(L, 2, &q, &v))
         return invalid(L, &v, p->method, p->path);
     if (refuse_if_unusable(L, c, p->method, p->path))
         return 2;
@@ -361,13 +389,16 @@ static int push_prepared(lua_State *L)
     }
     luaL_pushresult(&b);
     lua_pushlstring(L, c->request_body.len > 0 ? c->request_body.data : "", c->request_body.len);
-    return 4;
+    lua_pushnumber(L, job->plan->limits.deadline);
+    orbt_push_int64(L, job->plan->limits.max_retries);
+    return 6;
 }
 
-/* client:_prepare(operation, arguments) -> method, target, headers, body, or
- * nil, err when the arguments are refused. The headers are signed "Name:
- * value\r\n" lines; the transport adds Host and Content-Length. Every
- * successful _prepare must be followed by one _answer. */
+/* client:_prepare(operation, arguments, call_options) -> method, target,
+ * headers, body, deadline, max_retries, or nil, err when the arguments are
+ * refused. The headers are signed "Name: value\r\n" lines; the transport
+ * adds Host and Content-Length. Every successful _prepare must be followed
+ * by one _answer. Each attempt of a call is prepared again: a new signature. */
 static int client_prepare(lua_State *L)
 {
     orbt_client *c = check_client(L);
@@ -394,14 +425,18 @@ static transport_result transport_failure(lua_State *L, int idx)
     return results[luaL_checkoption(L, idx, NULL, names)];
 }
 
-/* client:_answer(operation, status, body, failure, message, request_sent) ->
- * the call's results. failure is nil for a complete answer, else "network",
- * "timeout" or "too_large" with a message; status is 0 when there was none. */
+/* client:_answer(operation, status, body, failure, message, request_sent,
+ * retry_after, attempt, max_retries, seconds_left) -> the call's results,
+ * and after `nil, err` the seconds to wait before the next attempt when the
+ * retry policy wants one. failure is nil for a complete answer, else
+ * "network", "timeout" or "too_large" with a message; status is 0 when there
+ * was none; retry_after is the Retry-After header, if any. */
 static int client_answer(lua_State *L)
 {
     orbt_client *c = check_client(L);
     int op = luaL_checkoption(L, 2, NULL, operations);
-    call_plan p = {op == 0 ? "POST" : "GET", CUSTOMER_PATH, "", op == 0 ? ANSWER_CUSTOMER : ANSWER_PAGE};
+    call_plan p = {op == 0 ? "POST" : "GET", CUSTOMER_PATH, "", op == 0 ? ANSWER_CUSTOMER : ANSWER_PAGE,
+                   c->limits};
     http_response rs;
     memset(&rs, 0, sizeof rs);
     rs.status = (long)luaL_checkinteger(L, 3);
@@ -412,18 +447,30 @@ static int client_answer(lua_State *L)
     rs.result = transport_failure(L, 5);
     snprintf(rs.message, sizeof rs.message, "%s", luaL_optstring(L, 6, "the transport failed"));
     rs.request_sent = lua_toboolean(L, 7);
+    snprintf(rs.retry_after, sizeof rs.retry_after, "%s", luaL_optstring(L, 8, ""));
+    int attempt = (int)luaL_optinteger(L, 9, 1);
+    int max_retries = (int)luaL_optinteger(L, 10, 0);
+    double seconds_left = (double)luaL_optnumber(L, 11, 0);
     if (c->in_flight > 0)
         c->in_flight--;
     if (c->closed && !c->close_pending) {
         validation_error closed = {"client", "the client was closed while this call was in flight"};
         return invalid(L, &closed, p.method, p.path);
     }
-    call_info call = {p.method, p.path, c->secret, c->secret_len};
-    return finish_call(L, c, p.shape, &call, &rs);
+    retry_verdict verdict = retry_decide(&c->random, p.method, &rs, attempt, max_retries, seconds_left);
+    int again = verdict.again && !c->closed;
+    call_info call = {p.method, p.path, c->secret, c->secret_len, attempt, verdict.retry_after};
+    int n = finish_call(L, c, p.shape, &call, &rs);
+    if (again && n == 2) {
+        lua_pushnumber(L, verdict.delay);
+        n++;
+    }
+    return n;
 }
 
 /* client:_settings() -> base_url, timeout, connect_timeout, max_body,
- * transport ("auto", "curl" or "cosocket"), or nil, err once closed. */
+ * transport ("auto", "curl" or "cosocket"), or nil, err once closed. A
+ * call's deadline and max_retries come from _prepare. */
 static int client_settings(lua_State *L)
 {
     static const char *const choices[] = {"auto", "curl", "cosocket"};

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -85,6 +86,27 @@ static size_t collect_body(char *data, size_t size, size_t n, void *userdata)
     return buffer_append(body, data, bytes) == 0 ? bytes : 0;
 }
 
+/* Keeps the one answer header orbt acts on: Retry-After. */
+static size_t collect_header(char *data, size_t size, size_t n, void *userdata)
+{
+    http_response *rs = userdata;
+    size_t bytes = size * n;
+    static const char name[] = "retry-after:";
+    if (bytes > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
+        const char *v = data + sizeof name - 1;
+        size_t len = bytes - (sizeof name - 1);
+        while (len > 0 && (*v == ' ' || *v == '\t'))
+            v++, len--;
+        while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+            len--;
+        if (len < sizeof rs->retry_after) {
+            memcpy(rs->retry_after, v, len);
+            rs->retry_after[len] = '\0';
+        }
+    }
+    return bytes;
+}
+
 static size_t read_body(char *out, size_t size, size_t n, void *userdata)
 {
     body_reader *r = userdata;
@@ -133,8 +155,9 @@ static struct curl_slist *header_list(const http_request *rq)
     return next;
 }
 
-static int set_request(transport *t, const http_request *rq, struct curl_slist *headers, buffer *body)
+static int set_request(transport *t, const http_request *rq, struct curl_slist *headers, http_response *rs)
 {
+    buffer *body = &rs->body;
     CURL *c = t->curl;
     int ok = 1;
     ok &= curl_easy_setopt(c, CURLOPT_URL, rq->url) == CURLE_OK;
@@ -143,6 +166,8 @@ static int set_request(transport *t, const http_request *rq, struct curl_slist *
     ok &= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(rq->connect_timeout)) == CURLE_OK;
     ok &= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body) == CURLE_OK;
     ok &= curl_easy_setopt(c, CURLOPT_WRITEDATA, body) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_HEADERDATA, rs) == CURLE_OK;
     if (body->limit != 0)
         ok &= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body->limit) == CURLE_OK;
     if (strcmp(rq->method, "GET") == 0) {
@@ -199,11 +224,12 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
     buffer_reset(&rs->body);
     rs->status = 0;
     rs->message[0] = '\0';
+    rs->retry_after[0] = '\0';
     t->error[0] = '\0';
 
     struct curl_slist *headers = header_list(rq);
     CURLcode code = CURLE_OUT_OF_MEMORY;
-    if (headers != NULL && set_request(t, rq, headers, &rs->body) == 0)
+    if (headers != NULL && set_request(t, rq, headers, rs) == 0)
         code = curl_easy_perform(t->curl);
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &rs->status);
     /* The list must not outlive this call, and the handle must not keep it. */

@@ -34,6 +34,7 @@ typedef struct http_response {
                                      connect failure, timeout before connecting) */
     long status;
     buffer body;                  /* bounded by the buffer's limit (max_body) */
+    char retry_after[64];         /* the Retry-After header's value, or "" */
     char message[TRANSPORT_MESSAGE_MAX]; /* why it failed, when result != OK */
 } http_response;
 

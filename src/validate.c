@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 
 #include "compat.h"
+#include "retry.h"
 
 #define DEFAULT_BASE_URL "https://partner.orbt.com"
 #define DEFAULT_TIMEOUT 30.0
@@ -306,13 +307,25 @@ static int read_transport_choice(lua_State *L, int idx, transport_choice *out, v
     return 1;
 }
 
+static int read_limits(lua_State *L, int idx, call_limits *out, validation_error *err)
+{
+    int64_t retries = 0;
+    int has_retries = 0;
+    if (!read_integer(L, idx, "max_retries", 0, RETRY_LIMIT, &retries, &has_retries, err)
+        || !read_positive_number(L, idx, "deadline", TIMEOUT_CEILING, &out->deadline, err))
+        return 0;
+    if (has_retries)
+        out->max_retries = (int)retries;
+    return 1;
+}
+
 /* ===== Public validators ===== */
 
 int validate_client_options(lua_State *L, int idx, client_options *out, validation_error *err)
 {
     static const char *const known[] = {"api_key", "client_id", "secret", "base_url", "timeout",
                                         "connect_timeout", "max_body", "allow_insecure_http",
-                                        "transport", NULL};
+                                        "transport", "max_retries", "deadline", NULL};
     memset(out, 0, sizeof *out);
     out->timeout = DEFAULT_TIMEOUT;
     out->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
@@ -327,6 +340,11 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
         || !read_boolean(L, idx, "allow_insecure_http", &out->allow_insecure_http, err)
         || !read_transport_choice(L, idx, &out->transport, err))
         return 0;
+    call_limits limits = {RETRY_DEFAULT_MAX, RETRY_DEFAULT_DEADLINE};
+    if (!read_limits(L, idx, &limits, err))
+        return 0;
+    out->max_retries = limits.max_retries;
+    out->deadline = limits.deadline;
     int64_t max_body = 0;
     int has_max_body = 0;
     if (!read_integer(L, idx, "max_body", 1024, MAX_BODY_CEILING, &max_body, &has_max_body, err))
@@ -432,6 +450,15 @@ int validate_page_query(lua_State *L, int idx, page_query *out, validation_error
     return require_table(L, idx, "options", err) && only_known_fields(L, idx, known, err)
            && read_integer(L, idx, "page", 0, INT32_MAX, &out->page, &out->has_page, err)
            && read_integer(L, idx, "size", 1, PAGE_SIZE_MAX, &out->size, &out->has_size, err);
+}
+
+int validate_call_limits(lua_State *L, int idx, call_limits *out, validation_error *err)
+{
+    static const char *const known[] = {"max_retries", "deadline", NULL};
+    if (lua_isnoneornil(L, idx))
+        return 1;
+    return require_table(L, idx, "call options", err) && only_known_fields(L, idx, known, err)
+           && read_limits(L, idx, out, err);
 }
 
 /* YYYY-MM-DDTHH:MM:SS.mmmZ, the only form the API accepts. */

@@ -37,7 +37,15 @@ typedef struct client_options {
     size_t max_body;
     int allow_insecure_http;
     transport_choice transport;
+    int max_retries;
+    double deadline;
 } client_options;
+
+/* Per-call limits: the client's, or a call's own second argument. */
+typedef struct call_limits {
+    int max_retries;
+    double deadline;       /* seconds for the whole call, retries included */
+} call_limits;
 
 typedef struct customer_input {
     lua_text full_name, email, currency;
@@ -59,6 +67,9 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
 int validate_customer(lua_State *L, int idx, customer_input *out, validation_error *err);
 int validate_page_query(lua_State *L, int idx, page_query *out, validation_error *err);
 int validate_sign_input(lua_State *L, int idx, sign_input *out, validation_error *err);
+/* out holds the client's limits on entry; a call's options override them.
+ * Nothing (none or nil) at idx keeps them. */
+int validate_call_limits(lua_State *L, int idx, call_limits *out, validation_error *err);
 
 /* Largest page size of the list endpoint. */
 #define PAGE_SIZE_MAX 50

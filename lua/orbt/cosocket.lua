@@ -129,7 +129,7 @@ end
 
 -- Reads the header lines after the status line.
 local function read_headers(sock)
-  local length, chunked, close, keep_alive = nil, false, false, false
+  local length, chunked, close, keep_alive, retry_after = nil, false, false, false, nil
   local lines, bytes = 0, 0
   while true do
     local line, err = read_line(sock)
@@ -137,7 +137,8 @@ local function read_headers(sock)
       return nil, err
     end
     if line == "" then
-      return { length = length, chunked = chunked, close = close, keep_alive = keep_alive }
+      return { length = length, chunked = chunked, close = close, keep_alive = keep_alive,
+        retry_after = retry_after }
     end
     lines, bytes = lines + 1, bytes + #line
     if lines > HEADER_LINES_MAX or bytes > HEADER_BYTES_MAX then
@@ -156,6 +157,8 @@ local function read_headers(sock)
       elseif name == "connection" then
         close = value:lower():find("close", 1, true) ~= nil
         keep_alive = value:lower():find("keep-alive", 1, true) ~= nil
+      elseif name == "retry-after" then
+        retry_after = value
       end
     end
   end
@@ -331,36 +334,59 @@ local function exchange_once(s, method, target, headers, body, deadline)
   else
     sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL_SIZE)
   end
-  return status, answer, nil, nil, true
+  return status, answer, nil, nil, true, false, head.retry_after
 end
 
-local function exchange(s, method, target, headers, body)
-  local deadline = now() + s.timeout
-  local status, answer, failure, message, sent, stale = exchange_once(s, method, target, headers, body, deadline)
+-- One attempt, within `deadline` (an ngx.now() time): the call's deadline or
+-- the client's timeout, whichever comes first.
+local function exchange(s, method, target, headers, body, deadline)
+  local status, answer, failure, message, sent, stale, retry_after =
+    exchange_once(s, method, target, headers, body, deadline)
   -- libcurl's rule, kept here: a request on a pooled connection that turned
   -- out dead is sent once more on another connection if it is a GET (no
   -- body, nothing applied), but never a create, which the server may have
   -- received before the connection died.
   if stale and method == "GET" then
-    status, answer, failure, message, sent = exchange_once(s, method, target, headers, body, deadline)
+    local again -- luacheck: ignore 231 (a second stale connection is not retried)
+    status, answer, failure, message, sent, again, retry_after =
+      exchange_once(s, method, target, headers, body, deadline)
   end
-  return status, answer, failure, message, sent
+  return status, answer, failure, message, sent, retry_after
 end
 
 -- ===== The methods =====
 
-local function call(client, op, args, s)
-  local method, target, headers, body = client:_prepare(op, args)
-  if not method then
-    return nil, target -- refused before any traffic: nil, err
+-- A call with the core's retry policy (src/retry.h): the core decides
+-- whether and how long to wait; the wait is ngx.sleep, so it yields too.
+-- Every attempt is prepared, and so signed, afresh.
+local function call(client, op, args, opts, s)
+  local started = now()
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local method, target, headers, body, deadline, max_retries = client:_prepare(op, args, opts)
+    if not method then
+      return nil, target -- refused before any traffic: nil, err
+    end
+    local deadline_at = started + deadline
+    local attempt_end = min(now() + s.timeout, deadline_at)
+    local ok, status, answer, failure, message, sent, retry_after =
+      pcall(exchange, s, method, target, headers, body, attempt_end)
+    if not ok then
+      -- A fault in this module still ends as an error value, and the core
+      -- still hears about the request it prepared.
+      status, answer, failure, message, sent =
+        0, nil, "network", "the nginx transport failed: " .. tostring(status), true
+    elseif failure == "timeout" and attempt_end == deadline_at then
+      message = ("the call's deadline of %g s passed (attempt %d)"):format(deadline, attempt)
+    end
+    local result, err, delay = client:_answer(op, status, answer, failure, message, sent, retry_after,
+      attempt, max_retries, deadline_at - now())
+    if result or not delay then
+      return result, err
+    end
+    ngx.sleep(delay)
   end
-  local ok, status, answer, failure, message, sent = pcall(exchange, s, method, target, headers, body)
-  if not ok then
-    -- A fault in this module still ends as an error value, and the core
-    -- still hears about the request it prepared.
-    status, answer, failure, message, sent = 0, nil, "network", "the nginx transport failed: " .. tostring(status), true
-  end
-  return client:_answer(op, status, answer, failure, message, sent)
 end
 
 local function phase()
@@ -368,13 +394,13 @@ local function phase()
 end
 
 local function wrap(direct, op)
-  return function(client, args)
+  return function(client, args, opts)
     local s = settings_of(client)
     if not s then
-      return direct(client, args) -- closed or not a client: the core says so
+      return direct(client, args, opts) -- closed or not a client: the core says so
     end
     if s.transport == "curl" then
-      return direct(client, args)
+      return direct(client, args, opts)
     end
     local current = phase()
     if not COSOCKET_PHASES[current] then
@@ -386,9 +412,9 @@ local function wrap(direct, op)
             .. '(rewrite, access, content, timer); this is the %s phase'):format(tostring(current)),
         })
       end
-      return direct(client, args)
+      return direct(client, args, opts)
     end
-    return call(client, op, args, s)
+    return call(client, op, args, opts, s)
   end
 end
 

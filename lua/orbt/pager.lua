@@ -3,7 +3,8 @@
 -- client:customer_pages(opts) yields one page table at a time and
 -- client:customers(opts) one consumer at a time. Options: `page` (first page,
 -- default 0), `size` (1..50, default 50: fewest requests), `limit` (stop after
--- that many consumers). Pages are fetched one at a time, only when needed. The
+-- that many consumers), and `max_retries` and `deadline` for each page's
+-- call. Pages are fetched one at a time, only when needed. The
 -- walk ends on hasNext == false or an empty page. A failed request is raised
 -- as the error object itself (like io.lines), never turned into a quiet stop.
 
@@ -18,7 +19,9 @@ local M = {}
 
 local DEFAULT_SIZE = 50
 local MAX_SIZE = 50
-local KNOWN_OPTIONS = { page = true, size = true, limit = true }
+local KNOWN_OPTIONS = {
+  page = true, size = true, limit = true, max_retries = true, deadline = true,
+}
 
 local LIST_PATH = "/api/partner/v1/customer"
 
@@ -40,7 +43,7 @@ end
 
 local function read_options(opts)
   if opts == nil then
-    return 0, DEFAULT_SIZE, nil
+    return 0, DEFAULT_SIZE, nil, nil
   end
   if type(opts) ~= "table" then
     error(invalid("options", "options must be a table"), 3)
@@ -60,20 +63,25 @@ local function read_options(opts)
   if limit ~= nil and (not is_integer(limit) or limit < 0) then
     error(invalid("limit", "limit must be an integer >= 0"), 3)
   end
-  return page, size, limit
+  -- Retry limits go to each page's call, where the core checks them.
+  local limits
+  if opts.max_retries ~= nil or opts.deadline ~= nil then
+    limits = { max_retries = opts.max_retries, deadline = opts.deadline }
+  end
+  return page, size, limit, limits
 end
 
 -- Iterator over pages; the last page is cut so that no more than `limit`
 -- consumers are seen in all.
 function M.customer_pages(client, opts)
-  local page, size, limit = read_options(opts)
+  local page, size, limit, limits = read_options(opts)
   local remaining = limit
   local done = remaining == 0
   return function()
     if done then
       return nil
     end
-    local result, err = client:list_customers({ page = page, size = size })
+    local result, err = client:list_customers({ page = page, size = size }, limits)
     if not result then
       done = true
       error(err, 2)

@@ -80,6 +80,17 @@ function M.list()
   reply({ ok = page ~= nil, error = error_fields(err) })
 end
 
+-- A list and a create with the default retry policy; the spec injects faults.
+function M.retry()
+  local client = client_for("auto")
+  local page, list_err = client:list_customers{ size = 1 }
+  local customer, create_err = client:create_customer{
+    fullName = "Nginx retry", email = "retry@example.com", currency = "USD", initialFunds = 5 }
+  reply({ list = { ok = page ~= nil, error = error_fields(list_err) },
+    create = { ok = customer ~= nil, error = error_fields(create_err),
+      attempts = create_err and create_err.attempts } })
+end
+
 -- One create; answers what came back.
 function M.create()
   local args = ngx.req.get_uri_args()
@@ -145,7 +156,7 @@ function M.errors()
   local client = client_for("auto")
   local _, invalid = client:create_customer{ fullName = "X", email = "not an email",
     currency = "USD", initialFunds = 1 }
-  local _, api = client:list_customers{ size = 1 } -- the spec injects a fault first
+  local _, api = client:list_customers({ size = 1 }, { max_retries = 0 }) -- the spec injects a fault first
   local closed = new_client()
   closed:close()
   local _, after_close = closed:list_customers()

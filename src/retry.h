@@ -1,0 +1,74 @@
+/* retry.h: when orbt tries a call again, and how long it waits first.
+ * No Lua and no HTTP here: both transports (libcurl in C, nginx cosockets in
+ * Lua) ask the same questions.
+ *
+ * The policy (README, "Retries"):
+ *
+ * - Up to `max_retries` more attempts after the first (default 2).
+ * - What is tried again. A list (GET) after a network error, a timeout, or
+ *   a 429, 500, 502, 503 or 504 answer. A create (POST) is not idempotent: a
+ *   second one would make a second wallet. It is tried again only when it
+ *   certainly never reached the server (DNS, connect or TLS handshake
+ *   failure), or on 429, which the server sends instead of processing it.
+ * - The wait before the next attempt, after n attempts, is "full jitter": a
+ *   uniformly random time in [0, min(cap, base * 2^(n-1))], base 0.25 s and
+ *   cap 5 s, so that many clients failing together do not return together.
+ * - A Retry-After header (delta-seconds or an HTTP-date) replaces that wait:
+ *   orbt never comes back earlier than the server asked. When it asks for
+ *   more than RETRY_AFTER_MAX, or more than the deadline leaves, orbt does
+ *   not wait: the error comes back with err.retry_after.
+ * - `deadline` (default 60 s) bounds the whole call, every attempt and wait
+ *   included: each attempt's timeout is cut to what is left, and no retry
+ *   starts that could not finish its wait in time.
+ * - Every attempt is signed afresh (a new timestamp), by the caller. */
+#ifndef ORBT_RETRY_H
+#define ORBT_RETRY_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "transport.h"
+
+#define RETRY_BASE_DELAY 0.25     /* seconds */
+#define RETRY_MAX_DELAY 5.0       /* seconds: the backoff's cap */
+#define RETRY_AFTER_MAX 30.0      /* seconds: longest Retry-After orbt waits for */
+#define RETRY_DEFAULT_MAX 2
+#define RETRY_LIMIT 10            /* largest max_retries accepted */
+#define RETRY_DEFAULT_DEADLINE 60.0
+
+/* Whether repeating a call that ended this way is safe and may succeed. */
+int retry_allowed(const char *method, transport_result result, int request_sent, long status);
+
+/* Seconds the Retry-After value asks to wait, counted from `now` for an
+ * HTTP-date; -1 when value is NULL, empty or not a valid Retry-After. */
+double retry_after_seconds(const char *value, time_t now);
+
+/* A small random generator for the jitter: no need for cryptographic
+ * quality, only for clients not to move in step. */
+typedef struct retry_random {
+    uint64_t state;
+} retry_random;
+
+void retry_random_seed(retry_random *r);
+
+/* The full-jitter wait after `attempts` attempts, in seconds. */
+double retry_backoff(retry_random *r, int attempts);
+
+typedef struct retry_verdict {
+    int again;            /* 1: wait `delay` seconds, then attempt again */
+    double delay;
+    double retry_after;   /* what the server asked for, or -1 */
+} retry_verdict;
+
+/* Decides what follows an attempt that ended as rs. `seconds_left` is what
+ * the deadline leaves now. */
+retry_verdict retry_decide(retry_random *r, const char *method, const http_response *rs,
+                           int attempts, int max_retries, double seconds_left);
+
+/* Monotonic seconds, for deadlines. */
+double retry_clock(void);
+
+/* Sleeps for `seconds`, resuming after signals. */
+void retry_sleep(double seconds);
+
+#endif
