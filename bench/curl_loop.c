@@ -6,8 +6,8 @@
  *
  * Same contract as the Lua clients (bench/workload.lua): credentials from
  * ORBT_API_KEY, ORBT_CLIENT_ID and ORBT_SECRET; 20 warm-up requests; every
- * answer parsed in full and checked; one line "ok requests=N seconds=S" or
- * "fail WHY" (exit 1). */
+ * answer parsed in full and checked; one line "ok requests=N seconds=S cpu=C"
+ * (C: the process's CPU seconds in the measured part) or "fail WHY" (exit 1). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,11 +56,16 @@ static const char *env(const char *name)
     return v;
 }
 
-static double monotonic(void)
+static double seconds_of(clockid_t id)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(id, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static double monotonic(void)
+{
+    return seconds_of(CLOCK_MONOTONIC);
 }
 
 static size_t collect(char *data, size_t size, size_t n, void *userdata)
@@ -243,6 +248,7 @@ int main(int argc, char **argv)
         if (one_request(&b, ++i) != 0)
             fail(b.why);
     long n = 0;
+    double cpu = seconds_of(CLOCK_PROCESS_CPUTIME_ID);
     double started = monotonic(), finished;
     if (by_time) {
         do {
@@ -257,7 +263,8 @@ int main(int argc, char **argv)
                 fail(b.why);
         finished = monotonic();
     }
-    printf("ok requests=%ld seconds=%.6f\n", n, finished - started);
+    cpu = seconds_of(CLOCK_PROCESS_CPUTIME_ID) - cpu;
+    printf("ok requests=%ld seconds=%.6f cpu=%.6f\n", n, finished - started, cpu);
     curl_easy_cleanup(b.curl);
     curl_global_cleanup();
     free(b.answer.data);

@@ -9,15 +9,17 @@
 --   TAG       makes the emails of this run unique (orbt-mock refuses a
 --             second wallet for the same email and currency).
 -- Credentials come from ORBT_API_KEY, ORBT_CLIENT_ID and ORBT_SECRET.
--- The client prints one line: "ok requests=N seconds=S", or "fail WHY" and
--- exits 1. Every answer is parsed in full and checked, so a client that
--- fails silently cannot post a good figure.
+-- The client prints one line: "ok requests=N seconds=S cpu=C" (C: the
+-- process's CPU seconds in the measured part), or "fail WHY" and exits 1.
+-- Every answer is parsed in full and checked, so a client that fails
+-- silently cannot post a good figure.
 --
 -- The clock is LuaSocket's gettime (plain Lua has no sub-second wall clock),
 -- so every Lua client loads socket.core, orbt's included.
 
 local gettime = require("socket.core").gettime
 
+local clock = os.clock
 local floor = math.floor
 local type = type
 
@@ -117,6 +119,7 @@ function M.run(run, step)
     if not ok then fail(why) end
   end
   local n = 0
+  local cpu = clock()
   local started = gettime()
   local finished
   if run.count then
@@ -137,7 +140,8 @@ function M.run(run, step)
       finished = gettime()
     until finished >= deadline
   end
-  io.stdout:write(("ok requests=%d seconds=%.6f\n"):format(n, finished - started))
+  cpu = clock() - cpu
+  io.stdout:write(("ok requests=%d seconds=%.6f cpu=%.6f\n"):format(n, finished - started, cpu))
 end
 
 return M
