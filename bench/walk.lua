@@ -6,7 +6,7 @@
 --   lua5.4 walk.lua BASE_URL EXPECTED
 --
 -- Checks that it saw EXPECTED consumers with increasing ids. Prints
--- "ok requests=CONSUMERS seconds=S pages=P".
+-- "ok requests=CONSUMERS seconds=S cpu=C pages=P" (C: CPU seconds of the walk).
 local orbt = require("orbt")
 local workload = require("workload")
 
@@ -21,6 +21,7 @@ if not client then workload.fail(err) end
 
 local gettime = workload.gettime
 local seen, last_id = 0, -1
+local cpu = os.clock()
 local started = gettime()
 local ok, walk_err = pcall(function()
   for consumer in client:customers{ size = 50 } do
@@ -33,9 +34,11 @@ local ok, walk_err = pcall(function()
   end
 end)
 local finished = gettime()
+cpu = os.clock() - cpu
 if not ok then workload.fail(tostring(walk_err)) end
 if seen ~= expected then
   workload.fail(("walked %d consumers, expected %d"):format(seen, expected))
 end
-io.stdout:write(("ok requests=%d seconds=%.6f pages=%d\n"):format(seen, finished - started, (seen + 49) // 50))
+io.stdout:write(("ok requests=%d seconds=%.6f cpu=%.6f pages=%d\n"):format(seen, finished - started, cpu,
+  (seen + 49) // 50))
 client:close()
