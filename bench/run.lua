@@ -244,22 +244,34 @@ end
 
 -- ===== One measured run =====
 
--- Runs a client under /usr/bin/time; returns {rate, rss (KiB), out} or {failed = why}.
-local function measure(cmd, exports)
-  local out, err, rss = TMP .. "/run.out", TMP .. "/run.err", TMP .. "/run.rss"
+-- Runs cmd under /usr/bin/time, which gives the peak RSS (KiB) and the CPU
+-- seconds of the whole run, start-up included.
+local function timed(cmd, exports)
+  local out, err, usage = TMP .. "/run.out", TMP .. "/run.err", TMP .. "/run.usage"
   os.remove(out)
-  os.remove(rss)
-  os.execute(with_env(("%s exec /usr/bin/time -f %%M -o %s %s >%s 2>%s"):format(exports or "", quote(rss), cmd,
-    quote(out), quote(err))))
-  local text = read_file(out) or ""
-  local kib = tonumber((read_file(rss) or ""):match("(%d+)%s*$"))
+  os.remove(usage)
+  os.execute(with_env(("%s exec /usr/bin/time -f '%%M %%U %%S' -o %s %s >%s 2>%s"):format(exports or "",
+    quote(usage), cmd, quote(out), quote(err))))
+  local kib, user, sys = (read_file(usage) or ""):match("(%d+) ([%d.]+) ([%d.]+)%s*$")
+  return read_file(out) or "", read_file(err) or "", tonumber(kib), (tonumber(user) or 0) + (tonumber(sys) or 0)
+end
+
+-- Runs a client; returns {rate, cpu (seconds per request), rss (KiB), out}
+-- or {failed = why}. The rate is requests per wall-clock second of the
+-- measured part. The CPU time is the client's own for that part when it
+-- reports one (a to d), else that of its whole run (e: every process it
+-- started), over the requests it made.
+local function measure(cmd, exports)
+  local text, stderr, kib, cpu_total = timed(cmd, exports)
   local n, seconds = text:match("^ok requests=(%d+) seconds=([%d.]+)")
   if not n then
     local why = text:match("^fail ([^\n]*)") or "no result"
-    local stderr = (read_file(err) or ""):sub(-300):gsub("%s+", " ")
+    stderr = stderr:sub(-300):gsub("%s+", " ")
     return { failed = why .. (stderr ~= "" and (" (stderr: " .. stderr .. ")") or "") }
   end
-  return { rate = tonumber(n) / tonumber(seconds), rss = kib, out = text }
+  n = tonumber(n)
+  local cpu = tonumber(text:match(" cpu=([%d.]+)")) or cpu_total
+  return { rate = n / tonumber(seconds), cpu = cpu / n, cpu_seconds = cpu, n = n, rss = kib, out = text }
 end
 
 -- wrk's file of pre-signed requests (see bench/wrk.lua), signed now.
@@ -282,25 +294,20 @@ local function wrk_requests(workload, tag)
 end
 
 local function run_wrk(server, workload, tag)
-  local out, err, rss = TMP .. "/run.out", TMP .. "/run.err", TMP .. "/run.rss"
   local requests = wrk_requests(workload, tag)
-  os.remove(out)
-  os.remove(rss)
-  os.execute(with_env(("export BENCH_WRK_REQUESTS=%s; exec /usr/bin/time -f %%M -o %s wrk -t1 -c1 -d%ds -s %s %s"
-    .. " >%s 2>%s"):format(quote(requests), quote(rss), S.wrk_seconds, quote(BENCH .. "/wrk.lua"),
-    quote(server.url), quote(out), quote(err))))
+  local text, stderr, kib, cpu = timed(("wrk -t1 -c1 -d%ds -s %s %s"):format(S.wrk_seconds,
+    quote(BENCH .. "/wrk.lua"), quote(server.url)), "export BENCH_WRK_REQUESTS=" .. quote(requests) .. ";")
   os.remove(requests)
-  local text = read_file(out) or ""
   local rate = tonumber(text:match("Requests/sec:%s*([%d.]+)"))
-  local kib = tonumber((read_file(rss) or ""):match("(%d+)%s*$"))
-  if not rate then
-    return { failed = "wrk: " .. (text .. (read_file(err) or "")):sub(-300):gsub("%s+", " ") }
+  local n = tonumber(text:match("(%d+) requests in"))
+  if not rate or not n or n == 0 then
+    return { failed = "wrk: " .. (text .. stderr):sub(-300):gsub("%s+", " ") }
   end
   local bad = text:match("Non%-2xx or 3xx responses: (%d+)") or text:match("Socket errors: ([^\n]+)")
   if bad then
     return { failed = "wrk saw failures: " .. bad }
   end
-  return { rate = rate, rss = kib, out = text }
+  return { rate = rate, cpu = cpu / n, rss = kib, out = text }
 end
 
 -- ===== The alternatives =====
@@ -391,7 +398,7 @@ end
 local results = {}
 
 local function record(id, round, r)
-  local entry = results[id] or { rates = {} }
+  local entry = results[id] or { rates = {}, cpus = {} }
   results[id] = entry
   if r.failed then
     entry.failed = entry.failed or r.failed
@@ -399,7 +406,14 @@ local function record(id, round, r)
     return
   end
   entry.rates[round] = r.rate
+  entry.cpus[round] = r.cpu
   if r.rss and (not entry.rss or r.rss > entry.rss) then entry.rss = r.rss end
+end
+
+local function cpu_of(id)
+  local list = {}
+  for _, cpu in pairs((results[id] or {}).cpus or {}) do list[#list + 1] = cpu end
+  return median(list)
 end
 
 local function rates_of(id)
@@ -456,6 +470,10 @@ local function run_sign_round(round)
       local r = measure(signer.cmd(workload.key, SIGN_TIMESTAMP))
       if r.out and r.out:match("signature=(%S+)") ~= expected then
         r = { failed = "its signature differs from orbt.sign's" }
+      elseif r.cpu_seconds and r.cpu_seconds > 0 then
+        -- Pure computation in one thread: per second of its own CPU time,
+        -- so that other load on the machine does not count against it.
+        r.rate = r.n / r.cpu_seconds
       end
       record("sign|" .. workload.key .. "|" .. signer.key, round, r)
       if r.rate then
@@ -605,69 +623,114 @@ local function versions()
   }, ", ")
 end
 
+local function microseconds(seconds)
+  if not seconds then return "—" end
+  local us = seconds * 1e6
+  return us >= 1000 and (thousands(us) .. " µs") or (("%.1f µs"):format(us))
+end
+
+local HEADER = "| alternative | workload | server | per second | min–max | ratio | CPU per request | peak RSS |"
+local RULE = "|---|---|---|---:|---:|---:|---:|---:|"
+
+-- One row of the table from the results of one alternative.
+local function table_row(label, what, server, id, reference, reference_label)
+  local entry = results[id] or { failed = "not run" }
+  if entry.failed then
+    return ("| %s | %s | %s | FAILED: %s | | | | |"):format(label, what, server, (entry.failed:gsub("|", "/")))
+  end
+  local rates = rates_of(id)
+  local ref = id == reference and ("1× " .. reference_label) or ratio_text(ratio(id, reference), reference_label)
+  return ("| %s | %s | %s | %s | %s | %s | %s | %s |"):format(label, what, server, rate_text(median(rates)),
+    spread(rates), ref, microseconds(cpu_of(id)), mib(entry.rss))
+end
+
+local function syscall_table(line, server, syscalls)
+  line(("Syscalls per request, %s (%s; runs of %d and %d requests, the difference divided by %d; "
+    .. "\"(failed)\" counts calls that returned an error, such as a read that found nothing yet):")
+    :format(server.name, syscalls.tracer, S.trace_counts[1], S.trace_counts[2],
+      S.trace_counts[2] - S.trace_counts[1]))
+  line("")
+  local header, rule = { "| syscall" }, { "|---" }
+  local names, totals = {}, {}
+  for i, column in ipairs(syscalls) do
+    header[#header + 1] = ("(%s) %s"):format(column.key, column.workload.key:upper())
+    rule[#rule + 1] = "---:"
+    totals[i] = 0
+    for name, per in pairs(column.per) do
+      if not name:find(" (failed)", 1, true) then totals[i] = totals[i] + per end
+      if per >= 0.005 then names[name] = true end
+    end
+  end
+  line(concat(header, " | ") .. " |")
+  line(concat(rule, "|") .. "|")
+  local sorted = {}
+  for name in pairs(names) do sorted[#sorted + 1] = name end
+  table.sort(sorted)
+  for _, name in ipairs(sorted) do
+    local cells = { "| " .. name }
+    for _, column in ipairs(syscalls) do
+      cells[#cells + 1] = column.failed and "failed" or ("%.2f"):format(column.per[name] or 0)
+    end
+    line(concat(cells, " | ") .. " |")
+  end
+  local cells = { "| **total**" }
+  for i, column in ipairs(syscalls) do
+    cells[#cells + 1] = column.failed and "failed" or ("**%.2f**"):format(totals[i])
+  end
+  line(concat(cells, " | ") .. " |")
+end
+
 local function report(servers, syscalls, walk, load_before)
   local out = {}
   local function line(s) out[#out + 1] = s end
+  local cores = tonumber((sh("nproc"))) or 1
   line(("orbt benchmark, %s UTC. %s. Load average before/after: %s / %s."):format(os.date("!%Y-%m-%d %H:%M"),
     machine(), load_before, loadavg()))
   line(versions() .. ".")
   line(("%d round(s); HTTP runs of %gs (wrk %ds), %d requests per run of (e), signing runs of %gs. "
     .. "Figures are medians over the rounds; ratios are taken within each round, then the median.")
     :format(S.rounds, S.seconds, S.wrk_seconds, S.cli_count, S.sign_seconds))
+  if (tonumber(load_before:match("^%S+")) or 0) > 0.25 * cores then
+    line("The machine had other load when the run began (load average above): requests/s are lower and "
+      .. "noisier than on an idle machine. The ratios within rounds and the CPU per request hold up better.")
+  end
   line("")
-  line("| alternative | workload | server | per second | min–max | ratio | peak RSS |")
-  line("|---|---|---|---:|---:|---:|---:|")
+  line(HEADER)
+  line(RULE)
   for _, server in ipairs(servers) do
     for _, workload in ipairs(WORKLOADS) do
+      local reference = http_id(server, workload, ALTERNATIVES[6])
       for _, alt in ipairs(ALTERNATIVES) do
-        local id = http_id(server, workload, alt)
-        local entry = results[id] or { rates = {}, failed = "not run" }
-        local rates = rates_of(id)
-        if entry.failed then
-          line(("| %s | %s | %s | FAILED: %s | | | |"):format(alt.label, workload.label, server.name,
-            (entry.failed:gsub("|", "/"))))
-        else
-          local ref = alt.key == "f" and "1× (f)"
-            or ratio_text(ratio(id, http_id(server, workload, ALTERNATIVES[6])), "(f)")
-          line(("| %s | %s | %s | %s | %s | %s | %s |"):format(alt.label, workload.label, server.name,
-            rate_text(median(rates)), spread(rates), ref, mib(entry.rss)))
-        end
+        line(table_row(alt.label, workload.label, server.name, http_id(server, workload, alt), reference, "(f)"))
       end
     end
   end
   for _, workload in ipairs(WORKLOADS) do
+    local reference = "sign|" .. workload.key .. "|luaossl"
     for _, signer in ipairs(SIGNERS) do
-      local id = "sign|" .. workload.key .. "|" .. signer.key
-      local entry = results[id] or { failed = "not run" }
-      local label = "signing: " .. signer.label
-      local what = "sign " .. workload.key:upper() .. " inputs"
-      if entry.failed then
-        line(("| %s | %s | — | FAILED: %s | | | |"):format(label, what, entry.failed))
-      else
-        local rates = rates_of(id)
-        local ref = signer.key == "luaossl" and "1× luaossl"
-          or ratio_text(ratio(id, "sign|" .. workload.key .. "|luaossl"), "luaossl")
-        line(("| %s | %s | — | %s | %s | %s | %s |"):format(label, what, rate_text(median(rates)),
-          spread(rates), ref, mib(entry.rss)))
-      end
+      line(table_row("signing: " .. signer.label, "sign " .. workload.key:upper() .. " inputs", "—",
+        "sign|" .. workload.key .. "|" .. signer.key, reference, "luaossl"))
     end
   end
-  for _, row in ipairs(walk) do
-    local r = row.result
-    local what = ("walk %s consumers"):format(thousands(row.count))
+  for _, w in ipairs(walk) do
+    local r = w.result
+    local label, what = "walking: (b) orbt customers{size = 50}", ("walk %s consumers"):format(thousands(w.count))
     if r.failed then
-      line(("| walking: (b) orbt customers{size = 50} | %s | orbt-mock | FAILED: %s | | | |"):format(what, r.failed))
+      line(("| %s | %s | orbt-mock | FAILED: %s | | | | |"):format(label, what, r.failed))
     else
-      line(("| walking: (b) orbt customers{size = 50} | %s | orbt-mock | %s consumers | | — | %s |"):format(what,
-        rate_text(r.rate), mib(r.rss)))
+      line(("| %s | %s | orbt-mock | %s | | — | %s | %s |"):format(label, what, rate_text(r.rate),
+        microseconds(r.cpu), mib(r.rss)))
     end
   end
   line("")
-  line("Per second: requests for HTTP rows, signatures for signing rows, consumers for walking rows. "
+  line("Per second: requests (wall clock) for HTTP rows; signatures per second of the signer's own CPU time "
+    .. "for signing rows; consumers for walking rows. "
     .. "(f) is the server's ceiling on one connection: wrk sends requests the harness signed just before, "
     .. "and does not parse answers. nginx answers every request with the bytes orbt-mock gave for it and "
     .. "checks nothing; orbt-mock checks every signature, timestamp and body hash and stores every create. "
-    .. "Signing rows make the same five headers from the same inputs (fixed timestamp); the C rows build no table. "
+    .. "Signing rows make the same five headers from the same inputs (fixed timestamp); the C rows build no "
+    .. "table. CPU per request is the client's own (user + system, all threads) over the measured part; for "
+    .. "(e) and (f) it is the whole run's over its requests, every process included for (e). "
     .. "Peak RSS is the highest over the rounds (/usr/bin/time %M); for (e) it is the largest single process.")
   line("")
   line("Targets:")
@@ -696,41 +759,21 @@ local function report(servers, syscalls, walk, load_before)
       thousands(walk[1].count), mib(walk[2].result.rss), thousands(walk[2].count),
       walk[2].result.rss / walk[1].result.rss))
   end
+  line("")
+  line("Client CPU per request, orbt against (c) (lower is better for orbt):")
+  for _, server in ipairs(servers) do
+    for _, workload in ipairs(WORKLOADS) do
+      local b = cpu_of(http_id(server, workload, ALTERNATIVES[2]))
+      local c = cpu_of(http_id(server, workload, ALTERNATIVES[3]))
+      if b and c then
+        line(("- %s, %s: orbt %s, (c) %s (%.2f×)"):format(workload.label, server.name, microseconds(b),
+          microseconds(c), b / c))
+      end
+    end
+  end
   if syscalls then
     line("")
-    line(("Syscalls per request, %s (%s; runs of %d and %d requests, the difference divided by %d; "
-      .. "\"(failed)\" counts calls that returned an error, such as a read that found nothing yet):")
-      :format(servers[1].name, syscalls.tracer, S.trace_counts[1], S.trace_counts[2],
-        S.trace_counts[2] - S.trace_counts[1]))
-    line("")
-    local header, rule = { "| syscall" }, { "|---" }
-    local names, totals = {}, {}
-    for i, column in ipairs(syscalls) do
-      header[#header + 1] = ("(%s) %s"):format(column.key, column.workload.key:upper())
-      rule[#rule + 1] = "---:"
-      totals[i] = 0
-      for name, per in pairs(column.per) do
-        if not name:find(" (failed)", 1, true) then totals[i] = totals[i] + per end
-        if per >= 0.005 then names[name] = true end
-      end
-    end
-    line(concat(header, " | ") .. " |")
-    line(concat(rule, "|") .. "|")
-    local sorted = {}
-    for name in pairs(names) do sorted[#sorted + 1] = name end
-    table.sort(sorted)
-    for _, name in ipairs(sorted) do
-      local cells = { "| " .. name }
-      for _, column in ipairs(syscalls) do
-        cells[#cells + 1] = column.failed and "failed" or ("%.2f"):format(column.per[name] or 0)
-      end
-      line(concat(cells, " | ") .. " |")
-    end
-    local cells = { "| **total**" }
-    for i, column in ipairs(syscalls) do
-      cells[#cells + 1] = column.failed and "failed" or ("**%.2f**"):format(totals[i])
-    end
-    line(concat(cells, " | ") .. " |")
+    syscall_table(line, servers[1], syscalls)
   end
   return concat(out, "\n") .. "\n"
 end
@@ -771,8 +814,8 @@ local function main()
   for _, entry in pairs(results) do
     if entry.failed then return false end
   end
-  for _, row in ipairs(walk) do
-    if row.result.failed then return false end
+  for _, w in ipairs(walk) do
+    if w.result.failed then return false end
   end
   return true
 end
