@@ -782,9 +782,12 @@ end
 
 local function main()
   local load_before = loadavg()
+  -- A rough guess from runs on a 2-core machine: for each round 16 client
+  -- runs, 4 wrk runs, 4 runs of (e) at some 14 requests/s and 8 signing
+  -- runs; then counting syscalls, and seeding the walk at ~7,000 creates/s.
   progress(("%d round(s), about %d s; BENCH_QUICK=1 for a smoke run"):format(S.rounds,
-    floor(S.rounds * (4 * 5 * (S.seconds + 0.15) + 4 * S.wrk_seconds + 4 * S.cli_count * 0.08
-      + 8 * (S.sign_seconds + 0.1)) + S.walk_large / 6000 + 40)))
+    floor(S.rounds * (16 * (S.seconds + 0.1) + 4 * (S.wrk_seconds + 0.3) + 4 * S.cli_count / 14
+      + 8 * (S.sign_seconds + 0.05)) + S.walk_large / 7000 + 15)))
   local mock = start_mock("mock")
   -- 20 consumers for the GET page; then the answers nginx repeats are the
   -- ones orbt-mock gives, byte for byte.
