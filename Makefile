@@ -7,6 +7,7 @@
 #   make valgrind   run a create/list/walk workload (spec/leak_workload.lua) under valgrind
 #   make lint       cppcheck, clang-tidy and luacheck
 #   make embed      build examples/embed: a C host program with orbt linked statically
+#   make bench      orbt against libcurl, hand-written Lua, the CLI tools and wrk (bench/)
 #
 # `make test SANITIZE=1` builds everything with AddressSanitizer and UBSan
 # (in build/sanitize) and runs the specs with it. `make test RUNTIMES=luajit`
@@ -135,10 +136,38 @@ lint: deps-lint
 	  --inline-suppr --std=c11 -D_GNU_SOURCE src mock
 	clang-tidy --quiet $(SRC) $(MOCK_SRC) -- $(BASE_CFLAGS) \
 	  $$(pkg-config --cflags $(LUA_PC) $(PKGS) libmicrohttpd)
-	luacheck --quiet lua spec examples
+	luacheck --quiet lua spec examples bench
 
 clean:
 	rm -rf build
+
+# ===== make bench =====
+# bench/run.lua starts nginx (canned answers) and orbt-mock on free loopback
+# ports, runs every alternative in interleaved rounds and prints one markdown
+# table, also written to build/bench/results.md. BENCH_QUICK=1 is a smoke
+# run; bench/run.lua lists the other settings.
+BENCH_DEBS  := $(BUILD_DEBS) lua-socket lua-luaossl lua-cjson wrk nginx curl openssl jq time strace
+BENCH_BINS  := build/bench/curl_loop build/bench/sign_c
+
+.PHONY: bench deps-bench
+
+bench: deps-bench $(MODULE) $(MOCK) $(BENCH_BINS)
+	ORBT_BUILD=$(abspath $(BUILD)) ORBT_MOCK=$(abspath $(MOCK)) BENCH_BIN=$(abspath build/bench) LUA=$(LUA) \
+	  BENCH_OUT=$(abspath build/bench/results.md) \
+	  LUA_PATH="$(CURDIR)/bench/?.lua;$(CURDIR)/lua/?.lua;;" LUA_CPATH="$(abspath $(BUILD))/?.so;;" \
+	  $(LUA) bench/run.lua
+
+build/bench:
+	mkdir -p $@
+
+build/bench/curl_loop: bench/curl_loop.c | build/bench
+	$(CC) $(BASE_CFLAGS) $< $$(pkg-config --cflags --libs libcurl libcjson openssl) -o $@
+
+build/bench/sign_c: bench/sign_c.c | build/bench
+	$(CC) $(BASE_CFLAGS) $< $$(pkg-config --cflags --libs openssl) -o $@
+
+deps-bench:
+	$(call ensure_debs,$(BENCH_DEBS))
 
 # Installs what a target needs when run as root, else prints the apt-get line.
 define ensure_debs

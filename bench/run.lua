@@ -1,0 +1,839 @@
+-- run.lua: `make bench`. Measures orbt against the ways of doing the same
+-- work without it, on the same machine in the same run, and prints one
+-- markdown table (also written to BENCH_OUT, default build/bench/results.md).
+--
+-- The workload (bench/workload.lua): a signed GET of a 20-item page and a
+-- signed POST create, one connection, sequential, every answer parsed and
+-- checked. It is sent by
+--   (a) a plain C loop on one reused libcurl handle (bench/curl_loop.c),
+--   (b) orbt (bench/client_orbt.lua),
+--   (c) hand-written Lua on one kept-alive LuaSocket connection with luaossl
+--       and lua-cjson (bench/client_socket.lua),
+--   (d) LuaSocket's socket.http with luaossl and lua-cjson (bench/client_http.lua),
+--   (e) the curl, openssl and jq command-line tools per request (bench/cli_client.sh),
+--   (f) wrk -t1 -c1 with requests signed beforehand: the server's ceiling,
+-- to nginx answering canned JSON (bench/nginx.conf.in) and to orbt-mock.
+-- Each run is its own process, so its peak RSS is its own. Every round runs
+-- every alternative once, in a rotated order, so that drift of the machine
+-- cancels in the ratios, which are taken within a round; the table shows
+-- medians over the rounds. Then: signing alone (bench/sign.lua,
+-- bench/sign_c.c), syscalls per request (perf trace or strace), and the peak RSS of
+-- walking 1,000 and 100,000 consumers with client:customers{size = 50}.
+--
+-- Settings from the environment:
+--   BENCH_QUICK=1        a smoke run: one short round, a small walk
+--   BENCH_ROUNDS         rounds (default 5)
+--   BENCH_SECONDS        seconds per HTTP run (default 1; wrk takes whole seconds)
+--   BENCH_CLI_COUNT      requests per run of (e) (default 15)
+--   BENCH_SIGN_SECONDS   seconds per signing run (default 0.5)
+--   BENCH_WALK           consumers in the large walk (default 100000)
+--   BENCH_SYSCALLS=0     skip counting syscalls
+--   BENCH_OUT            where to write the table
+
+local socket = require("socket")
+local orbt = require("orbt")
+
+local floor, max = math.floor, math.max
+local concat = table.concat
+
+-- ===== Settings and paths =====
+
+local QUICK = os.getenv("BENCH_QUICK") == "1"
+
+local function setting(name, default)
+  local value = tonumber(os.getenv(name) or "")
+  return value or default
+end
+
+local S = {
+  rounds = floor(setting("BENCH_ROUNDS", QUICK and 1 or 5)),
+  seconds = setting("BENCH_SECONDS", QUICK and 0.3 or 1),
+  cli_count = floor(setting("BENCH_CLI_COUNT", QUICK and 3 or 15)),
+  sign_seconds = setting("BENCH_SIGN_SECONDS", QUICK and 0.2 or 0.5),
+  walk_small = 1000,
+  walk_large = floor(setting("BENCH_WALK", QUICK and 10000 or 100000)),
+  syscalls = os.getenv("BENCH_SYSCALLS") ~= "0",
+  trace_counts = { 100, 2100 },    -- syscalls: the difference of the two runs is per request
+}
+S.wrk_seconds = max(1, floor(S.seconds + 0.5))
+
+local BENCH = arg[0]:match("^(.*)/[^/]+$") or "."
+local BUILD = os.getenv("ORBT_BUILD") or "build/lua5.4"
+local MOCK = os.getenv("ORBT_MOCK") or "build/orbt-mock"
+local BIN = os.getenv("BENCH_BIN") or (BUILD .. "/bench")
+local OUT = os.getenv("BENCH_OUT") or (BIN .. "/results.md")
+local LUA = os.getenv("LUA") or "lua5.4"
+
+local PATH = "/api/partner/v1/customer"
+local LIST_TARGET = PATH .. "?page=0&size=20"
+
+-- ===== Shell =====
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function sh(cmd)
+  local pipe = assert(io.popen(cmd, "r"))
+  local out = pipe:read("a")
+  local ok = pipe:close()
+  return out, ok == true
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local data = f:read("a")
+  f:close()
+  return data
+end
+
+local function write_file(path, data)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(data))
+  f:close()
+end
+
+local function progress(...)
+  io.stderr:write("bench: ", concat({ ... }), "\n")
+  io.stderr:flush()
+end
+
+local function command_exists(name)
+  local _, ok = sh("command -v " .. quote(name) .. " >/dev/null 2>&1")
+  return ok
+end
+
+local TMP = (sh("mktemp -d"):gsub("%s+$", ""))
+
+-- Throwaway credentials. Clients read them from an environment file, not
+-- from their command line, where `ps` would show them.
+local CREDS = {
+  api_key = "bench-api-key",
+  client_id = "3f1c2a9e-8b7d-4e6f-9a01-23456789abcd",
+  secret = "bench-secret-" .. sh("od -An -N12 -tx1 /dev/urandom"):gsub("%s", ""),
+}
+local ENV_FILE = TMP .. "/env"
+write_file(ENV_FILE, ("export ORBT_API_KEY=%s ORBT_CLIENT_ID=%s ORBT_SECRET=%s ORBT_MOCK_SECRET=%s\n")
+  :format(quote(CREDS.api_key), quote(CREDS.client_id), quote(CREDS.secret), quote(CREDS.secret)))
+os.execute("chmod 600 " .. quote(ENV_FILE))
+
+local function with_env(cmd)
+  return ". " .. quote(ENV_FILE) .. "; " .. cmd
+end
+
+-- ===== Servers =====
+
+local started_pids = {}
+
+-- Starts cmd in the background; returns its pid.
+local function background(cmd, name)
+  local out = sh(with_env(("%s >%s 2>%s & echo $!"):format(cmd, quote(TMP .. "/" .. name .. ".out"),
+    quote(TMP .. "/" .. name .. ".log"))))
+  local pid = assert(tonumber(out), "could not start " .. name)
+  started_pids[pid] = name
+  return pid
+end
+
+local function alive(pid)
+  local _, ok = sh("kill -0 " .. pid .. " 2>/dev/null")
+  return ok
+end
+
+local function stop(pid)
+  if not started_pids[pid] then return end
+  started_pids[pid] = nil
+  os.execute("kill -TERM " .. pid .. " 2>/dev/null")
+  for _ = 1, 200 do
+    if not alive(pid) then return end
+    socket.sleep(0.05)
+  end
+  os.execute("kill -KILL " .. pid .. " 2>/dev/null")
+end
+
+local function wait_for(what, check)
+  for _ = 1, 200 do
+    local value = check()
+    if value then return value end
+    socket.sleep(0.05)
+  end
+  error(what)
+end
+
+local function start_mock(name)
+  local pid = background(("%s --port 0 --quiet --lifetime 3600 --api-key %s --client-id %s --balance 1000000000.00")
+    :format(quote(MOCK), quote(CREDS.api_key), quote(CREDS.client_id)), name)
+  local url = wait_for("orbt-mock did not start: " .. tostring(read_file(TMP .. "/" .. name .. ".log")), function()
+    return (read_file(TMP .. "/" .. name .. ".out") or ""):match("listening on (http://[%d.:]+)")
+  end)
+  return { name = "orbt-mock", pid = pid, url = url }
+end
+
+local function free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+local function accepts(port)
+  local c = socket.tcp()
+  c:settimeout(0.2)
+  local ok = c:connect("127.0.0.1", port)
+  c:close()
+  return ok
+end
+
+local function start_nginx(page, created)
+  for _, text in ipairs{ page, created } do
+    assert(not text:find("[\\'$]"), "a canned answer holds a character nginx would interpret")
+  end
+  local dir = TMP .. "/nginx"
+  os.execute("mkdir -p " .. quote(dir))
+  local port = free_port()
+  local user = sh("id -u"):match("^0%s") and "user root;" or ""
+  local conf = read_file(BENCH .. "/nginx.conf.in")
+  local fields = { USER = user, DIR = dir, PORT = tostring(port), PAGE = page, CREATED = created }
+  conf = conf:gsub("@(%u+)@", function(key) return assert(fields[key], key) end)
+  write_file(dir .. "/nginx.conf", conf)
+  local nginx = command_exists("nginx") and "nginx" or "/usr/sbin/nginx"
+  local pid = background(("%s -p %s -c %s -e %s"):format(nginx, quote(dir), quote(dir .. "/nginx.conf"),
+    quote(dir .. "/error.log")), "nginx")
+  wait_for("nginx did not start: " .. tostring(read_file(TMP .. "/nginx.log")), function()
+    return accepts(port)
+  end)
+  return { name = "nginx", pid = pid, url = "http://127.0.0.1:" .. port }
+end
+
+-- ===== Requests made by the harness itself =====
+
+local function sign(method, body, timestamp)
+  return orbt.sign{ method = method, body = body, client_id = CREDS.client_id, api_key = CREDS.api_key,
+    secret = CREDS.secret, timestamp = timestamp }
+end
+
+local function create_body(tag, i)
+  return '{"fullName":"Bench Consumer","email":"' .. tag .. "-" .. i
+    .. '@bench.example","currency":"USD","initialFunds":1}'
+end
+
+-- One signed exchange through the curl tool; returns status and raw body.
+local function raw_request(url, method, target, body)
+  local args = { "curl -sS --max-time 10 -o", quote(TMP .. "/raw"), "-w '%{http_code}' -X", method,
+    "-H 'Accept: application/json'" }
+  for name, value in pairs(sign(method, body)) do
+    args[#args + 1] = "-H " .. quote(name .. ": " .. value)
+  end
+  if body ~= "" then
+    args[#args + 1] = "-H 'Content-Type: application/json' --data-binary " .. quote(body)
+  end
+  args[#args + 1] = quote(url .. target)
+  local status = sh(concat(args, " "))
+  return tonumber(status), read_file(TMP .. "/raw")
+end
+
+local function seed(url, from, to, tag)
+  local client = assert(orbt.new{ api_key = CREDS.api_key, client_id = CREDS.client_id, secret = CREDS.secret,
+    base_url = url, timeout = 10 })
+  for i = from, to do
+    local customer, err = client:create_customer{ fullName = "Bench Consumer " .. i,
+      email = tag .. "-" .. i .. "@bench.example", currency = "USD", initialFunds = 1 }
+    if not customer then error("seeding orbt-mock: " .. tostring(err)) end
+  end
+  client:close()
+end
+
+-- ===== One measured run =====
+
+-- Runs cmd under /usr/bin/time, which gives the peak RSS (KiB) and the CPU
+-- seconds of the whole run, start-up included.
+local function timed(cmd, exports)
+  local out, err, usage = TMP .. "/run.out", TMP .. "/run.err", TMP .. "/run.usage"
+  os.remove(out)
+  os.remove(usage)
+  os.execute(with_env(("%s exec /usr/bin/time -f '%%M %%U %%S' -o %s %s >%s 2>%s"):format(exports or "",
+    quote(usage), cmd, quote(out), quote(err))))
+  local kib, user, sys = (read_file(usage) or ""):match("(%d+) ([%d.]+) ([%d.]+)%s*$")
+  return read_file(out) or "", read_file(err) or "", tonumber(kib), (tonumber(user) or 0) + (tonumber(sys) or 0)
+end
+
+-- Runs a client; returns {rate, cpu (seconds per request), rss (KiB), out}
+-- or {failed = why}. The rate is requests per wall-clock second of the
+-- measured part. The CPU time is the client's own for that part when it
+-- reports one (a to d), else that of its whole run (e: every process it
+-- started), over the requests it made.
+local function measure(cmd, exports)
+  local text, stderr, kib, cpu_total = timed(cmd, exports)
+  local n, seconds = text:match("^ok requests=(%d+) seconds=([%d.]+)")
+  if not n then
+    local why = text:match("^fail ([^\n]*)") or "no result"
+    stderr = stderr:sub(-300):gsub("%s+", " ")
+    return { failed = why .. (stderr ~= "" and (" (stderr: " .. stderr .. ")") or "") }
+  end
+  n = tonumber(n)
+  local cpu = tonumber(text:match(" cpu=([%d.]+)")) or cpu_total
+  return { rate = n / tonumber(seconds), cpu = cpu / n, cpu_seconds = cpu, n = n, rss = kib, out = text }
+end
+
+-- wrk's file of pre-signed requests (see bench/wrk.lua), signed now.
+local function wrk_requests(workload, tag)
+  local lines = {}
+  if workload == "get" then
+    local h = sign("GET", "")
+    lines[1] = concat({ "GET", LIST_TARGET, h["x-timestamp"], h["x-body-hash"], h["x-signature"], "" }, "\t")
+  else
+    -- More than wrk can send in its run, so that every email is new.
+    for i = 1, S.wrk_seconds * 40000 do
+      local body = create_body(tag, i)
+      local h = sign("POST", body)
+      lines[i] = concat({ "POST", PATH, h["x-timestamp"], h["x-body-hash"], h["x-signature"], body }, "\t")
+    end
+  end
+  local path = TMP .. "/wrk-requests"
+  write_file(path, concat(lines, "\n") .. "\n")
+  return path
+end
+
+local function run_wrk(server, workload, tag)
+  local requests = wrk_requests(workload, tag)
+  local text, stderr, kib, cpu = timed(("wrk -t1 -c1 -d%ds -s %s %s"):format(S.wrk_seconds,
+    quote(BENCH .. "/wrk.lua"), quote(server.url)), "export BENCH_WRK_REQUESTS=" .. quote(requests) .. ";")
+  os.remove(requests)
+  local rate = tonumber(text:match("Requests/sec:%s*([%d.]+)"))
+  local n = tonumber(text:match("(%d+) requests in"))
+  if not rate or not n or n == 0 then
+    return { failed = "wrk: " .. (text .. stderr):sub(-300):gsub("%s+", " ") }
+  end
+  local bad = text:match("Non%-2xx or 3xx responses: (%d+)") or text:match("Socket errors: ([^\n]+)")
+  if bad then
+    return { failed = "wrk saw failures: " .. bad }
+  end
+  return { rate = rate, cpu = cpu / n, rss = kib, out = text }
+end
+
+-- ===== The alternatives =====
+
+local function lua_client(script)
+  return function(server, workload, tag)
+    return measure(("%s %s %s %s %gs %s"):format(LUA, quote(BENCH .. "/" .. script), quote(server.url), workload,
+      S.seconds, tag))
+  end
+end
+
+local ALTERNATIVES = {
+  { key = "a", label = "(a) C: libcurl, reused handle", run = function(server, workload, tag)
+    return measure(("%s %s %s %gs %s"):format(quote(BIN .. "/curl_loop"), quote(server.url), workload, S.seconds, tag))
+  end },
+  { key = "b", label = "(b) orbt", run = lua_client("client_orbt.lua") },
+  { key = "c", label = "(c) Lua: LuaSocket keep-alive + luaossl + lua-cjson", run = lua_client("client_socket.lua") },
+  { key = "d", label = "(d) Lua: socket.http + luaossl + lua-cjson", run = lua_client("client_http.lua") },
+  { key = "e", label = "(e) curl + openssl + jq tools per request", run = function(server, workload, tag)
+    return measure(("sh %s %s %s %d %s"):format(quote(BENCH .. "/cli_client.sh"), quote(server.url), workload,
+      S.cli_count, tag))
+  end },
+  { key = "f", label = "(f) wrk -t1 -c1, pre-signed", run = run_wrk },
+}
+
+local WORKLOADS = {
+  { key = "get", label = "GET page of 20" },
+  { key = "post", label = "POST create" },
+}
+
+local SIGNERS = {
+  { key = "orbt", label = "orbt.sign (Lua)", cmd = function(body, ts)
+    return ("%s %s orbt %s %g %s"):format(LUA, quote(BENCH .. "/sign.lua"), body, S.sign_seconds, ts)
+  end },
+  { key = "luaossl", label = "Lua: luaossl + mime.b64", cmd = function(body, ts)
+    return ("%s %s luaossl %s %g %s"):format(LUA, quote(BENCH .. "/sign.lua"), body, S.sign_seconds, ts)
+  end },
+  { key = "oneshot", label = "C: one-shot HMAC()", cmd = function(body, ts)
+    return ("%s oneshot %s %g %s"):format(quote(BIN .. "/sign_c"), body, S.sign_seconds, ts)
+  end },
+  { key = "pads", label = "C: HMAC pads once per key", cmd = function(body, ts)
+    return ("%s pads %s %g %s"):format(quote(BIN .. "/sign_c"), body, S.sign_seconds, ts)
+  end },
+}
+
+-- ===== Statistics and formatting =====
+
+local function median(values)
+  local v = {}
+  for i, x in ipairs(values) do v[i] = x end
+  table.sort(v)
+  local n = #v
+  if n == 0 then return nil end
+  if n % 2 == 1 then return v[(n + 1) // 2] end
+  return (v[n // 2] + v[n // 2 + 1]) / 2
+end
+
+local function thousands(x)
+  local s = ("%d"):format(floor(x + 0.5))
+  local out = s:reverse():gsub("(%d%d%d)", "%1,"):reverse()
+  return (out:gsub("^,", ""))
+end
+
+local function rate_text(x)
+  if x >= 100 then return thousands(x) end
+  return ("%.1f"):format(x)
+end
+
+local function spread(rates)
+  local lo, hi = math.huge, 0
+  for _, r in ipairs(rates) do
+    lo, hi = math.min(lo, r), math.max(hi, r)
+  end
+  return rate_text(lo) .. "–" .. rate_text(hi)
+end
+
+local function mib(kib)
+  return kib and ("%.1f MiB"):format(kib / 1024) or "?"
+end
+
+local function ratio_text(x, reference)
+  if not x then return "—" end
+  local digits = x < 0.01 and "%.4f" or (x < 0.1 and "%.3f" or "%.2f")
+  return (digits .. "× %s"):format(x, reference)
+end
+
+-- results[id] = { rates = {round = rate}, rss = peak, failed = why }
+local results = {}
+
+local function record(id, round, r)
+  local entry = results[id] or { rates = {}, cpus = {} }
+  results[id] = entry
+  if r.failed then
+    entry.failed = entry.failed or r.failed
+    progress("  FAILED ", id, ": ", r.failed)
+    return
+  end
+  entry.rates[round] = r.rate
+  entry.cpus[round] = r.cpu
+  if r.rss and (not entry.rss or r.rss > entry.rss) then entry.rss = r.rss end
+end
+
+local function cpu_of(id)
+  local list = {}
+  for _, cpu in pairs((results[id] or {}).cpus or {}) do list[#list + 1] = cpu end
+  return median(list)
+end
+
+local function rates_of(id)
+  local list = {}
+  for _, rate in pairs((results[id] or {}).rates or {}) do list[#list + 1] = rate end
+  return list
+end
+
+-- Median over the rounds of rate(id) / rate(reference) within each round.
+local function ratio(id, reference)
+  local a, b = results[id], results[reference]
+  if not a or not b or a.failed or b.failed then return nil end
+  local list = {}
+  for round, rate in pairs(a.rates) do
+    if b.rates[round] then list[#list + 1] = rate / b.rates[round] end
+  end
+  return median(list)
+end
+
+-- ===== The parts =====
+
+local function http_id(server, workload, alt)
+  return server.name .. "|" .. workload.key .. "|" .. alt.key
+end
+
+local function run_http_round(servers, round)
+  local n = #ALTERNATIVES
+  for _, server in ipairs(servers) do
+    for _, workload in ipairs(WORKLOADS) do
+      for k = 0, n - 1 do
+        local alt = ALTERNATIVES[(k + round - 1) % n + 1]
+        local tag = ("%s-r%d-%s"):format(alt.key, round, server.name)
+        local r = alt.run(server, workload.key, tag)
+        record(http_id(server, workload, alt), round, r)
+        if r.rate then
+          progress(("round %d/%d  %-9s %-4s %-52s %10s/s"):format(round, S.rounds, server.name,
+            workload.key:upper(), alt.label, rate_text(r.rate)))
+        end
+      end
+    end
+  end
+end
+
+local SIGN_TIMESTAMP = "2026-11-26T10:00:00.000Z"
+
+local function run_sign_round(round)
+  local n = #SIGNERS
+  for _, workload in ipairs(WORKLOADS) do
+    local body = workload.key == "get" and ""
+      or '{"fullName":"Bench Consumer","email":"sign@bench.example","currency":"USD","initialFunds":1}'
+    local expected = sign(workload.key:upper(), body, SIGN_TIMESTAMP)["x-signature"]
+    for k = 0, n - 1 do
+      local signer = SIGNERS[(k + round - 1) % n + 1]
+      local r = measure(signer.cmd(workload.key, SIGN_TIMESTAMP))
+      if r.out and r.out:match("signature=(%S+)") ~= expected then
+        r = { failed = "its signature differs from orbt.sign's" }
+      elseif r.cpu_seconds and r.cpu_seconds > 0 then
+        -- Pure computation in one thread: per second of its own CPU time,
+        -- so that other load on the machine does not count against it.
+        r.rate = r.n / r.cpu_seconds
+      end
+      record("sign|" .. workload.key .. "|" .. signer.key, round, r)
+      if r.rate then
+        progress(("round %d/%d  signing   %-4s %-52s %10s/s"):format(round, S.rounds, workload.key:upper(),
+          signer.label, rate_text(r.rate)))
+      end
+    end
+  end
+end
+
+-- Syscalls counted by `perf trace -s` (tracepoints: it barely slows the
+-- client, so whether a read finds the answer already there is as in the
+-- timed runs) or, where perf cannot trace, `strace -f -c` (which slows the
+-- client a lot, so reads find their data more often than they would).
+-- Both count every thread. Returns calls and failed calls by name.
+local TRACERS = {
+  { name = "perf trace -s", probe = "perf trace -s -o /dev/null -- true", command = function(file, cmd)
+    return ("perf trace -s -o %s -- %s"):format(quote(file), cmd)
+  end, parse = function(line)
+    local name, calls, errors = line:match("^%s+([%w_]+)%s+(%d+)%s+(%d+)%s+[%d.]+%s")
+    return name, tonumber(calls), tonumber(errors)
+  end },
+  { name = "strace -f -c", probe = "strace -f -o /dev/null true", command = function(file, cmd)
+    return ("strace -f -c -o %s %s"):format(quote(file), cmd)
+  end, parse = function(line)
+    local fields = {}
+    for field in line:gmatch("%S+") do fields[#fields + 1] = field end
+    local name = fields[#fields]
+    if (#fields == 5 or #fields == 6) and tonumber(fields[1]) and tonumber(fields[4]) and name ~= "total" then
+      return name, tonumber(fields[4]), tonumber(#fields == 6 and fields[5] or 0)
+    end
+  end },
+}
+
+local function syscall_counts(tracer, cmd)
+  local file, run = TMP .. "/trace", TMP .. "/trace.run"
+  os.remove(file)
+  os.execute(with_env(("%s >%s 2>&1"):format(tracer.command(file, cmd), quote(run))))
+  local text = read_file(run) or ""
+  if not text:match("^ok ") then return nil, text:sub(1, 200) end
+  local calls, errors = {}, {}
+  for line in (read_file(file) or ""):gmatch("[^\n]+") do
+    local name, n, failed = tracer.parse(line)
+    if name and n then
+      calls[name] = (calls[name] or 0) + n
+      errors[name] = (errors[name] or 0) + (failed or 0)
+    end
+  end
+  return { calls = calls, errors = errors }
+end
+
+-- The alternatives whose syscalls are counted, and how to run each for a count.
+local SYSCALL_CLIENTS = {
+  { key = "a", program = function() return quote(BIN .. "/curl_loop") end },
+  { key = "b", program = function() return LUA .. " " .. quote(BENCH .. "/client_orbt.lua") end },
+  { key = "c", program = function() return LUA .. " " .. quote(BENCH .. "/client_socket.lua") end },
+}
+
+-- Two runs of different length per client; the difference is what the
+-- extra requests cost, without start-up and warm-up.
+local function run_syscalls(server)
+  if not S.syscalls then return nil end
+  local tracer
+  for _, t in ipairs(TRACERS) do
+    local _, ok = sh(t.probe .. " >/dev/null 2>&1")
+    if ok then
+      tracer = t
+      break
+    end
+  end
+  if not tracer then
+    progress("neither perf nor strace can trace here; skipping syscalls per request")
+    return nil
+  end
+  local short, long = S.trace_counts[1], S.trace_counts[2]
+  local columns = { tracer = tracer.name }
+  for _, workload in ipairs(WORKLOADS) do
+    for _, client in ipairs(SYSCALL_CLIENTS) do
+      local function cmd(count, tag)
+        return ("%s %s %s %d %s"):format(client.program(), quote(server.url), workload.key, count, tag)
+      end
+      local c1, why1 = syscall_counts(tracer, cmd(short, "trace-short-" .. client.key))
+      local c2, why2 = syscall_counts(tracer, cmd(long, "trace-long-" .. client.key))
+      local column = { key = client.key, workload = workload, per = {} }
+      if c1 and c2 then
+        for name, n in pairs(c2.calls) do
+          column.per[name] = (n - (c1.calls[name] or 0)) / (long - short)
+          local failed = (c2.errors[name] or 0) - (c1.errors[name] or 0)
+          if failed > 0 then
+            column.per[name .. " (failed)"] = failed / (long - short)
+          end
+        end
+      else
+        column.failed = why1 or why2
+      end
+      columns[#columns + 1] = column
+      progress(("syscalls  %s (%s): %s"):format(workload.key:upper(), client.key, column.failed or "counted"))
+    end
+  end
+  return columns
+end
+
+local function run_walk()
+  local mock = start_mock("walk-mock")
+  local rows = {}
+  local seeded = 0
+  for _, count in ipairs{ S.walk_small, S.walk_large } do
+    progress(("walking: seeding orbt-mock up to %s consumers"):format(thousands(count)))
+    seed(mock.url, seeded + 1, count, "walk")
+    seeded = count
+    local r = measure(("%s %s %s %d"):format(LUA, quote(BENCH .. "/walk.lua"), quote(mock.url), count))
+    rows[#rows + 1] = { count = count, result = r }
+    if r.failed then
+      progress("  FAILED walk ", count, ": ", r.failed)
+    else
+      progress(("walked %s consumers: peak RSS %s"):format(thousands(count), mib(r.rss)))
+    end
+  end
+  stop(mock.pid)
+  return rows
+end
+
+-- ===== The report =====
+
+local function machine()
+  local cpu = (read_file("/proc/cpuinfo") or ""):match("model name%s*:%s*([^\n]+)") or "?"
+  local os_name = (read_file("/etc/os-release") or ""):match('PRETTY_NAME="([^"]+)"') or "?"
+  local cores = sh("nproc"):gsub("%s+$", "")
+  return ("%s, %s cores (%s), kernel %s"):format(os_name, cores, cpu, (sh("uname -r"):gsub("%s+$", "")))
+end
+
+local function loadavg()
+  return ((read_file("/proc/loadavg") or "?"):match("^(%S+ %S+ %S+)")) or "?"
+end
+
+local function versions()
+  local function first_line(cmd)
+    return (sh(cmd .. " 2>&1"):match("[^\n]*") or "?"):gsub("%s+$", "")
+  end
+  return concat({
+    first_line(LUA .. " -v"),
+    "orbt " .. orbt._VERSION,
+    first_line("curl --version"):match("^(curl %S+ %S+ %S+)") or "curl ?",
+    first_line("openssl version"),
+    first_line("nginx -v"):gsub("^nginx version: ", ""),
+    (first_line("wrk -v"):match("^(wrk %S+)") or "wrk"),
+  }, ", ")
+end
+
+local function microseconds(seconds)
+  if not seconds then return "—" end
+  local us = seconds * 1e6
+  return us >= 1000 and (thousands(us) .. " µs") or (("%.1f µs"):format(us))
+end
+
+local HEADER = "| alternative | workload | server | per second | min–max | ratio | CPU per request | peak RSS |"
+local RULE = "|---|---|---|---:|---:|---:|---:|---:|"
+
+-- One row of the table from the results of one alternative.
+local function table_row(label, what, server, id, reference, reference_label)
+  local entry = results[id] or { failed = "not run" }
+  if entry.failed then
+    return ("| %s | %s | %s | FAILED: %s | | | | |"):format(label, what, server, (entry.failed:gsub("|", "/")))
+  end
+  local rates = rates_of(id)
+  local ref = id == reference and ("1× " .. reference_label) or ratio_text(ratio(id, reference), reference_label)
+  return ("| %s | %s | %s | %s | %s | %s | %s | %s |"):format(label, what, server, rate_text(median(rates)),
+    spread(rates), ref, microseconds(cpu_of(id)), mib(entry.rss))
+end
+
+local function syscall_table(line, server, syscalls)
+  line(("Syscalls per request, %s (%s; runs of %d and %d requests, the difference divided by %d; "
+    .. "\"(failed)\" counts calls that returned an error, such as a read that found nothing yet):")
+    :format(server.name, syscalls.tracer, S.trace_counts[1], S.trace_counts[2],
+      S.trace_counts[2] - S.trace_counts[1]))
+  line("")
+  local header, rule = { "| syscall" }, { "|---" }
+  local names, totals = {}, {}
+  for i, column in ipairs(syscalls) do
+    header[#header + 1] = ("(%s) %s"):format(column.key, column.workload.key:upper())
+    rule[#rule + 1] = "---:"
+    totals[i] = 0
+    for name, per in pairs(column.per) do
+      if not name:find(" (failed)", 1, true) then totals[i] = totals[i] + per end
+      if per >= 0.005 then names[name] = true end
+    end
+  end
+  line(concat(header, " | ") .. " |")
+  line(concat(rule, "|") .. "|")
+  local sorted = {}
+  for name in pairs(names) do sorted[#sorted + 1] = name end
+  table.sort(sorted)
+  for _, name in ipairs(sorted) do
+    local cells = { "| " .. name }
+    for _, column in ipairs(syscalls) do
+      cells[#cells + 1] = column.failed and "failed" or ("%.2f"):format(column.per[name] or 0)
+    end
+    line(concat(cells, " | ") .. " |")
+  end
+  local cells = { "| **total**" }
+  for i, column in ipairs(syscalls) do
+    cells[#cells + 1] = column.failed and "failed" or ("**%.2f**"):format(totals[i])
+  end
+  line(concat(cells, " | ") .. " |")
+end
+
+local function report(servers, syscalls, walk, load_before)
+  local out = {}
+  local function line(s) out[#out + 1] = s end
+  local cores = tonumber((sh("nproc"))) or 1
+  line(("orbt benchmark, %s UTC. %s. Load average before/after: %s / %s."):format(os.date("!%Y-%m-%d %H:%M"),
+    machine(), load_before, loadavg()))
+  line(versions() .. ".")
+  line(("%d round(s); HTTP runs of %gs (wrk %ds), %d requests per run of (e), signing runs of %gs. "
+    .. "Figures are medians over the rounds; ratios are taken within each round, then the median.")
+    :format(S.rounds, S.seconds, S.wrk_seconds, S.cli_count, S.sign_seconds))
+  if (tonumber(load_before:match("^%S+")) or 0) > 0.25 * cores then
+    line("The machine had other load when the run began (load average above): requests/s are lower and "
+      .. "noisier than on an idle machine. The ratios within rounds and the CPU per request hold up better.")
+  end
+  line("")
+  line(HEADER)
+  line(RULE)
+  for _, server in ipairs(servers) do
+    for _, workload in ipairs(WORKLOADS) do
+      local reference = http_id(server, workload, ALTERNATIVES[6])
+      for _, alt in ipairs(ALTERNATIVES) do
+        line(table_row(alt.label, workload.label, server.name, http_id(server, workload, alt), reference, "(f)"))
+      end
+    end
+  end
+  for _, workload in ipairs(WORKLOADS) do
+    local reference = "sign|" .. workload.key .. "|luaossl"
+    for _, signer in ipairs(SIGNERS) do
+      line(table_row("signing: " .. signer.label, "sign " .. workload.key:upper() .. " inputs", "—",
+        "sign|" .. workload.key .. "|" .. signer.key, reference, "luaossl"))
+    end
+  end
+  for _, w in ipairs(walk) do
+    local r = w.result
+    local label, what = "walking: (b) orbt customers{size = 50}", ("walk %s consumers"):format(thousands(w.count))
+    if r.failed then
+      line(("| %s | %s | orbt-mock | FAILED: %s | | | | |"):format(label, what, r.failed))
+    else
+      line(("| %s | %s | orbt-mock | %s | | — | %s | %s |"):format(label, what, rate_text(r.rate),
+        microseconds(r.cpu), mib(r.rss)))
+    end
+  end
+  line("")
+  line("Per second: requests (wall clock) for HTTP rows; signatures per second of the signer's own CPU time "
+    .. "for signing rows; consumers for walking rows. "
+    .. "(f) is the server's ceiling on one connection: wrk sends requests the harness signed just before, "
+    .. "and does not parse answers. nginx answers every request with the bytes orbt-mock gave for it and "
+    .. "checks nothing; orbt-mock checks every signature, timestamp and body hash and stores every create. "
+    .. "Signing rows make the same five headers from the same inputs (fixed timestamp); the C rows build no "
+    .. "table. CPU per request is the client's own (user + system, all threads) over the measured part; for "
+    .. "(e) and (f) it is the whole run's over its requests, every process included for (e). "
+    .. "Peak RSS is the highest over the rounds (/usr/bin/time %M); for (e) it is the largest single process.")
+  line("")
+  line("Targets:")
+  local function target(text, value, goal)
+    if not value then
+      line(("- %s: not measured"):format(text))
+    else
+      line(("- %s: %.2f× (target ≥ %.2f×) %s"):format(text, value, goal, value >= goal and "met" or "NOT met"))
+    end
+  end
+  for _, server in ipairs(servers) do
+    for _, workload in ipairs(WORKLOADS) do
+      local b = http_id(server, workload, ALTERNATIVES[2])
+      target(("orbt / (c) hand-written Lua, %s, %s"):format(workload.label, server.name),
+        ratio(b, http_id(server, workload, ALTERNATIVES[3])), 1.0)
+      target(("orbt / (f) wrk, %s, %s"):format(workload.label, server.name),
+        ratio(b, http_id(server, workload, ALTERNATIVES[6])), 0.75)
+    end
+  end
+  for _, workload in ipairs(WORKLOADS) do
+    target(("orbt.sign / luaossl, %s inputs"):format(workload.key:upper()),
+      ratio("sign|" .. workload.key .. "|orbt", "sign|" .. workload.key .. "|luaossl"), 2.5)
+  end
+  if #walk == 2 and walk[1].result.rss and walk[2].result.rss then
+    line(("- walking: peak RSS %s at %s consumers, %s at %s (%.2f×)"):format(mib(walk[1].result.rss),
+      thousands(walk[1].count), mib(walk[2].result.rss), thousands(walk[2].count),
+      walk[2].result.rss / walk[1].result.rss))
+  end
+  line("")
+  line("Client CPU per request, orbt against (c) (lower is better for orbt):")
+  for _, server in ipairs(servers) do
+    for _, workload in ipairs(WORKLOADS) do
+      local b = cpu_of(http_id(server, workload, ALTERNATIVES[2]))
+      local c = cpu_of(http_id(server, workload, ALTERNATIVES[3]))
+      if b and c then
+        line(("- %s, %s: orbt %s, (c) %s (%.2f×)"):format(workload.label, server.name, microseconds(b),
+          microseconds(c), b / c))
+      end
+    end
+  end
+  if syscalls then
+    line("")
+    syscall_table(line, servers[1], syscalls)
+  end
+  return concat(out, "\n") .. "\n"
+end
+
+-- ===== Main =====
+
+local function main()
+  local load_before = loadavg()
+  -- A rough guess from runs on a 2-core machine: for each round 16 client
+  -- runs, 4 wrk runs, 4 runs of (e) at some 14 requests/s and 8 signing
+  -- runs; then counting syscalls, and seeding the walk at ~7,000 creates/s.
+  progress(("%d round(s), about %d s; BENCH_QUICK=1 for a smoke run"):format(S.rounds,
+    floor(S.rounds * (16 * (S.seconds + 0.1) + 4 * (S.wrk_seconds + 0.3) + 4 * S.cli_count / 14
+      + 8 * (S.sign_seconds + 0.05)) + S.walk_large / 7000 + 15)))
+  local mock = start_mock("mock")
+  -- 20 consumers for the GET page; then the answers nginx repeats are the
+  -- ones orbt-mock gives, byte for byte.
+  seed(mock.url, 1, 20, "seed")
+  local status, page = raw_request(mock.url, "GET", LIST_TARGET, "")
+  assert(status == 200, "orbt-mock answered the page with " .. tostring(status))
+  local created
+  status, created = raw_request(mock.url, "POST", PATH, create_body("canned", 1))
+  assert(status == 201, "orbt-mock answered the create with " .. tostring(status))
+  local nginx = start_nginx(page, created)
+  local servers = { nginx, mock }
+
+  for round = 1, S.rounds do
+    run_http_round(servers, round)
+    run_sign_round(round)
+  end
+  local syscalls = run_syscalls(nginx)
+  stop(nginx.pid)
+  stop(mock.pid)
+  local walk = run_walk()
+
+  local text = report(servers, syscalls, walk, load_before)
+  os.execute("mkdir -p " .. quote(OUT:match("^(.*)/[^/]+$") or "."))
+  write_file(OUT, text)
+  io.stdout:write("\n", text)
+  io.stdout:write("\n(written to ", OUT, ")\n")
+  for _, entry in pairs(results) do
+    if entry.failed then return false end
+  end
+  for _, w in ipairs(walk) do
+    if w.result.failed then return false end
+  end
+  return true
+end
+
+local ok, result = xpcall(main, debug.traceback)
+for pid in pairs(started_pids) do
+  stop(pid)
+end
+os.execute("rm -rf " .. quote(TMP))
+if not ok then
+  io.stderr:write("bench: ", tostring(result), "\n")
+  os.exit(1)
+end
+if not result then
+  io.stderr:write("bench: some runs failed; see FAILED in the table\n")
+  os.exit(1)
+end
