@@ -1,4 +1,4 @@
-/* Queue of injected faults (status, delay, drop, truncate, oversize, chunked) for API requests. */
+/* Queue of injected faults (status, delay, drop, truncate, oversize, chunked, headers) for API requests. */
 #include "fault.h"
 
 #include <math.h>
@@ -13,6 +13,7 @@
 #define COUNT_MAX 1000000000L
 #define OVERSIZE_MIN 10                    /* {"pad":""} */
 #define OVERSIZE_MAX ((size_t)1 << 30)
+#define EXTRA_HEADERS_MAX 100000
 
 static struct {
     pthread_mutex_t mu;
@@ -120,6 +121,10 @@ static const char *parse_field(const cJSON *it, struct fault *f)
         if (!json_int(it, OVERSIZE_MIN, (double)OVERSIZE_MAX, &v))
             return "oversize must be an integer between 10 and 1073741824";
         f->oversize = (size_t)v;
+    } else if (!strcmp(k, "headers")) {
+        if (!json_int(it, 1, EXTRA_HEADERS_MAX, &v))
+            return "headers must be an integer between 1 and 100000";
+        f->extra_headers = (long)v;
     } else {
         return "unknown fault field";
     }
@@ -143,8 +148,8 @@ bool fault_parse(const cJSON *doc, struct fault *out, const char **why)
     if (!*why && out->body && out->oversize)
         *why = "body and oversize cannot be combined";
     /* A dropped request gets no answer to frame. */
-    if (!*why && out->chunked && out->drop != DROP_NONE)
-        *why = "chunked and drop cannot be combined";
+    if (!*why && (out->chunked || out->extra_headers) && out->drop != DROP_NONE)
+        *why = "chunked or headers cannot be combined with drop";
     if (*why)
         fault_free(out);
     return *why == NULL;

@@ -1,4 +1,4 @@
-/* Queue of injected faults (status, delay, drop, truncate, oversize, chunked) for API requests. */
+/* Queue of injected faults (status, delay, drop, truncate, oversize, chunked, headers) for API requests. */
 #ifndef ORBT_MOCK_FAULT_H
 #define ORBT_MOCK_FAULT_H
 
@@ -25,6 +25,7 @@ struct fault {
     bool truncate;
     bool chunked;         /* answer (injected or real) without Content-Length */
     size_t oversize;      /* 0 = not given */
+    long extra_headers;   /* add this many filler header lines to the answer */
 };
 
 void faults_shutdown(void);

@@ -254,6 +254,11 @@ static enum MHD_Result send_reply(const struct exchange *ex, struct MHD_Connecti
             MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
         if (r->allow)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+        for (long i = 0; f && i < f->extra_headers; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "X-Filler-%ld", i);
+            MHD_add_response_header(resp, name, "filler");
+        }
         ok = MHD_queue_response(conn, r->status, resp);
         MHD_destroy_response(resp);
     }
@@ -474,6 +479,8 @@ int server_start(const struct mock_config *c, char *url, size_t url_size)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+        /* Room for the headers fault's thousands of header lines. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(1024 * 1024),
         MHD_OPTION_END);
     if (daemon_handle == NULL) {
         fprintf(stderr, "orbt-mock: cannot listen on %s port %u\n", c->host, c->port);

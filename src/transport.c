@@ -18,9 +18,23 @@ typedef struct body_reader {
     size_t pos;
 } body_reader;
 
+/* Answers with more header lines or bytes than this are refused: orbt
+ * reads one header, and a hostile or broken server must not make it hold
+ * an unbounded list. */
+#define HEADER_LINES_MAX 200
+#define HEADER_BYTES_MAX (64 * 1024)
+
+/* What the header callback sees of one answer. */
+typedef struct header_reader {
+    http_response *response;
+    size_t lines, bytes;
+    int too_many;
+} header_reader;
+
 struct transport {
     CURL *curl;
     body_reader upload;
+    header_reader headers;
     char error[CURL_ERROR_SIZE];
 };
 
@@ -86,12 +100,20 @@ static size_t collect_body(char *data, size_t size, size_t n, void *userdata)
     return buffer_append(body, data, bytes) == 0 ? bytes : 0;
 }
 
-/* Keeps the one answer header orbt acts on: Retry-After. */
+/* Keeps the one answer header orbt acts on, Retry-After, and counts the
+ * rest. Returning less than given makes libcurl stop (CURLE_WRITE_ERROR). */
 static size_t collect_header(char *data, size_t size, size_t n, void *userdata)
 {
-    http_response *rs = userdata;
+    header_reader *h = userdata;
+    http_response *rs = h->response;
     size_t bytes = size * n;
     static const char name[] = "retry-after:";
+    h->lines++;
+    h->bytes += bytes;
+    if (h->lines > HEADER_LINES_MAX || h->bytes > HEADER_BYTES_MAX) {
+        h->too_many = 1;
+        return 0;
+    }
     if (bytes > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
         const char *v = data + sizeof name - 1;
         size_t len = bytes - (sizeof name - 1);
@@ -167,7 +189,8 @@ static int set_request(transport *t, const http_request *rq, struct curl_slist *
     ok &= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body) == CURLE_OK;
     ok &= curl_easy_setopt(c, CURLOPT_WRITEDATA, body) == CURLE_OK;
     ok &= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header) == CURLE_OK;
-    ok &= curl_easy_setopt(c, CURLOPT_HEADERDATA, rs) == CURLE_OK;
+    t->headers = (header_reader){rs, 0, 0, 0};
+    ok &= curl_easy_setopt(c, CURLOPT_HEADERDATA, &t->headers) == CURLE_OK;
     if (body->limit != 0)
         ok &= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body->limit) == CURLE_OK;
     if (strcmp(rq->method, "GET") == 0) {
@@ -240,6 +263,9 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
     rs->request_sent = request_was_sent(t->curl, code);
     if (rs->result == TRANSPORT_TOO_LARGE)
         snprintf(rs->message, sizeof rs->message, "the answer is larger than max_body (%zu bytes)", rs->body.limit);
+    else if (t->headers.too_many)
+        snprintf(rs->message, sizeof rs->message, "the answer has more than %d header lines or %d bytes of headers",
+                 HEADER_LINES_MAX, HEADER_BYTES_MAX);
     else if (code == CURLE_SEND_FAIL_REWIND)
         snprintf(rs->message, sizeof rs->message, "the connection closed after the request was sent; "
                  "it was not sent again because the server may have processed it");
