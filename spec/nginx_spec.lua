@@ -139,6 +139,23 @@ describe("orbt in nginx #nginx", function()
     assert.equal(0, mock:stats().consumers)
   end)
 
+  it("ends hostile answers in clear errors: thousands of headers, 100 MiB, 10,000 levels", function()
+    mock:fault{ path = PATH, method = "GET", headers = 5000 }
+    local result = get_json("/hostile")
+    assert.equal("network", result.error.kind)
+    assert.matches("more than 200 header lines", result.error.message, 1, true)
+    for _, chunked in ipairs{ false, true } do
+      mock:fault{ path = PATH, method = "GET", status = 200, oversize = 100 * 1024 * 1024, chunked = chunked }
+      result = get_json("/hostile")
+      assert.equal("decode", result.error.kind)
+      assert.matches("max_body", result.error.message, 1, true)
+    end
+    mock:fault{ path = PATH, method = "GET", status = 200, body = ("["):rep(10000) .. ("]"):rep(10000) }
+    result = get_json("/hostile")
+    assert.equal("decode", result.error.kind)
+    assert.is_true(get_json("/hostile").ok, "the worker's client works afterwards")
+  end)
+
   it("uses libcurl where nginx has no cosockets, and refuses a forced cosocket there", function()
     local result = get_json("/init-worker")
     assert.is_true(result.auto.ok, result.auto.error and result.auto.error.text)

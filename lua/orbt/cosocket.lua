@@ -119,12 +119,25 @@ local function set_remaining(sock, deadline)
   return true
 end
 
+-- One CRLF-terminated line. receive("*l") would hold a line of any length
+-- in memory; this refuses one longer than LINE_BYTES_MAX.
 local function read_line(sock)
-  local line, err = sock:receive("*l")
-  if line and #line > LINE_BYTES_MAX then
-    return nil, "an answer line is too long"
+  local reader = sock:receiveuntil("\r\n")
+  local parts, total = {}, 0
+  while true do
+    local data, err = reader(4096)
+    if not data then
+      if err then
+        return nil, err
+      end
+      return concat(parts)
+    end
+    total = total + #data
+    if total > LINE_BYTES_MAX then
+      return nil, ("an answer line is longer than %d bytes"):format(LINE_BYTES_MAX)
+    end
+    parts[#parts + 1] = data
   end
-  return line, err
 end
 
 -- Reads the header lines after the status line.
@@ -142,7 +155,8 @@ local function read_headers(sock)
     end
     lines, bytes = lines + 1, bytes + #line
     if lines > HEADER_LINES_MAX or bytes > HEADER_BYTES_MAX then
-      return nil, "the answer has too many header lines"
+      return nil, ("the answer has more than %d header lines or %d bytes of headers")
+        :format(HEADER_LINES_MAX, HEADER_BYTES_MAX)
     end
     local name, value = line:match("^([^:]+):%s*(.-)%s*$")
     if name then

@@ -73,6 +73,12 @@ function M.walk()
     walked = walked, walk_error = not ok and error_fields(walk_err) or nil, phase = ngx.get_phase() })
 end
 
+-- One list call without retries, for the hostile answers the spec injects.
+function M.hostile()
+  local page, err = client_for("auto"):list_customers({ size = 1 }, { max_retries = 0 })
+  reply({ ok = page ~= nil, error = error_fields(err) })
+end
+
 -- One list call; ?transport=curl forces libcurl.
 function M.list()
   local args = ngx.req.get_uri_args()
