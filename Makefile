@@ -8,6 +8,7 @@
 #   make lint       cppcheck, clang-tidy and luacheck
 #   make embed      build examples/embed: a C host program with orbt linked statically
 #   make bench      orbt against libcurl, hand-written Lua, the CLI tools and wrk (bench/)
+#   make soak       1,000,000 calls through one client; RSS and open fds must stay flat
 #
 # `make test SANITIZE=1` builds everything with AddressSanitizer and UBSan
 # (in build/sanitize) and runs the specs with it. `make test RUNTIMES=luajit`
@@ -140,6 +141,16 @@ lint: deps-lint
 
 clean:
 	rm -rf build
+
+# ===== make soak =====
+# bench/soak.lua: SOAK_CALLS calls (default 1,000,000) with injected faults;
+# fails when RSS grows by 1 MiB or more after the warm-up, or a descriptor leaks.
+SOAK_CALLS ?= 1000000
+
+.PHONY: soak
+
+soak: deps-test $(MODULE) $(MOCK)
+	$(SPEC_ENV) SOAK_CALLS=$(SOAK_CALLS) SOAK_OUT=$(abspath $(TOP))/soak.md $(LUA) bench/soak.lua
 
 # ===== make bench =====
 # bench/run.lua starts nginx (canned answers) and orbt-mock on free loopback
