@@ -153,11 +153,20 @@ static const char *next_number_token(number_cursor *cur, size_t *len)
     return NULL;
 }
 
+/* Whether the token has a fraction or an exponent. Only its own len bytes
+ * are read: the text need not be NUL-terminated, and scanning on to the next
+ * '.' or 'e' would make a long array of integers quadratic. */
+static int has_fraction_or_exponent(const char *tok, size_t len)
+{
+    return memchr(tok, '.', len) != NULL || memchr(tok, 'e', len) != NULL ||
+           memchr(tok, 'E', len) != NULL;
+}
+
 static void push_number(lua_State *L, const cJSON *item, number_cursor *cur)
 {
     size_t len = 0;
     const char *tok = next_number_token(cur, &len);
-    if (tok != NULL && len < 24 && strcspn(tok, ".eE") >= len) {
+    if (tok != NULL && len < 24 && !has_fraction_or_exponent(tok, len)) {
         char digits[24];
         memcpy(digits, tok, len);
         digits[len] = '\0';
