@@ -9,6 +9,7 @@
 #   make embed      build examples/embed: a C host program with orbt linked statically
 #   make bench      orbt against libcurl, hand-written Lua, the CLI tools and wrk (bench/)
 #   make soak       1,000,000 calls through one client; RSS and open fds must stay flat
+#   make fuzz       libFuzzer targets (fuzz/), FUZZ_SECONDS each (default 60)
 #
 # `make test SANITIZE=1` builds everything with AddressSanitizer and UBSan
 # (in build/sanitize) and runs the specs with it. `make test RUNTIMES=luajit`
@@ -138,6 +139,46 @@ lint: deps-lint
 	clang-tidy --quiet $(SRC) $(MOCK_SRC) -- $(BASE_CFLAGS) \
 	  $$(pkg-config --cflags $(LUA_PC) $(PKGS) libmicrohttpd)
 	luacheck --quiet lua spec examples bench
+
+# libFuzzer targets (fuzz/*_fuzz.c) for JSON -> Lua and for answer handling,
+# built with clang into build/fuzz/ and run one after the other for
+# FUZZ_SECONDS each, on a scratch copy of the seed corpus (fuzz/corpus/ stays
+# as committed). A crash, leak, sanitizer report or timeout fails the run and
+# leaves the input in build/fuzz/.
+FUZZ_SECONDS ?= 60
+FUZZ_CC     ?= clang
+FUZZ_DIR    := build/fuzz
+FUZZ_DEBS   := clang libclang-rt-14-dev make pkg-config liblua5.4-dev libcjson-dev
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARNINGS) -Isrc -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_LIBS   := $$(pkg-config --libs $(LUA_PC) libcjson) -lm -lpthread
+
+.PHONY: fuzz deps-fuzz
+
+fuzz: deps-fuzz $(FUZZ_DIR)/json_fuzz $(FUZZ_DIR)/answer_fuzz
+	@set -e; for t in json answer; do \
+	  rm -rf $(FUZZ_DIR)/corpus/$$t; mkdir -p $(FUZZ_DIR)/corpus; \
+	  cp -R fuzz/corpus/$$t $(FUZZ_DIR)/corpus/$$t; \
+	  echo "fuzz: $${t}_fuzz for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_DIR)/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	    -dict=fuzz/json.dict -artifact_prefix=$(FUZZ_DIR)/$$t- -print_final_stats=1 \
+	    $(FUZZ_DIR)/corpus/$$t; \
+	  echo "fuzz: $${t}_fuzz ran $(FUZZ_SECONDS) s without a crash"; \
+	done
+
+$(FUZZ_DIR)/json_fuzz: fuzz/json_fuzz.c src/json.c src/buffer.c $(wildcard src/*.h)
+	mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(pkg-config --cflags $(LUA_PC) libcjson) \
+	  fuzz/json_fuzz.c src/json.c src/buffer.c $(FUZZ_LIBS) -o $@
+
+ANSWER_FUZZ_SRC := fuzz/answer_fuzz.c src/answer.c src/json.c src/error.c src/buffer.c src/retry.c
+
+$(FUZZ_DIR)/answer_fuzz: $(ANSWER_FUZZ_SRC) $(wildcard src/*.h)
+	mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(pkg-config --cflags $(LUA_PC) libcjson) $(ANSWER_FUZZ_SRC) $(FUZZ_LIBS) -o $@
+
+deps-fuzz:
+	$(call ensure_debs,$(FUZZ_DEBS))
 
 clean:
 	rm -rf build

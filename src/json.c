@@ -153,11 +153,20 @@ static const char *next_number_token(number_cursor *cur, size_t *len)
     return NULL;
 }
 
+/* Whether the token has a fraction or an exponent. Only its own len bytes
+ * are read: the text need not be NUL-terminated, and scanning on to the next
+ * '.' or 'e' would make a long array of integers quadratic. */
+static int has_fraction_or_exponent(const char *tok, size_t len)
+{
+    return memchr(tok, '.', len) != NULL || memchr(tok, 'e', len) != NULL ||
+           memchr(tok, 'E', len) != NULL;
+}
+
 static void push_number(lua_State *L, const cJSON *item, number_cursor *cur)
 {
     size_t len = 0;
     const char *tok = next_number_token(cur, &len);
-    if (tok != NULL && len < 24 && strcspn(tok, ".eE") >= len) {
+    if (tok != NULL && len < 24 && !has_fraction_or_exponent(tok, len)) {
         char digits[24];
         memcpy(digits, tok, len);
         digits[len] = '\0';
@@ -232,8 +241,39 @@ static int only_whitespace(const char *p, const char *end)
     return 1;
 }
 
+/* The deepest nesting of arrays and objects an answer may have. cJSON has
+ * its own limit (CJSON_NESTING_LIMIT, 1000 unless the build changed it) and
+ * says only "not valid JSON"; the conversion recurses once per level on the
+ * C stack. Checking here, before parsing, gives a clear reason and holds
+ * whatever cJSON was built with. */
+#define JSON_DEPTH_MAX 1000
+
+static int nested_too_deeply(const char *text, size_t len)
+{
+    size_t depth = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '"') { /* skip a string, escapes included */
+            for (i++; i < len && text[i] != '"'; i++) {
+                if (text[i] == '\\')
+                    i++;
+            }
+        } else if (c == '[' || c == '{') {
+            if (++depth > JSON_DEPTH_MAX)
+                return 1;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return 0;
+}
+
 int json_push_document(lua_State *L, const char *text, size_t len, char *err, size_t errlen)
 {
+    if (nested_too_deeply(text, len)) {
+        snprintf(err, errlen, "the answer is nested more than %d levels deep", JSON_DEPTH_MAX);
+        return -1;
+    }
     const char *end = NULL;
     locale_t previous = enter_c_numeric();
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);

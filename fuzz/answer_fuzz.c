@@ -1,0 +1,242 @@
+/* answer_fuzz.c: libFuzzer target for answer handling: what the transport
+ * brought back in, a result table or `nil, err` out.
+ *
+ * Input layout (missing bytes read as 0):
+ *   byte 0      bits 0-1: transport result (OK, NETWORK, TIMEOUT, TOO_LARGE)
+ *               bit 2: request_sent
+ *   bytes 1-2   HTTP status, big-endian, modulo 1000 (libcurl reports 3 digits)
+ *   bytes 3..   the answer body
+ *
+ * Each input goes through answer_push twice, once per answer shape (a create
+ * as POST, a list as GET), with a secret in call_info, and the result is
+ * checked against the contract in SPEC.md and the README.
+ *
+ * Headers: answer handling today takes only the status, the body and the
+ * transport outcome; no header reaches it. When it grows header inputs
+ * (Retry-After, Content-Type), they get a place in this layout. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "answer.h"
+#include "buffer.h"
+#include "error.h"
+#include "transport.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define SECRET "sk-fuzz-7c1e4a9b2d5f8e03b6a1c4d7"
+#define CUSTOMER_PATH "/api/partner/v1/customer"
+
+static void check(int ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "answer_fuzz: invariant broken: %s\n", what);
+        abort();
+    }
+}
+
+static int contains_secret(const char *s, size_t len)
+{
+    return memmem(s, len, SECRET, sizeof SECRET - 1) != NULL;
+}
+
+/* What the transport would have written: it never sees the secret. */
+static const char *transport_message(transport_result result)
+{
+    switch (result) {
+    case TRANSPORT_NETWORK: return "Recv failure: Connection reset by peer";
+    case TRANSPORT_TIMEOUT: return "Operation timed out after 30000 milliseconds with 0 bytes received";
+    case TRANSPORT_TOO_LARGE: return "the answer is larger than max_body (8388608 bytes)";
+    default: return "";
+    }
+}
+
+static int is_transient(long status)
+{
+    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+/* retryable as the README states it, written out independently of answer.c. */
+static int expected_retryable(int is_create, transport_result result, int sent, long status,
+                              const char *kind)
+{
+    if (strcmp(kind, "decode") == 0 || result == TRANSPORT_TOO_LARGE)
+        return 0;
+    if (result == TRANSPORT_NETWORK || result == TRANSPORT_TIMEOUT)
+        return is_create ? !sent : 1;
+    return is_create ? status == 429 : is_transient(status);
+}
+
+/* The string field `key` of the table at idx, or NULL when absent; any other
+ * type is a broken invariant. */
+static const char *string_field(lua_State *L, int idx, const char *key, size_t *len)
+{
+    lua_getfield(L, idx, key);
+    int type = lua_type(L, -1);
+    const char *s = NULL;
+    if (type == LUA_TSTRING)
+        s = lua_tolstring(L, -1, len);
+    else
+        check(type == LUA_TNIL, "an error field that is neither a string nor absent");
+    lua_pop(L, 1); /* the table still holds the string */
+    return s;
+}
+
+typedef struct job {
+    answer_shape shape;
+    const call_info *call;
+    const http_response *rs;
+} job;
+
+static int call_answer(lua_State *L)
+{
+    const job *j = lua_touserdata(L, 1);
+    lua_pop(L, 1);
+    return answer_push(L, j->shape, j->call, j->rs);
+}
+
+static void check_success(lua_State *L, answer_shape shape, const http_response *rs)
+{
+    check(rs->result == TRANSPORT_OK, "a result table for a failed transfer");
+    check(rs->status >= 200 && rs->status < 300, "a result table for a non-2xx status");
+    check(lua_gettop(L) == 1, "success did not leave exactly one value");
+    check(lua_type(L, 1) == LUA_TTABLE, "success without a table");
+    if (shape == ANSWER_CUSTOMER) {
+        lua_getfield(L, 1, "id");
+        check(lua_type(L, -1) == LUA_TNUMBER, "a customer without a numeric id");
+    } else {
+        lua_getfield(L, 1, "content");
+        check(lua_type(L, -1) == LUA_TTABLE, "a page without a content table");
+        lua_getfield(L, 1, "hasNext");
+        check(lua_type(L, -1) == LUA_TBOOLEAN, "a page without a boolean hasNext");
+    }
+}
+
+static void check_failure(lua_State *L, answer_shape shape, const call_info *call,
+                          const http_response *rs)
+{
+    check(lua_gettop(L) == 2, "failure did not leave exactly two values");
+    check(lua_isnil(L, 1), "failure whose first value is not nil");
+    check(lua_type(L, 2) == LUA_TTABLE, "failure without an error table");
+    check(lua_getmetatable(L, 2) != 0, "an error without a metatable");
+    luaL_getmetatable(L, "orbt.error");
+    check(lua_rawequal(L, -1, -2), "an error without the orbt.error metatable");
+    lua_pop(L, 2);
+
+    int is_2xx = rs->status >= 200 && rs->status < 300;
+    size_t kind_len = 0, message_len = 0, code_len = 0, body_len = 0, len = 0;
+    const char *kind = string_field(L, 2, "kind", &kind_len);
+    check(kind != NULL, "an error without a kind");
+    const char *expected = rs->result == TRANSPORT_TIMEOUT ? "timeout"
+                           : rs->result == TRANSPORT_NETWORK ? "network"
+                           : rs->result == TRANSPORT_TOO_LARGE ? (is_2xx ? "decode" : "api")
+                           : is_2xx ? "decode" : "api";
+    check(strcmp(kind, expected) == 0, "an error of the wrong kind");
+
+    const char *message = string_field(L, 2, "message", &message_len);
+    check(message != NULL && message_len > 0, "an error without a message");
+    check(!contains_secret(message, message_len), "the secret in err.message");
+    const char *code = string_field(L, 2, "code", &code_len);
+    if (code != NULL) {
+        check(rs->result == TRANSPORT_OK && !is_2xx, "a code outside an api answer");
+        check(code_len <= 64, "err.code longer than 64 bytes");
+        check(!contains_secret(code, code_len), "the secret in err.code");
+    }
+
+    const char *body = string_field(L, 2, "body", &body_len);
+    if (rs->result == TRANSPORT_OK) {
+        check(body != NULL, "an api or decode error without the raw body");
+        check(body_len <= ERROR_BODY_MAX, "err.body longer than ERROR_BODY_MAX");
+        check(!contains_secret(body, body_len), "the secret in err.body");
+        /* Without the secret to scrub, err.body is the raw body's first 4 KiB. */
+        if (!contains_secret(rs->body.data, rs->body.len)) {
+            size_t want = rs->body.len < ERROR_BODY_MAX ? rs->body.len : ERROR_BODY_MAX;
+            check(body_len == want && memcmp(body, rs->body.data, want) == 0,
+                  "err.body is not the raw body");
+        }
+    } else {
+        check(body == NULL, "err.body for a failed transfer");
+    }
+
+    lua_getfield(L, 2, "status");
+    if (rs->status > 0)
+        check(lua_isinteger(L, -1) && lua_tointeger(L, -1) == rs->status, "err.status is not the status");
+    else
+        check(lua_isnil(L, -1), "err.status without an answer");
+    lua_pop(L, 1);
+
+    lua_getfield(L, 2, "retryable");
+    check(lua_type(L, -1) == LUA_TBOOLEAN, "err.retryable is not a boolean");
+    int is_create = shape == ANSWER_CUSTOMER;
+    check(lua_toboolean(L, -1) == expected_retryable(is_create, rs->result, rs->request_sent,
+                                                     rs->status, kind),
+          "err.retryable disagrees with the README");
+    lua_pop(L, 1);
+
+    const char *method = string_field(L, 2, "method", &len);
+    check(method != NULL && strcmp(method, call->method) == 0, "err.method is not the call's");
+    const char *path = string_field(L, 2, "path", &len);
+    check(path != NULL && strcmp(path, call->path) == 0, "err.path is not the call's");
+    const char *field = string_field(L, 2, "field", &len);
+    check(field == NULL, "err.field outside an invalid error");
+
+    const char *text = luaL_tolstring(L, 2, &len);
+    check(strncmp(text, "orbt: ", 6) == 0, "tostring(err) does not start with \"orbt: \"");
+    check(!contains_secret(text, len), "the secret in tostring(err)");
+    lua_pop(L, 1);
+}
+
+static void run_shape(lua_State *L, answer_shape shape, const http_response *rs)
+{
+    call_info call = {shape == ANSWER_CUSTOMER ? "POST" : "GET", CUSTOMER_PATH, SECRET,
+                      sizeof SECRET - 1, 1, -1};
+    job j = {shape, &call, rs};
+    lua_settop(L, 0);
+    lua_pushcfunction(L, call_answer);
+    lua_pushlightuserdata(L, &j);
+    if (lua_pcall(L, 1, LUA_MULTRET, 0) != 0) {
+        const char *msg = lua_tostring(L, -1);
+        check(msg != NULL && strstr(msg, "not enough memory") != NULL,
+              "answer_push raised an error other than out of memory");
+        return;
+    }
+    int n = lua_gettop(L);
+    check(n == 1 || n == 2, "answer_push returned neither 1 nor 2 values");
+    if (n == 1)
+        check_success(L, shape, rs);
+    else
+        check_failure(L, shape, &call, rs);
+    lua_settop(L, 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint8_t head[3] = {0, 0, 0};
+    size_t skip = size < sizeof head ? size : sizeof head;
+    memcpy(head, data, skip);
+
+    http_response rs;
+    memset(&rs, 0, sizeof rs);
+    rs.result = (transport_result)(head[0] & 3);
+    rs.request_sent = (head[0] >> 2) & 1;
+    rs.status = (long)(((unsigned)head[1] << 8 | head[2]) % 1000);
+    snprintf(rs.message, sizeof rs.message, "%s", transport_message(rs.result));
+    /* The transport collects the body in a buffer, which keeps it NUL-terminated. */
+    buffer_init(&rs.body, 0);
+    check(buffer_append(&rs.body, data + skip, size - skip) == 0, "buffer_append failed");
+
+    lua_State *L = luaL_newstate();
+    check(L != NULL, "luaL_newstate failed");
+    error_register(L);
+    run_shape(L, ANSWER_CUSTOMER, &rs);
+    run_shape(L, ANSWER_PAGE, &rs);
+    lua_close(L);
+    buffer_free(&rs.body);
+    return 0;
+}
