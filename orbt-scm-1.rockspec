@@ -20,7 +20,6 @@ external_dependencies = {
    -- Debian keeps curl/curl.h in the multiarch include directory, which the
    -- compiler searches but luarocks does not: check for the library only.
    CURL = { library = "curl" },
-   CJSON = { header = "cjson/cJSON.h", library = "cjson" },
    OPENSSL = { header = "openssl/evp.h", library = "crypto" },
 }
 build = {
@@ -32,9 +31,9 @@ build = {
             "src/json.c", "src/retry.c", "src/sign.c", "src/transport.c", "src/validate.c",
          },
          defines = { "_GNU_SOURCE" },
-         incdirs = { "$(CJSON_INCDIR)/cjson", "$(OPENSSL_INCDIR)" },
-         libdirs = { "$(CURL_LIBDIR)", "$(CJSON_LIBDIR)", "$(OPENSSL_LIBDIR)" },
-         libraries = { "curl", "cjson", "crypto" },
+         incdirs = { "$(OPENSSL_INCDIR)" },
+         libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+         libraries = { "curl", "crypto" },
       },
       ["orbt.pager"] = "lua/orbt/pager.lua",
       ["orbt.cosocket"] = "lua/orbt/cosocket.lua",

@@ -1,4 +1,5 @@
-/* json.c: JSON <-> Lua on top of cJSON. */
+/* json.c: JSON <-> Lua: request bodies written byte for byte, answers read
+ * straight into Lua values. */
 #include "json.h"
 
 #include <errno.h>
@@ -10,14 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
 #include <lauxlib.h>
 
 #include "compat.h"
 
 /* ===== The C numeric locale =====
  *
- * snprintf, strtod and cJSON's parser follow LC_NUMERIC, which an embedding
+ * snprintf and strtod follow LC_NUMERIC, which an embedding
  * host may have set to a locale with a decimal comma (de_DE) or a multi-byte
  * decimal point (ps_AF). JSON always wants '.', so number work switches this
  * thread to the C locale and back; other threads are not affected. */
@@ -106,202 +106,420 @@ int json_format_number(double v, char out[JSON_NUMBER_MAX])
     return n;
 }
 
-/* ===== Reading ===== */
+/* ===== Reading =====
+ *
+ * A single-pass decoder from the answer's bytes straight into Lua values,
+ * the way lua-cjson does it: no intermediate tree, no copy of keys and
+ * strings before Lua's own. Integers are read from their digits, so ids past
+ * 2^53 stay exact; other numbers go through strtod in the C locale. It is
+ * strict JSON (RFC 8259): anything else is a decode error with a reason. */
 
 void json_push_null(lua_State *L)
 {
     lua_pushlightuserdata(L, NULL);
 }
 
-/* cJSON keeps numbers only as doubles. To return integers exactly (ids past
- * 2^53) and to tell 50 from 50.00, each number node is paired with its own
- * text: cJSON builds the tree in document order, so the n-th number met in a
- * depth-first walk is the n-th number token in the text. */
-typedef struct number_cursor {
-    const char *p;
-    const char *end;
-    int out_of_range; /* a number did not fit a double (1e400) */
-} number_cursor;
-
-static int is_number_char(char c)
-{
-    return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
-}
-
-static const char *next_number_token(number_cursor *cur, size_t *len)
-{
-    const char *p = cur->p;
-    while (p < cur->end) {
-        if (*p == '"') { /* skip a string, escapes included */
-            for (p++; p < cur->end && *p != '"'; p++) {
-                if (*p == '\\')
-                    p++;
-            }
-            p++;
-        } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
-            const char *start = p;
-            while (p < cur->end && is_number_char(*p))
-                p++;
-            cur->p = p;
-            *len = (size_t)(p - start);
-            return start;
-        } else {
-            p++;
-        }
-    }
-    cur->p = cur->end;
-    return NULL;
-}
-
-/* Whether the token has a fraction or an exponent. Only its own len bytes
- * are read: the text need not be NUL-terminated, and scanning on to the next
- * '.' or 'e' would make a long array of integers quadratic. */
-static int has_fraction_or_exponent(const char *tok, size_t len)
-{
-    return memchr(tok, '.', len) != NULL || memchr(tok, 'e', len) != NULL ||
-           memchr(tok, 'E', len) != NULL;
-}
-
-static void push_number(lua_State *L, const cJSON *item, number_cursor *cur)
-{
-    size_t len = 0;
-    const char *tok = next_number_token(cur, &len);
-    if (tok != NULL && len < 24 && !has_fraction_or_exponent(tok, len)) {
-        char digits[24];
-        memcpy(digits, tok, len);
-        digits[len] = '\0';
-        errno = 0;
-        long long v = strtoll(digits, NULL, 10);
-        if (errno == 0) {
-            orbt_push_int64(L, (int64_t)v);
-            return;
-        }
-    }
-    /* A number past the double range would come back as inf: for amounts
-     * that is a wrong answer, not a value, so the document is refused. */
-    if (!isfinite(item->valuedouble))
-        cur->out_of_range = 1;
-    lua_pushnumber(L, (lua_Number)item->valuedouble);
-}
-
-static void push_value(lua_State *L, const cJSON *item, number_cursor *cur);
-
-static void push_children(lua_State *L, const cJSON *item, number_cursor *cur, int is_array)
-{
-    int n = cJSON_GetArraySize(item);
-    lua_createtable(L, is_array ? n : 0, is_array ? 0 : n);
-    int i = 1;
-    for (const cJSON *child = item->child; child != NULL; child = child->next) {
-        if (is_array) {
-            push_value(L, child, cur);
-            lua_rawseti(L, -2, i++);
-        } else {
-            lua_pushstring(L, child->string != NULL ? child->string : "");
-            push_value(L, child, cur);
-            lua_rawset(L, -3);
-        }
-    }
-}
-
-static void push_value(lua_State *L, const cJSON *item, number_cursor *cur)
-{
-    luaL_checkstack(L, 3, "orbt: JSON nested too deeply");
-    if (cJSON_IsObject(item))
-        push_children(L, item, cur, 0);
-    else if (cJSON_IsArray(item))
-        push_children(L, item, cur, 1);
-    else if (cJSON_IsString(item))
-        lua_pushstring(L, item->valuestring);
-    else if (cJSON_IsNumber(item))
-        push_number(L, item, cur);
-    else if (cJSON_IsBool(item))
-        lua_pushboolean(L, cJSON_IsTrue(item));
-    else
-        json_push_null(L);
-}
-
-typedef struct convert_job {
-    const cJSON *root;
-    number_cursor cursor;
-} convert_job;
-
-static int convert_protected(lua_State *L)
-{
-    convert_job *job = lua_touserdata(L, 1);
-    push_value(L, job->root, &job->cursor);
-    return 1;
-}
-
-static int only_whitespace(const char *p, const char *end)
-{
-    for (; p < end; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
-            return 0;
-    }
-    return 1;
-}
-
-/* The deepest nesting of arrays and objects an answer may have. cJSON has
- * its own limit (CJSON_NESTING_LIMIT, 1000 unless the build changed it) and
- * says only "not valid JSON"; the conversion recurses once per level on the
- * C stack. Checking here, before parsing, gives a clear reason and holds
- * whatever cJSON was built with. */
+/* The deepest nesting of arrays and objects an answer may have: enough for
+ * any real answer, and it bounds the C recursion and the Lua stack. */
 #define JSON_DEPTH_MAX 1000
 
-static int nested_too_deeply(const char *text, size_t len)
+/* Longest number text accepted (digits, sign, point, exponent). */
+#define JSON_NUMBER_TEXT_MAX 400
+
+typedef struct decoder {
+    lua_State *L;
+    const char *start, *p, *end;
+    int depth;
+    const char *why;      /* set on the first error */
+    int too_deep;
+} decoder;
+
+static int fail_at(decoder *d, const char *why)
 {
-    size_t depth = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        if (c == '"') { /* skip a string, escapes included */
-            for (i++; i < len && text[i] != '"'; i++) {
-                if (text[i] == '\\')
-                    i++;
+    if (d->why == NULL)
+        d->why = why;
+    return -1;
+}
+
+static void skip_space(decoder *d)
+{
+    while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t'))
+        d->p++;
+}
+
+static int expect_word(decoder *d, const char *word, size_t len)
+{
+    if ((size_t)(d->end - d->p) < len || memcmp(d->p, word, len) != 0)
+        return fail_at(d, "unexpected character");
+    d->p += len;
+    return 0;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Reads the 4 hex digits of a \u escape at d->p; -1 if they are not. */
+static long read_hex4(decoder *d)
+{
+    if (d->end - d->p < 4)
+        return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hex_value(d->p[i]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    d->p += 4;
+    return v;
+}
+
+static size_t utf8_encode(unsigned long cp, char out[4])
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* A \u escape (the backslash and 'u' already read), with a surrogate pair
+ * joined into one code point. \u0000 is kept: Lua strings hold NUL. */
+static int add_unicode_escape(decoder *d, luaL_Buffer *b)
+{
+    long cp = read_hex4(d);
+    if (cp < 0)
+        return fail_at(d, "bad \\u escape");
+    if (cp >= 0xDC00 && cp <= 0xDFFF)
+        return fail_at(d, "lone low surrogate in \\u escape");
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (d->end - d->p < 2 || d->p[0] != '\\' || d->p[1] != 'u')
+            return fail_at(d, "lone high surrogate in \\u escape");
+        d->p += 2;
+        long low = read_hex4(d);
+        if (low < 0xDC00 || low > 0xDFFF)
+            return fail_at(d, "bad surrogate pair in \\u escape");
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+    }
+    char utf8[4];
+    luaL_addlstring(b, utf8, utf8_encode((unsigned long)cp, utf8));
+    return 0;
+}
+
+/* The rest of a string with escapes, from d->p (just after a backslash run
+ * started) into a Lua buffer. */
+static int push_escaped_string(decoder *d, const char *from)
+{
+    lua_State *L = d->L;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    const char *run = from;
+    while (d->p < d->end) {
+        unsigned char c = (unsigned char)*d->p;
+        if (c == '"') {
+            luaL_addlstring(&b, run, (size_t)(d->p - run));
+            d->p++;
+            luaL_pushresult(&b);
+            return 0;
+        }
+        if (c < 0x20) {
+            luaL_pushresult(&b);
+            lua_pop(L, 1);
+            return fail_at(d, "control character in a string");
+        }
+        if (c != '\\') {
+            d->p++;
+            continue;
+        }
+        luaL_addlstring(&b, run, (size_t)(d->p - run));
+        d->p++;
+        if (d->p >= d->end)
+            break;
+        char e = *d->p++;
+        char out;
+        switch (e) {
+        case '"': out = '"'; break;
+        case '\\': out = '\\'; break;
+        case '/': out = '/'; break;
+        case 'b': out = '\b'; break;
+        case 'f': out = '\f'; break;
+        case 'n': out = '\n'; break;
+        case 'r': out = '\r'; break;
+        case 't': out = '\t'; break;
+        case 'u':
+            if (add_unicode_escape(d, &b) != 0) {
+                luaL_pushresult(&b);
+                lua_pop(L, 1);
+                return -1;
             }
-        } else if (c == '[' || c == '{') {
-            if (++depth > JSON_DEPTH_MAX)
-                return 1;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
+            run = d->p;
+            continue;
+        default:
+            luaL_pushresult(&b);
+            lua_pop(L, 1);
+            return fail_at(d, "bad escape in a string");
+        }
+        luaL_addchar(&b, out);
+        run = d->p;
+    }
+    luaL_pushresult(&b);
+    lua_pop(L, 1);
+    return fail_at(d, "unterminated string");
+}
+
+/* A string at d->p (on its opening quote). Most strings have no escape and
+ * become a Lua string straight from the answer's bytes. */
+static int push_string(decoder *d)
+{
+    const char *begin = ++d->p;
+    while (d->p < d->end) {
+        unsigned char c = (unsigned char)*d->p;
+        if (c == '"') {
+            lua_pushlstring(d->L, begin, (size_t)(d->p - begin));
+            d->p++;
+            return 0;
+        }
+        if (c == '\\')
+            return push_escaped_string(d, begin);
+        if (c < 0x20)
+            return fail_at(d, "control character in a string");
+        d->p++;
+    }
+    return fail_at(d, "unterminated string");
+}
+
+static locale_t c_numeric_locale(void)
+{
+    pthread_once(&c_numeric_once, make_c_numeric);
+    return c_numeric;
+}
+
+/* A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? . Integers that fit
+ * 64 bits become Lua integers (5.3+); the rest doubles. A number beyond the
+ * double range would come back as inf: for amounts that is a wrong answer,
+ * not a value, so the document is refused. */
+static int push_number(decoder *d)
+{
+    const char *begin = d->p, *q = d->p, *end = d->end;
+    int negative = 0, integral = 1;
+    if (q < end && *q == '-') {
+        negative = 1;
+        q++;
+    }
+    if (q >= end || *q < '0' || *q > '9')
+        return fail_at(d, "bad number");
+    const char *digits = q;
+    if (*q == '0')
+        q++;
+    else
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+    size_t ndigits = (size_t)(q - digits);
+    if (q < end && *q == '.') {
+        integral = 0;
+        q++;
+        const char *fraction = q;
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+        if (q == fraction)
+            return fail_at(d, "bad number");
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        integral = 0;
+        q++;
+        if (q < end && (*q == '+' || *q == '-'))
+            q++;
+        const char *exponent = q;
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+        if (q == exponent)
+            return fail_at(d, "bad number");
+    }
+    d->p = q;
+    if (integral && ndigits <= 18) {
+        int64_t v = 0;
+        for (size_t i = 0; i < ndigits; i++)
+            v = v * 10 + (digits[i] - '0');
+        orbt_push_int64(d->L, negative ? -v : v);
+        return 0;
+    }
+    size_t len = (size_t)(q - begin);
+    if (len > JSON_NUMBER_TEXT_MAX)
+        return fail_at(d, "number too long");
+    char text[JSON_NUMBER_TEXT_MAX + 1];
+    memcpy(text, begin, len);
+    text[len] = '\0';
+    if (integral) { /* 19 digits or more: exact when it fits 64 bits */
+        errno = 0;
+        char *stop = NULL;
+        long long v = strtoll(text, &stop, 10);
+        if (errno == 0 && stop == text + len) {
+            orbt_push_int64(d->L, (int64_t)v);
+            return 0;
         }
     }
+    double v = strtod_l(text, NULL, c_numeric_locale());
+    if (!isfinite(v))
+        return fail_at(d, "a number too large to represent");
+    lua_pushnumber(d->L, (lua_Number)v);
     return 0;
+}
+
+static int push_value(decoder *d);
+
+static int enter_level(decoder *d)
+{
+    if (++d->depth > JSON_DEPTH_MAX) {
+        d->too_deep = 1;
+        return fail_at(d, "nested too deeply");
+    }
+    /* The table, a key and a value at each level. */
+    luaL_checkstack(d->L, 4, "orbt: JSON nested too deeply");
+    return 0;
+}
+
+static int push_array(decoder *d)
+{
+    lua_State *L = d->L;
+    if (enter_level(d) != 0)
+        return -1;
+    d->p++; /* [ */
+    lua_newtable(L);
+    skip_space(d);
+    if (d->p < d->end && *d->p == ']') {
+        d->p++;
+        d->depth--;
+        return 0;
+    }
+    for (int i = 1;; i++) {
+        if (push_value(d) != 0)
+            return -1;
+        lua_rawseti(L, -2, i);
+        skip_space(d);
+        if (d->p >= d->end)
+            return fail_at(d, "unterminated array");
+        char c = *d->p++;
+        if (c == ']')
+            break;
+        if (c != ',')
+            return fail_at(d, "expected ',' or ']' in an array");
+    }
+    d->depth--;
+    return 0;
+}
+
+static int push_object(decoder *d)
+{
+    lua_State *L = d->L;
+    if (enter_level(d) != 0)
+        return -1;
+    d->p++; /* { */
+    lua_newtable(L);
+    skip_space(d);
+    if (d->p < d->end && *d->p == '}') {
+        d->p++;
+        d->depth--;
+        return 0;
+    }
+    for (;;) {
+        skip_space(d);
+        if (d->p >= d->end || *d->p != '"')
+            return fail_at(d, "expected a string key in an object");
+        if (push_string(d) != 0)
+            return -1;
+        skip_space(d);
+        if (d->p >= d->end || *d->p != ':')
+            return fail_at(d, "expected ':' in an object");
+        d->p++;
+        if (push_value(d) != 0)
+            return -1;
+        lua_rawset(L, -3);
+        skip_space(d);
+        if (d->p >= d->end)
+            return fail_at(d, "unterminated object");
+        char c = *d->p++;
+        if (c == '}')
+            break;
+        if (c != ',')
+            return fail_at(d, "expected ',' or '}' in an object");
+    }
+    d->depth--;
+    return 0;
+}
+
+static int push_value(decoder *d)
+{
+    skip_space(d);
+    if (d->p >= d->end)
+        return fail_at(d, "unexpected end");
+    switch (*d->p) {
+    case '{': return push_object(d);
+    case '[': return push_array(d);
+    case '"': return push_string(d);
+    case 't':
+        if (expect_word(d, "true", 4) != 0)
+            return -1;
+        lua_pushboolean(d->L, 1);
+        return 0;
+    case 'f':
+        if (expect_word(d, "false", 5) != 0)
+            return -1;
+        lua_pushboolean(d->L, 0);
+        return 0;
+    case 'n':
+        if (expect_word(d, "null", 4) != 0)
+            return -1;
+        json_push_null(d->L);
+        return 0;
+    default:
+        return push_number(d);
+    }
 }
 
 int json_push_document(lua_State *L, const char *text, size_t len, char *err, size_t errlen)
 {
-    if (nested_too_deeply(text, len)) {
+    int base = lua_gettop(L);
+    decoder d = {L, text, text, text + len, 0, NULL, 0};
+    int status = push_value(&d);
+    if (status == 0) {
+        skip_space(&d);
+        if (d.p < d.end)
+            status = fail_at(&d, "data after the JSON value");
+    }
+    if (status == 0)
+        return 0;
+    lua_settop(L, base);
+    if (d.too_deep)
         snprintf(err, errlen, "the answer is nested more than %d levels deep", JSON_DEPTH_MAX);
-        return -1;
-    }
-    const char *end = NULL;
-    locale_t previous = enter_c_numeric();
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    leave_c_numeric(previous);
-    if (root == NULL) {
-        snprintf(err, errlen, "the answer is not valid JSON");
-        return -1;
-    }
-    /* cJSON stops after the first value; anything but whitespace after it
-     * means this is not one JSON document. */
-    if (end == NULL || !only_whitespace(end, text + len)) {
-        cJSON_Delete(root);
+    else if (strcmp(d.why, "data after the JSON value") == 0)
         snprintf(err, errlen, "the answer has data after its JSON value");
-        return -1;
-    }
-    /* A Lua error (out of memory) while building tables must not leak the
-     * tree: convert under lua_pcall, free, then re-raise. */
-    convert_job job = {root, {text, text + len, 0}};
-    lua_pushcfunction(L, convert_protected);
-    lua_pushlightuserdata(L, &job);
-    int status = lua_pcall(L, 1, 1, 0);
-    cJSON_Delete(root);
-    if (status != 0)
-        lua_error(L);
-    if (job.cursor.out_of_range) {
-        lua_pop(L, 1);
+    else if (strcmp(d.why, "a number too large to represent") == 0)
         snprintf(err, errlen, "the answer has a number too large to represent");
-        return -1;
-    }
-    return 0;
+    else
+        snprintf(err, errlen, "the answer is not valid JSON (%s at byte %zu)", d.why,
+                 (size_t)(d.p - d.start));
+    return -1;
 }
