@@ -60,6 +60,23 @@ describe("the secret", function()
     assert.matches("REDACTED", err.message)
   end)
 
+  it("stays out even when the redaction marker would spell it again", function()
+    -- With the secret "]x", replacing it in "]]xx" leaves "][REDACTED]x",
+    -- which holds it again: such text is dropped whole.
+    local odd = mockserver.start{ secret = "]x" }
+    local c = odd:client{ max_retries = 0 }
+    odd:fault{ path = PATH, method = "GET", status = 400,
+      body = '{"code":"]]xx","message":"bad ]]xx"}' }
+    local _, err = c:list_customers()
+    c:close()
+    odd:cleanup()
+    for _, field in ipairs{ "message", "code", "body" } do
+      assert.is_nil(tostring(err[field]):find("]x", 1, true), field .. ": " .. tostring(err[field]))
+    end
+    assert.is_nil(tostring(err):find("]x", 1, true))
+    assert.equal("bad request", err.message)
+  end)
+
   it("is not in tostring(client)", function()
     local text = tostring(client)
     assert_clean(text, "tostring(client)")

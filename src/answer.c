@@ -37,6 +37,14 @@ static const char *push_scrubbed(lua_State *L, const char *s, size_t len, size_t
         len -= keep + n;
     }
     luaL_pushresult(&b);
+    /* The marker next to leftover text can spell the secret again (secret
+     * "]x": "]]xx" -> "][REDACTED]x"). Such text is dropped whole. */
+    size_t out_len = 0;
+    const char *out = lua_tolstring(L, -1, &out_len);
+    if (n > 0 && n <= out_len && memmem(out, out_len, call->secret, n) != NULL) {
+        lua_pop(L, 1);
+        lua_pushliteral(L, "");
+    }
     if (lua_rawlen(L, -1) > limit) {
         lua_pushlstring(L, lua_tostring(L, -1), limit);
         lua_remove(L, -2);
@@ -87,6 +95,11 @@ static void read_error_fields(lua_State *L, const char *body, size_t len, const 
         found = first_text_field(L, nested, nested_message);
     if (found != NULL)
         *message = push_scrubbed(L, found, lua_rawlen(L, -1), MESSAGE_MAX, call);
+    /* Text dropped whole by the scrubbing is no code or message at all. */
+    if (*code != NULL && (*code)[0] == '\0')
+        *code = NULL;
+    if (*message != NULL && (*message)[0] == '\0')
+        *message = NULL;
 }
 
 /* The raw answer body as kept in err.body: scrubbed, at most ERROR_BODY_MAX bytes. */
