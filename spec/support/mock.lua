@@ -59,7 +59,11 @@ function M.start(opts)
   assert(line, "orbt-mock did not start: " .. tostring(shell.read_file(d .. "/log")))
   self.url = line
   self.port = tonumber(line:match(":(%d+)$"))
-  self.pid = tonumber(shell.read_file(d .. "/pid"))
+  -- The shell creates the pid file before it writes the number: wait for digits.
+  self.pid = tonumber(shell.wait_for(function()
+    return (shell.read_file(d .. "/pid") or ""):match("%d+")
+  end, 10))
+  assert(self.pid, "orbt-mock's pid was not recorded")
   return self
 end
 

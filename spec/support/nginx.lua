@@ -103,7 +103,9 @@ function M.start(opts)
       return nil
     end, 15)
     if up == "up" then
-      self.pid = tonumber((shell.read_file(dir .. "/nginx.pid") or ""):match("%d+"))
+      self.pid = tonumber(shell.wait_for(function()
+        return (shell.read_file(dir .. "/nginx.pid") or ""):match("%d+")
+      end, 10))
       return self
     end
     local log = shell.read_file(dir .. "/error.log") or ""
