@@ -11,13 +11,6 @@
 
 #define USER_AGENT "orbt-lua/0.1.0"
 
-/* The request body, handed to libcurl through a read callback. */
-typedef struct body_reader {
-    const char *data;
-    size_t len;
-    size_t pos;
-} body_reader;
-
 /* Answers with more header lines or bytes than this are refused: orbt
  * reads one header, and a hostile or broken server must not make it hold
  * an unbounded list. */
@@ -33,8 +26,9 @@ typedef struct header_reader {
 
 struct transport {
     CURL *curl;
-    body_reader upload;
     header_reader headers;
+    int sends;             /* requests libcurl started in this perform */
+    int refuse_resend;     /* this request must not be sent twice */
     char error[CURL_ERROR_SIZE];
 };
 
@@ -46,6 +40,23 @@ int transport_global_init(void)
 void transport_global_cleanup(void)
 {
     curl_global_cleanup();
+}
+
+/* When a reused keep-alive connection dies before the answer, libcurl sends
+ * the request again on a new one, by itself. A create already sent may have
+ * been processed (it is not idempotent), so a second send within one perform
+ * is refused: the caller sees an error instead of a silent second create.
+ * libcurl calls this before every send, its own retries included. */
+static int before_send(void *userdata, char *conn_primary_ip, char *conn_local_ip,
+                       int conn_primary_port, int conn_local_port)
+{
+    transport *t = userdata;
+    (void)conn_primary_ip;
+    (void)conn_local_ip;
+    (void)conn_primary_port;
+    (void)conn_local_port;
+    t->sends++;
+    return t->sends > 1 && t->refuse_resend ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 
 /* Options that never change for the handle's life. */
@@ -67,6 +78,8 @@ static int configure_handle(transport *t)
     ok &= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
     ok &= curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
     ok &= curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, before_send) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_PREREQDATA, t) == CURLE_OK;
     return ok ? 0 : -1;
 }
 
@@ -129,30 +142,6 @@ static size_t collect_header(char *data, size_t size, size_t n, void *userdata)
     return bytes;
 }
 
-static size_t read_body(char *out, size_t size, size_t n, void *userdata)
-{
-    body_reader *r = userdata;
-    size_t room = size * n;
-    size_t left = r->len - r->pos;
-    size_t bytes = left < room ? left : room;
-    memcpy(out, r->data + r->pos, bytes);
-    r->pos += bytes;
-    return bytes;
-}
-
-/* When a reused keep-alive connection dies before the answer, libcurl sends
- * the request again on a new one, and for a body it first asks to rewind it.
- * A body already handed over may have been processed (a create is not
- * idempotent), so refusing the rewind turns that silent second send into an
- * error the caller sees (CURLE_SEND_FAIL_REWIND). */
-static int refuse_rewind(void *userdata, curl_off_t offset, int origin)
-{
-    body_reader *r = userdata;
-    if (offset == 0 && origin == SEEK_SET && r->pos == 0)
-        return CURL_SEEKFUNC_OK;
-    return CURL_SEEKFUNC_CANTSEEK;
-}
-
 static long milliseconds(double seconds)
 {
     double ms = ceil(seconds * 1000.0);
@@ -193,17 +182,15 @@ static int set_request(transport *t, const http_request *rq, struct curl_slist *
     ok &= curl_easy_setopt(c, CURLOPT_HEADERDATA, &t->headers) == CURLE_OK;
     if (body->limit != 0)
         ok &= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body->limit) == CURLE_OK;
-    if (strcmp(rq->method, "GET") == 0) {
+    t->sends = 0;
+    t->refuse_resend = strcmp(rq->method, "GET") != 0;
+    if (!t->refuse_resend) {
         ok &= curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) == CURLE_OK;
     } else {
-        t->upload = (body_reader){rq->body != NULL ? rq->body : "", rq->body_len, 0};
-        ok &= curl_easy_setopt(c, CURLOPT_POST, 1L) == CURLE_OK;
-        ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)NULL) == CURLE_OK;
+        /* Not copied: the body outlives the perform. Headers and body then
+         * go out in one send. */
         ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len) == CURLE_OK;
-        ok &= curl_easy_setopt(c, CURLOPT_READFUNCTION, read_body) == CURLE_OK;
-        ok &= curl_easy_setopt(c, CURLOPT_READDATA, &t->upload) == CURLE_OK;
-        ok &= curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, refuse_rewind) == CURLE_OK;
-        ok &= curl_easy_setopt(c, CURLOPT_SEEKDATA, &t->upload) == CURLE_OK;
+        ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body != NULL ? rq->body : "") == CURLE_OK;
     }
     return ok ? 0 : -1;
 }
@@ -266,7 +253,7 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
     else if (t->headers.too_many)
         snprintf(rs->message, sizeof rs->message, "the answer has more than %d header lines or %d bytes of headers",
                  HEADER_LINES_MAX, HEADER_BYTES_MAX);
-    else if (code == CURLE_SEND_FAIL_REWIND)
+    else if (code == CURLE_ABORTED_BY_CALLBACK && t->sends > 1)
         snprintf(rs->message, sizeof rs->message, "the connection closed after the request was sent; "
                  "it was not sent again because the server may have processed it");
     else if (rs->result != TRANSPORT_OK)
