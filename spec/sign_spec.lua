@@ -51,6 +51,22 @@ local function random_text(n)
 end
 
 describe("orbt.sign", function()
+  -- orbt.sign keeps the key of the last secret: a different secret of the
+  -- same length, and going back, must each sign with their own key.
+  it("signs with the secret it is given, call after call", function()
+    local v = shared_vectors()[1]
+    local function sign(secret)
+      return orbt.sign{ method = v.method, body = v.body, client_id = v.client_id, api_key = "k",
+        secret = secret, timestamp = v.timestamp }["x-signature"]
+    end
+    local other = v.secret:sub(1, -2) .. (v.secret:sub(-1) == "x" and "y" or "x")
+    assert.equal(v.signature, sign(v.secret))
+    local changed = sign(other)
+    assert.are_not.equal(v.signature, changed)
+    assert.equal(v.signature, sign(v.secret))
+    assert.equal(changed, sign(other))
+  end)
+
   it("matches every shared known-answer vector", function()
     local vectors = shared_vectors()
     assert.is_true(#vectors >= 3)

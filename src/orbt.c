@@ -8,6 +8,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <openssl/crypto.h>
 
 #include "answer.h"
 #include "buffer.h"
@@ -163,7 +164,7 @@ static int build_headers(orbt_client *c, const char *method, const buffer *body,
     char body_hash[SIGN_B64_LEN + 1];
     char signature[SIGN_B64_LEN + 1];
     if (sign_timestamp_now(timestamp) != 0
-        || sign_body_hash(body->data, body->len, body_hash) != 0
+        || sign_key_body_hash(c->key, body->data, body->len, body_hash) != 0
         || sign_signature(c->key, method, timestamp, c->client_id, body_hash, signature) != 0)
         return -1;
     h->count = 0;
@@ -550,10 +551,59 @@ static void set_header_field(lua_State *L, const char *name, const char *value, 
     lua_setfield(L, -2, name);
 }
 
+/* orbt.sign keeps the HMAC key of the last secret it was given, so that
+ * signing many requests with one secret derives the key once. It lives in an
+ * upvalue of orbt.sign (one per Lua state) and is wiped when the secret
+ * changes and when the state closes. */
+#define SIGN_CACHE_METATABLE "orbt.sign_cache"
+
+typedef struct sign_cache {
+    char *secret;
+    size_t secret_len;
+    sign_key *key;
+} sign_cache;
+
+static void sign_cache_clear(sign_cache *cache)
+{
+    if (cache->secret != NULL) {
+        sign_wipe(cache->secret, cache->secret_len);
+        free(cache->secret);
+    }
+    sign_key_free(cache->key);
+    cache->secret = NULL;
+    cache->secret_len = 0;
+    cache->key = NULL;
+}
+
+static int sign_cache_gc(lua_State *L)
+{
+    sign_cache_clear(luaL_checkudata(L, 1, SIGN_CACHE_METATABLE));
+    return 0;
+}
+
+/* The key for this secret, from the cache or derived and cached. */
+static sign_key *sign_cache_key(sign_cache *cache, const lua_text *secret)
+{
+    if (cache->key != NULL && cache->secret_len == secret->len
+        && CRYPTO_memcmp(cache->secret, secret->ptr, secret->len) == 0)
+        return cache->key;
+    sign_cache_clear(cache);
+    cache->secret = malloc(secret->len + 1);
+    cache->key = sign_key_new(secret->ptr, secret->len);
+    if (cache->secret == NULL || cache->key == NULL) {
+        sign_cache_clear(cache);
+        return NULL;
+    }
+    memcpy(cache->secret, secret->ptr, secret->len);
+    cache->secret_len = secret->len;
+    return cache->key;
+}
+
 /* orbt.sign{method=, body=, client_id=, api_key=, secret=, timestamp=} ->
  * the five authentication headers, for users with an HTTP client of their own. */
 static int orbt_sign(lua_State *L)
 {
+    sign_cache *cache = lua_touserdata(L, lua_upvalueindex(1));
     sign_input in;
     validation_error v;
     if (!validate_sign_input(L, 1, &in, &v))
@@ -568,11 +618,9 @@ static int orbt_sign(lua_State *L)
         return luaL_error(L, "orbt: cannot read the clock");
     char body_hash[SIGN_B64_LEN + 1];
     char signature[SIGN_B64_LEN + 1];
-    sign_key *key = sign_key_new(in.secret.ptr, in.secret.len);
-    int ok = key != NULL && sign_body_hash(in.body.ptr, in.body.len, body_hash) == 0
-             && sign_signature(key, method, timestamp, in.client_id.ptr, body_hash, signature) == 0;
-    sign_key_free(key);
-    if (!ok)
+    sign_key *key = sign_cache_key(cache, &in.secret);
+    if (key == NULL || sign_key_body_hash(key, in.body.ptr, in.body.len, body_hash) != 0
+        || sign_signature(key, method, timestamp, in.client_id.ptr, body_hash, signature) != 0)
         return luaL_error(L, "orbt: could not sign (OpenSSL failure)");
     lua_createtable(L, 0, 5);
     set_header_field(L, "x-api-key", in.api_key.ptr, in.api_key.len);
@@ -581,6 +629,18 @@ static int orbt_sign(lua_State *L)
     set_header_field(L, "x-body-hash", body_hash, SIGN_B64_LEN);
     set_header_field(L, "x-signature", signature, SIGN_B64_LEN);
     return 1;
+}
+
+static void register_sign(lua_State *L)
+{
+    sign_cache *cache = lua_newuserdata(L, sizeof *cache);
+    memset(cache, 0, sizeof *cache);
+    luaL_newmetatable(L, SIGN_CACHE_METATABLE);
+    lua_pushcfunction(L, sign_cache_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_pushcclosure(L, orbt_sign, 1);
+    lua_setfield(L, -2, "sign");
 }
 
 /* ===== Initialisation ===== */
@@ -629,7 +689,6 @@ static const luaL_Reg client_meta[] = {
 
 static const luaL_Reg module_functions[] = {
     {"new", orbt_new},
-    {"sign", orbt_sign},
     {NULL, NULL},
 };
 
@@ -685,6 +744,7 @@ int luaopen_orbt(lua_State *L)
     lua_pop(L, 1);
 
     luaL_newlib(L, module_functions);
+    register_sign(L);
     json_push_null(L);
     lua_setfield(L, -2, "null");
     lua_pushliteral(L, ORBT_VERSION);

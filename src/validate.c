@@ -114,8 +114,8 @@ static int only_known_fields(lua_State *L, int idx, const char *const *known, va
         const char *key = lua_tolstring(L, -1, &key_len);
         int found = 0;
         /* Compared with the length, so "timeout\0typo" is not "timeout". */
-        for (const char *const *k = known; *k != NULL; k++)
-            found |= strlen(*k) == key_len && memcmp(*k, key, key_len) == 0;
+        for (const char *const *k = known; *k != NULL && !found; k++)
+            found = key_len > 0 && (*k)[0] == key[0] && strlen(*k) == key_len && memcmp(*k, key, key_len) == 0;
         if (!found) {
             fail(err, key, "unknown field '%s'", key);
             lua_pop(L, 1);
