@@ -15,7 +15,7 @@
  * reads one header, and a hostile or broken server must not make it hold
  * an unbounded list. */
 #define HEADER_LINES_MAX 200
-#define HEADER_BYTES_MAX (64 * 1024)
+#define HEADER_BYTES_MAX ((size_t)64 * 1024)
 
 /* What the header callback sees of one answer. */
 typedef struct header_reader {
@@ -251,7 +251,7 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
     if (rs->result == TRANSPORT_TOO_LARGE)
         snprintf(rs->message, sizeof rs->message, "the answer is larger than max_body (%zu bytes)", rs->body.limit);
     else if (t->headers.too_many)
-        snprintf(rs->message, sizeof rs->message, "the answer has more than %d header lines or %d bytes of headers",
+        snprintf(rs->message, sizeof rs->message, "the answer has more than %d header lines or %zu bytes of headers",
                  HEADER_LINES_MAX, HEADER_BYTES_MAX);
     else if (code == CURLE_ABORTED_BY_CALLBACK && t->sends > 1)
         snprintf(rs->message, sizeof rs->message, "the connection closed after the request was sent; "
