@@ -186,6 +186,28 @@ describe("orbt in nginx #nginx", function()
     assert.equal(2, mock:stats().requests_total)
   end)
 
+  it("trusts a CA file through libcurl, and refuses one for cosockets", function()
+    local orbt = require("orbt")
+    local function client(url, ca_file)
+      return assert(orbt.new{ api_key = mock.api_key, client_id = mock.client_id, secret = mock.secret,
+        base_url = url, ca_file = ca_file, max_retries = 0, timeout = 10 })
+    end
+    assert(client(nginx.settings.tls_url, nginx.settings.ca_file):list_customers())
+    local _, unknown_ca = client(nginx.settings.tls_url):list_customers()
+    assert.equal("network", unknown_ca.kind)
+    assert.matches("certificate", unknown_ca.message)
+    local _, untrusted = client(nginx.settings.untrusted_url, nginx.settings.ca_file):list_customers()
+    assert.equal("network", untrusted.kind)
+    local _, missing = orbt.new{ api_key = "k", client_id = "c", secret = "s", ca_file = "/nonexistent/ca.pem" }
+    assert.equal("ca_file", missing.field)
+    assert.equal(1, mock:stats().requests_total)
+
+    local result = get_json("/ca-file")
+    assert.equal("invalid", result.error.kind)
+    assert.equal("ca_file", result.error.field)
+    assert.matches("lua_ssl_trusted_certificate", result.error.message, 1, true)
+  end)
+
   it("returns errors as values through cosockets", function()
     mock:fault{ path = PATH, method = "GET", count = 1, status = 503, retry_after = "2" }
     local result = get_json("/errors")

@@ -40,6 +40,7 @@ typedef struct orbt_client {
     buffer request_body;       /* reused between calls */
     http_response response;    /* reused between calls; its body is bounded by max_body */
     transport_choice transport_choice;
+    int has_ca_file;           /* a CA file replaces the system's trust (libcurl only) */
     call_limits limits;        /* max_retries and deadline, unless a call gives its own */
     retry_random random;       /* the backoff's jitter */
     int closed;
@@ -90,7 +91,8 @@ static int client_fill(orbt_client *c, const client_options *o)
     c->secret = copy_text(&o->secret);
     c->secret_len = o->secret.len;
     c->key = sign_key_new(o->secret.ptr, o->secret.len);
-    c->transport = transport_new();
+    c->has_ca_file = o->ca_file.ptr != NULL;
+    c->transport = transport_new(o->ca_file.ptr);
     c->timeout = o->timeout;
     c->connect_timeout = o->connect_timeout;
     c->transport_choice = o->transport;
@@ -470,8 +472,8 @@ static int client_answer(lua_State *L)
 }
 
 /* client:_settings() -> base_url, timeout, connect_timeout, max_body,
- * transport ("auto", "curl" or "cosocket"), or nil, err once closed. A
- * call's deadline and max_retries come from _prepare. */
+ * transport ("auto", "curl" or "cosocket"), has_ca_file, or nil, err once
+ * closed. A call's deadline and max_retries come from _prepare. */
 static int client_settings(lua_State *L)
 {
     static const char *const choices[] = {"auto", "curl", "cosocket"};
@@ -483,7 +485,8 @@ static int client_settings(lua_State *L)
     lua_pushnumber(L, c->connect_timeout);
     orbt_push_int64(L, (int64_t)c->response.body.limit);
     lua_pushstring(L, choices[c->transport_choice]);
-    return 5;
+    lua_pushboolean(L, c->has_ca_file);
+    return 6;
 }
 
 static int client_close(lua_State *L)

@@ -83,13 +83,14 @@ static int configure_handle(transport *t)
     return ok ? 0 : -1;
 }
 
-transport *transport_new(void)
+transport *transport_new(const char *ca_file)
 {
     transport *t = calloc(1, sizeof *t);
     if (t == NULL)
         return NULL;
     t->curl = curl_easy_init();
-    if (t->curl == NULL || configure_handle(t) != 0) {
+    if (t->curl == NULL || configure_handle(t) != 0
+        || (ca_file != NULL && curl_easy_setopt(t->curl, CURLOPT_CAINFO, ca_file) != CURLE_OK)) {
         transport_free(t);
         return NULL;
     }

@@ -40,7 +40,8 @@ typedef struct http_response {
 
 typedef struct transport transport;
 
-transport *transport_new(void);
+/* ca_file: a PEM file of CAs to trust instead of the system's, or NULL. */
+transport *transport_new(const char *ca_file);
 void transport_free(transport *t);
 
 /* Sends rq and fills rs (its body buffer is reset first). Returns rs->result. */

@@ -1,6 +1,7 @@
 /* validate.c: every rule checked before a request leaves the process. */
 #include "validate.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -307,6 +308,23 @@ static int read_transport_choice(lua_State *L, int idx, transport_choice *out, v
     return 1;
 }
 
+/* A CA file must be readable now: a typo is an error before any traffic,
+ * not a TLS failure on the first call. */
+static int read_ca_file(lua_State *L, int idx, lua_text *out, validation_error *err)
+{
+    if (!read_string(L, idx, "ca_file", 0, out, err))
+        return 0;
+    if (out->ptr == NULL)
+        return 1;
+    if (memchr(out->ptr, '\0', out->len) != NULL)
+        return fail(err, "ca_file", "ca_file must be a file path without NUL");
+    FILE *f = fopen(out->ptr, "rb");
+    if (f == NULL)
+        return fail(err, "ca_file", "ca_file cannot be read: %s", strerror(errno));
+    fclose(f);
+    return 1;
+}
+
 static int read_limits(lua_State *L, int idx, call_limits *out, validation_error *err)
 {
     int64_t retries = 0;
@@ -325,7 +343,7 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
 {
     static const char *const known[] = {"api_key", "client_id", "secret", "base_url", "timeout",
                                         "connect_timeout", "max_body", "allow_insecure_http",
-                                        "transport", "max_retries", "deadline", NULL};
+                                        "transport", "max_retries", "deadline", "ca_file", NULL};
     memset(out, 0, sizeof *out);
     out->timeout = DEFAULT_TIMEOUT;
     out->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
@@ -345,6 +363,8 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
         return 0;
     out->max_retries = limits.max_retries;
     out->deadline = limits.deadline;
+    if (!read_ca_file(L, idx, &out->ca_file, err))
+        return 0;
     int64_t max_body = 0;
     int has_max_body = 0;
     if (!read_integer(L, idx, "max_body", 1024, MAX_BODY_CEILING, &max_body, &has_max_body, err))

@@ -39,6 +39,7 @@ typedef struct client_options {
     transport_choice transport;
     int max_retries;
     double deadline;
+    lua_text ca_file;      /* ptr NULL: the system's CAs */
 } client_options;
 
 /* Per-call limits: the client's, or a call's own second argument. */

@@ -82,7 +82,7 @@ local function settings_of(client)
   if s then
     return s
   end
-  local base_url, timeout, connect_timeout, max_body, transport = client:_settings()
+  local base_url, timeout, connect_timeout, max_body, transport, has_ca_file = client:_settings()
   if not base_url then
     return nil
   end
@@ -91,6 +91,7 @@ local function settings_of(client)
     return nil
   end
   s.timeout, s.connect_timeout, s.max_body, s.transport = timeout, connect_timeout, max_body, transport
+  s.has_ca_file = has_ca_file
   settings_cache[client] = s
   return s
 end
@@ -427,6 +428,16 @@ local function wrap(direct, op)
         })
       end
       return direct(client, args, opts)
+    end
+    if s.has_ca_file then
+      -- Cosockets trust what nginx.conf says; a ca_file silently ignored
+      -- would be a surprise.
+      return nil, make_error({
+        kind = "invalid", field = "ca_file", retryable = false,
+        method = op == "create_customer" and "POST" or "GET", path = "/api/partner/v1/customer",
+        message = "ca_file applies to libcurl only: in nginx, trust a CA with lua_ssl_trusted_certificate, "
+          .. 'or give the client transport = "curl"',
+      })
     end
     return call(client, op, args, opts, s)
   end

@@ -157,6 +157,12 @@ function M.tls()
   })
 end
 
+-- A ca_file cannot apply to cosockets: a clear error, not a silent ignore.
+function M.ca_file()
+  local page, err = new_client({ base_url = settings.tls_url, ca_file = settings.ca_file }):list_customers()
+  reply({ ok = page ~= nil, error = error_fields(err) })
+end
+
 -- Errors travel as values through the cosocket transport too.
 function M.errors()
   local client = client_for("auto")

@@ -70,6 +70,7 @@ function M.start(opts)
     end
     settings.tls_url = ("https://localhost:%d"):format(tls_port)
     settings.untrusted_url = ("https://localhost:%d"):format(untrusted_port)
+    settings.ca_file = dir .. "/ca.pem"
     local conf = fill_template(template, {
       PREFIX = dir, PORT = tostring(port), TLS_PORT = tostring(tls_port),
       UNTRUSTED_PORT = tostring(untrusted_port),
