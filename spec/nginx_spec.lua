@@ -156,6 +156,27 @@ describe("orbt in nginx #nginx", function()
     assert.is_true(get_json("/hostile").ok, "the worker's client works afterwards")
   end)
 
+  it("creates many consumers at once over cosockets, one result per input in order", function()
+    mock:fault{ path = PATH, method = "POST", delay_ms = 300, count = 11 }
+    local result = get_json("/bulk")
+    assert.equal(12, result.count)
+    assert.equal(1, result.failures)
+    for i = 1, 12 do
+      if i == 5 then
+        assert.equal("invalid", result.kinds[i])
+      else
+        assert.equal(("nginx-bulk%d@example.com"):format(i), result.emails[i])
+      end
+    end
+    local stats = mock:stats()
+    assert.equal(11, stats.consumers)
+    assert.is_true(stats.peak_in_flight >= 3, "peak in flight " .. stats.peak_in_flight)
+    assert.is_true(stats.peak_in_flight <= 4, "peak in flight " .. stats.peak_in_flight)
+    for _, request in ipairs(mock:requests(11)) do
+      assert.matches(COSOCKET_AGENT, user_agent(request), 1, true)
+    end
+  end)
+
   it("uses libcurl where nginx has no cosockets, and refuses a forced cosocket there", function()
     local result = get_json("/init-worker")
     assert.is_true(result.auto.ok, result.auto.error and result.auto.error.text)

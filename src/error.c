@@ -115,6 +115,16 @@ static int error_tostring(lua_State *L)
     return 1;
 }
 
+int error_is(lua_State *L, int idx)
+{
+    if (!lua_getmetatable(L, idx))
+        return 0;
+    luaL_getmetatable(L, ERROR_METATABLE);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same;
+}
+
 void error_register(lua_State *L)
 {
     luaL_newmetatable(L, ERROR_METATABLE);

@@ -33,6 +33,9 @@ void error_push(lua_State *L, const orbt_error *e);
 /* Makes the table at idx an error value (for errors built in Lua). */
 void error_set_metatable(lua_State *L, int idx);
 
+/* Whether the value at idx is one of orbt's error values. */
+int error_is(lua_State *L, int idx);
+
 /* Pushes nil and the error; returns 2 for `return error_return(L, &e);`. */
 int error_return(lua_State *L, const orbt_error *e);
 

@@ -41,6 +41,7 @@ typedef struct orbt_client {
     http_response response;    /* reused between calls; its body is bounded by max_body */
     transport_choice transport_choice;
     int has_ca_file;           /* a CA file replaces the system's trust (libcurl only) */
+    char *ca_file;             /* its path, for the transports of create_customers */
     call_limits limits;        /* max_retries and deadline, unless a call gives its own */
     retry_random random;       /* the backoff's jitter */
     int closed;
@@ -72,6 +73,8 @@ static void client_release(orbt_client *c)
     free(c->api_key);
     free(c->client_id);
     free(c->base_url);
+    free(c->ca_file);
+    c->ca_file = NULL;
     buffer_free(&c->url);
     buffer_free(&c->request_body);
     buffer_free(&c->response.body);
@@ -92,6 +95,7 @@ static int client_fill(orbt_client *c, const client_options *o)
     c->secret_len = o->secret.len;
     c->key = sign_key_new(o->secret.ptr, o->secret.len);
     c->has_ca_file = o->ca_file.ptr != NULL;
+    c->ca_file = c->has_ca_file ? copy_text(&o->ca_file) : NULL;
     c->transport = transport_new(o->ca_file.ptr);
     c->timeout = o->timeout;
     c->connect_timeout = o->connect_timeout;
@@ -106,7 +110,10 @@ static int client_fill(orbt_client *c, const client_options *o)
         while (n > 0 && c->base_url[n - 1] == '/')
             c->base_url[--n] = '\0';
     }
-    return c->api_key && c->client_id && c->base_url && c->secret && c->key && c->transport ? 0 : -1;
+    return c->api_key && c->client_id && c->base_url && c->secret && c->key && c->transport
+                   && (c->ca_file != NULL || !c->has_ca_file)
+               ? 0
+               : -1;
 }
 
 /* Misuse (a method called on something that is not a client) raises. */
@@ -355,6 +362,302 @@ static int client_list_customers(lua_State *L)
     call_plan p;
     int refused = plan_list(L, c, &p);
     return refused ? refused : perform_call(L, c, &p);
+}
+
+/* ===== Bulk creation: create_customers over libcurl's multi interface =====
+ *
+ * client:create_customers(list, {concurrency = N, max_retries =, deadline =})
+ * -> results, failures. results[i] is the customer created for list[i] or an
+ * error value: one result per input, in input order, nothing skipped.
+ * Inputs that fail validation get their `invalid` error and are never sent.
+ * The rest go out N at a time, on kept-alive connections, each with the
+ * retry policy of retry.h (a create is retried only when it never reached
+ * the server, or on 429) and its own deadline from its first attempt. */
+
+#define BULK_METATABLE "orbt.bulk"
+
+typedef struct bulk_item {
+    int index;              /* position in the input, from 1 */
+    buffer body;
+    int attempts;
+    double deadline_at;     /* from the first attempt */
+    double not_before;      /* the next attempt waits until then */
+} bulk_item;
+
+typedef struct bulk_slot {
+    transport *transport;
+    bulk_item *item;        /* NULL: free */
+    http_response response;
+    header_lines headers;
+    http_request request;
+    int cut;                /* the attempt's timeout was cut by the deadline */
+} bulk_slot;
+
+/* Lives in a userdata whose __gc frees it: a Lua error half way (out of
+ * memory) cannot leak the transfers. */
+typedef struct bulk_job {
+    orbt_client *client;
+    call_limits limits;
+    bulk_item *items;
+    int item_count;
+    bulk_item **waiting;    /* to send, in order; retries join at the end */
+    int waiting_count;
+    bulk_slot *slots;
+    int slot_count;
+    int active;
+    transport_batch *batch;
+    int failures;
+} bulk_job;
+
+static void bulk_job_release(bulk_job *job)
+{
+    for (int i = 0; i < job->slot_count; i++) {
+        bulk_slot *slot = &job->slots[i];
+        if (slot->transport != NULL && job->batch != NULL)
+            transport_batch_remove(job->batch, slot->transport);
+        transport_free(slot->transport);
+        buffer_free(&slot->response.body);
+    }
+    transport_batch_free(job->batch);
+    for (int i = 0; i < job->item_count; i++)
+        buffer_free(&job->items[i].body);
+    free(job->slots);
+    free(job->waiting);
+    free(job->items);
+    memset(job, 0, sizeof *job);
+}
+
+static int bulk_job_gc(lua_State *L)
+{
+    bulk_job_release(luaL_checkudata(L, 1, BULK_METATABLE));
+    return 0;
+}
+
+static bulk_job *bulk_job_new(lua_State *L, orbt_client *c, int count)
+{
+    bulk_job *job = lua_newuserdata(L, sizeof *job);
+    memset(job, 0, sizeof *job);
+    if (luaL_newmetatable(L, BULK_METATABLE)) {
+        lua_pushcfunction(L, bulk_job_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    job->client = c;
+    job->items = calloc((size_t)count + 1, sizeof *job->items);
+    job->waiting = calloc((size_t)count + 1, sizeof *job->waiting);
+    if (job->items == NULL || job->waiting == NULL)
+        luaL_error(L, "orbt: out of memory");
+    return job;
+}
+
+/* Validates every input: a valid one gets its body, an invalid one its
+ * error in results. Returns the number refused. */
+static int bulk_validate(lua_State *L, bulk_job *job, int list, int results, int count)
+{
+    int refused = 0;
+    for (int i = 1; i <= count; i++) {
+        int top = lua_gettop(L);
+        lua_rawgeti(L, list, i);
+        customer_input in;
+        validation_error v;
+        if (!validate_customer(L, top + 1, &in, &v)) {
+            lua_settop(L, top);
+            invalid(L, &v, "POST", CUSTOMER_PATH);
+            lua_rawseti(L, results, i);
+            lua_pop(L, 1); /* the nil before the error */
+            refused++;
+            continue;
+        }
+        bulk_item *item = &job->items[job->item_count++];
+        item->index = i;
+        buffer_init(&item->body, 0);
+        if (build_customer_body(&item->body, &in) != 0)
+            luaL_error(L, "orbt: out of memory");
+        lua_settop(L, top);
+    }
+    return refused;
+}
+
+static int bulk_open_slots(bulk_job *job, int concurrency, size_t max_body)
+{
+    job->slot_count = job->item_count < concurrency ? job->item_count : concurrency;
+    job->slots = calloc((size_t)job->slot_count, sizeof *job->slots);
+    job->batch = transport_batch_new(job->slot_count);
+    if (job->slots == NULL || job->batch == NULL)
+        return -1;
+    for (int i = 0; i < job->slot_count; i++) {
+        job->slots[i].transport = transport_new(job->client->ca_file);
+        buffer_init(&job->slots[i].response.body, max_body);
+        if (job->slots[i].transport == NULL)
+            return -1;
+    }
+    for (int i = 0; i < job->item_count; i++)
+        job->waiting[job->waiting_count++] = &job->items[i];
+    return 0;
+}
+
+/* The first waiting item whose time has come, taken off the list. */
+static bulk_item *bulk_take_ready(bulk_job *job, double now)
+{
+    for (int i = 0; i < job->waiting_count; i++) {
+        bulk_item *item = job->waiting[i];
+        if (item->not_before <= now) {
+            memmove(&job->waiting[i], &job->waiting[i + 1], (size_t)(job->waiting_count - i - 1) * sizeof *job->waiting);
+            job->waiting_count--;
+            return item;
+        }
+    }
+    return NULL;
+}
+
+static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int results);
+
+static void bulk_start(lua_State *L, bulk_job *job, bulk_slot *slot, bulk_item *item, double now, int results)
+{
+    orbt_client *c = job->client;
+    if (item->attempts == 0)
+        item->deadline_at = now + job->limits.deadline;
+    double left = item->deadline_at - now;
+    int connect_cut = 0;
+    if (build_headers(c, "POST", &item->body, &slot->headers) != 0)
+        luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
+    slot->request = (http_request){
+        .method = "POST",
+        .url = c->url.data,
+        .headers = slot->headers.ptrs,
+        .header_count = slot->headers.count,
+        .body = item->body.data,
+        .body_len = item->body.len,
+        .timeout = attempt_timeout(c->timeout, left, &slot->cut),
+        .connect_timeout = attempt_timeout(c->connect_timeout, left, &connect_cut),
+    };
+    slot->item = item;
+    item->attempts++;
+    job->active++;
+    if (transport_batch_add(job->batch, slot->transport, &slot->request, &slot->response) != 0)
+        bulk_finish(L, job, slot, results); /* the response says why */
+}
+
+/* An attempt ended: wait and retry, or decode it into results[index]. */
+static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int results)
+{
+    orbt_client *c = job->client;
+    bulk_item *item = slot->item;
+    http_response *rs = &slot->response;
+    double now = retry_clock();
+    retry_verdict verdict = retry_decide(&c->random, "POST", rs, item->attempts, job->limits.max_retries,
+                                         item->deadline_at - now);
+    slot->item = NULL;
+    job->active--;
+    if (verdict.again) {
+        item->not_before = now + verdict.delay;
+        job->waiting[job->waiting_count++] = item;
+        return;
+    }
+    if (slot->cut && rs->result == TRANSPORT_TIMEOUT)
+        snprintf(rs->message, sizeof rs->message, "the call's deadline of %g s passed (attempt %d)",
+                 job->limits.deadline, item->attempts);
+    call_info call = {"POST", CUSTOMER_PATH, c->secret, c->secret_len, item->attempts, verdict.retry_after};
+    if (answer_push(L, ANSWER_CUSTOMER, &call, rs) == 2) {
+        lua_remove(L, -2);
+        job->failures++;
+    }
+    lua_rawseti(L, results, item->index);
+    buffer_release(&rs->body);
+}
+
+static bulk_slot *bulk_slot_of(bulk_job *job, const transport *t)
+{
+    for (int i = 0; i < job->slot_count; i++)
+        if (job->slots[i].transport == t)
+            return &job->slots[i];
+    return NULL;
+}
+
+/* How long to wait for a transfer to end: at most 50 ms, and no longer than
+ * until the next retry is due. */
+static int bulk_wait_ms(const bulk_job *job, double now)
+{
+    double wait = 0.05;
+    for (int i = 0; i < job->waiting_count; i++) {
+        double until = job->waiting[i]->not_before - now;
+        if (until > 0 && until < wait)
+            wait = until;
+    }
+    return (int)(wait * 1000) + 1;
+}
+
+/* The transfers, under lua_pcall: the job (1) and the results table (2). */
+static int bulk_run(lua_State *L)
+{
+    bulk_job *job = lua_touserdata(L, 1);
+    const int results = 2;
+    while (job->waiting_count > 0 || job->active > 0) {
+        double now = retry_clock();
+        for (int i = 0; i < job->slot_count; i++) {
+            if (job->slots[i].item != NULL)
+                continue;
+            bulk_item *item = bulk_take_ready(job, now);
+            if (item == NULL)
+                break;
+            bulk_start(L, job, &job->slots[i], item, now, results);
+        }
+        if (job->active == 0) {
+            retry_sleep(bulk_wait_ms(job, retry_clock()) / 1000.0);
+            continue;
+        }
+        transport *done = transport_batch_next(job->batch, bulk_wait_ms(job, now));
+        if (done != NULL)
+            bulk_finish(L, job, bulk_slot_of(job, done), results);
+    }
+    return 0;
+}
+
+static int client_create_customers(lua_State *L)
+{
+    orbt_client *c = check_client(L);
+    validation_error v;
+    int concurrency = 0;
+    call_limits limits = c->limits;
+    if (!validate_bulk_options(L, 3, &concurrency, &limits, &v))
+        return invalid(L, &v, "POST", CUSTOMER_PATH);
+    if (!lua_istable(L, 2)) {
+        validation_error not_list = {"customers", "create_customers takes a list (a table) of customers"};
+        return invalid(L, &not_list, "POST", CUSTOMER_PATH);
+    }
+    lua_settop(L, 3);
+    int count = (int)lua_rawlen(L, 2);
+    lua_createtable(L, count, 0);
+    const int results = 4;
+    bulk_job *job = bulk_job_new(L, c, count); /* stays at 5: the job's anchor */
+    job->limits = limits;
+    int refused = bulk_validate(L, job, 2, results, count);
+    /* Validation can run Lua code (__index): the client may be gone. */
+    if (refuse_if_unusable(L, c, "POST", CUSTOMER_PATH)) {
+        bulk_job_release(job);
+        return 2;
+    }
+    if (job->item_count > 0) {
+        if (build_url(c, &(call_plan){"POST", CUSTOMER_PATH, "", ANSWER_CUSTOMER, limits}) != 0
+            || bulk_open_slots(job, concurrency, c->response.body.limit) != 0)
+            return luaL_error(L, "orbt: out of memory");
+        c->busy = 1;
+        lua_pushcfunction(L, bulk_run);
+        lua_pushlightuserdata(L, job);
+        lua_pushvalue(L, results);
+        int status = lua_pcall(L, 2, 0, 0);
+        c->busy = 0;
+        int failures = job->failures;
+        bulk_job_release(job);
+        release_if_pending(c);
+        if (status != 0)
+            return lua_error(L);
+        refused += failures;
+    }
+    bulk_job_release(job);
+    lua_pushvalue(L, results);
+    orbt_push_int64(L, refused);
+    return 2;
 }
 
 /* ===== The interface for a transport written in Lua (lua/orbt/cosocket.lua) ===== */
@@ -634,6 +937,14 @@ static int orbt_sign(lua_State *L)
     return 1;
 }
 
+/* orbt.is_error(v): whether v is one of orbt's error values, for telling
+ * apart the results of create_customers. */
+static int orbt_is_error(lua_State *L)
+{
+    lua_pushboolean(L, lua_istable(L, 1) && error_is(L, 1));
+    return 1;
+}
+
 static void register_sign(lua_State *L)
 {
     sign_cache *cache = lua_newuserdata(L, sizeof *cache);
@@ -677,6 +988,7 @@ static void init_transport_once(lua_State *L)
 static const luaL_Reg client_methods[] = {
     {"create_customer", client_create_customer},
     {"list_customers", client_list_customers},
+    {"create_customers", client_create_customers},
     {"close", client_close},
     {"_prepare", client_prepare},
     {"_answer", client_answer},
@@ -692,6 +1004,7 @@ static const luaL_Reg client_meta[] = {
 
 static const luaL_Reg module_functions[] = {
     {"new", orbt_new},
+    {"is_error", orbt_is_error},
     {NULL, NULL},
 };
 

@@ -26,6 +26,8 @@ typedef struct header_reader {
 
 struct transport {
     CURL *curl;
+    struct curl_slist *request_headers; /* the transfer's; freed when it ends */
+    http_response *response;            /* where a batch transfer's outcome goes */
     header_reader headers;
     int sends;             /* requests libcurl started in this perform */
     int refuse_resend;     /* this request must not be sent twice */
@@ -103,6 +105,7 @@ void transport_free(transport *t)
         return;
     if (t->curl != NULL)
         curl_easy_cleanup(t->curl);
+    curl_slist_free_all(t->request_headers);
     free(t);
 }
 
@@ -230,22 +233,30 @@ static transport_result classify(CURLcode code, const buffer *body)
     }
 }
 
-transport_result transport_perform(transport *t, const http_request *rq, http_response *rs)
+/* Sets up one transfer: the caller performs it (easy or multi). */
+static CURLcode begin_transfer(transport *t, const http_request *rq, http_response *rs)
 {
     buffer_reset(&rs->body);
     rs->status = 0;
     rs->message[0] = '\0';
     rs->retry_after[0] = '\0';
     t->error[0] = '\0';
+    t->response = rs;
+    t->request_headers = header_list(rq);
+    if (t->request_headers == NULL || set_request(t, rq, t->request_headers, rs) != 0)
+        return CURLE_OUT_OF_MEMORY;
+    return CURLE_OK;
+}
 
-    struct curl_slist *headers = header_list(rq);
-    CURLcode code = CURLE_OUT_OF_MEMORY;
-    if (headers != NULL && set_request(t, rq, headers, rs) == 0)
-        code = curl_easy_perform(t->curl);
+/* Reads the transfer's outcome into its response and lets go of its headers. */
+static void end_transfer(transport *t, CURLcode code)
+{
+    http_response *rs = t->response;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &rs->status);
-    /* The list must not outlive this call, and the handle must not keep it. */
+    /* The list must not outlive the transfer, and the handle must not keep it. */
     curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-    curl_slist_free_all(headers);
+    curl_slist_free_all(t->request_headers);
+    t->request_headers = NULL;
 
     rs->result = classify(code, &rs->body);
     rs->request_sent = request_was_sent(t->curl, code);
@@ -259,5 +270,105 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
                  "it was not sent again because the server may have processed it");
     else if (rs->result != TRANSPORT_OK)
         snprintf(rs->message, sizeof rs->message, "%s", t->error[0] ? t->error : curl_easy_strerror(code));
+}
+
+transport_result transport_perform(transport *t, const http_request *rq, http_response *rs)
+{
+    CURLcode code = begin_transfer(t, rq, rs);
+    if (code == CURLE_OK)
+        code = curl_easy_perform(t->curl);
+    end_transfer(t, code);
     return rs->result;
+}
+
+/* ===== Batches: several transfers at once on libcurl's multi interface ===== */
+
+struct transport_batch {
+    CURLM *multi;
+    int running;
+};
+
+transport_batch *transport_batch_new(int max_connections)
+{
+    transport_batch *b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return NULL;
+    b->multi = curl_multi_init();
+    /* One connection per concurrent transfer, kept alive and reused by the
+     * next transfer that needs one. */
+    if (b->multi == NULL
+        || curl_multi_setopt(b->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)max_connections) != CURLM_OK
+        || curl_multi_setopt(b->multi, CURLMOPT_MAXCONNECTS, (long)max_connections) != CURLM_OK) {
+        transport_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void transport_batch_free(transport_batch *b)
+{
+    if (b == NULL)
+        return;
+    if (b->multi != NULL)
+        curl_multi_cleanup(b->multi);
+    free(b);
+}
+
+int transport_batch_add(transport_batch *b, transport *t, const http_request *rq, http_response *rs)
+{
+    CURLcode code = begin_transfer(t, rq, rs);
+    if (code == CURLE_OK && curl_multi_add_handle(b->multi, t->curl) == CURLM_OK) {
+        curl_easy_setopt(t->curl, CURLOPT_PRIVATE, (void *)t);
+        b->running++;
+        return 0;
+    }
+    end_transfer(t, code == CURLE_OK ? CURLE_OUT_OF_MEMORY : code);
+    return -1;
+}
+
+/* The next transfer that ended, if any. */
+static transport *ended_transfer(transport_batch *b)
+{
+    int queued = 0;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(b->multi, &queued)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        transport *t = NULL;
+        CURLcode code = msg->data.result;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        curl_multi_remove_handle(b->multi, msg->easy_handle);
+        b->running--;
+        end_transfer(t, code);
+        return t;
+    }
+    return NULL;
+}
+
+transport *transport_batch_next(transport_batch *b, int wait_ms)
+{
+    transport *t = ended_transfer(b);
+    if (t != NULL)
+        return t;
+    int active = 0;
+    curl_multi_perform(b->multi, &active);
+    t = ended_transfer(b);
+    if (t != NULL || wait_ms <= 0)
+        return t;
+    curl_multi_poll(b->multi, NULL, 0, wait_ms, NULL);
+    curl_multi_perform(b->multi, &active);
+    return ended_transfer(b);
+}
+
+void transport_batch_remove(transport_batch *b, transport *t)
+{
+    if (curl_multi_remove_handle(b->multi, t->curl) == CURLM_OK && t->request_headers != NULL) {
+        b->running--;
+        end_transfer(t, CURLE_ABORTED_BY_CALLBACK);
+    }
+}
+
+int transport_batch_running(const transport_batch *b)
+{
+    return b->running;
 }

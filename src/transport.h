@@ -47,6 +47,22 @@ void transport_free(transport *t);
 /* Sends rq and fills rs (its body buffer is reset first). Returns rs->result. */
 transport_result transport_perform(transport *t, const http_request *rq, http_response *rs);
 
+/* A batch runs several transfers at once (libcurl's multi interface), each
+ * on its own transport, sharing kept-alive connections. */
+typedef struct transport_batch transport_batch;
+
+transport_batch *transport_batch_new(int max_connections);
+void transport_batch_free(transport_batch *b);
+/* Starts rq on t; rq's strings and rs must live until t comes back from
+ * transport_batch_next. Returns -1 (with rs filled) when it cannot start. */
+int transport_batch_add(transport_batch *b, transport *t, const http_request *rq, http_response *rs);
+/* Moves the transfers on, waiting up to wait_ms for one to end. Returns a
+ * transport whose transfer ended (its response filled in), or NULL. */
+transport *transport_batch_next(transport_batch *b, int wait_ms);
+/* Stops t's transfer if it is still in the batch (before freeing either). */
+void transport_batch_remove(transport_batch *b, transport *t);
+int transport_batch_running(const transport_batch *b);
+
 /* Process-wide libcurl set-up, reference counted by libcurl itself. */
 int transport_global_init(void);
 void transport_global_cleanup(void);

@@ -481,6 +481,24 @@ int validate_call_limits(lua_State *L, int idx, call_limits *out, validation_err
            && read_limits(L, idx, out, err);
 }
 
+int validate_bulk_options(lua_State *L, int idx, int *concurrency, call_limits *limits,
+                          validation_error *err)
+{
+    static const char *const known[] = {"concurrency", "max_retries", "deadline", NULL};
+    *concurrency = BULK_CONCURRENCY_DEFAULT;
+    if (lua_isnoneornil(L, idx))
+        return 1;
+    int64_t n = 0;
+    int has_n = 0;
+    if (!require_table(L, idx, "options", err) || !only_known_fields(L, idx, known, err)
+        || !read_integer(L, idx, "concurrency", 1, BULK_CONCURRENCY_MAX, &n, &has_n, err)
+        || !read_limits(L, idx, limits, err))
+        return 0;
+    if (has_n)
+        *concurrency = (int)n;
+    return 1;
+}
+
 /* YYYY-MM-DDTHH:MM:SS.mmmZ, the only form the API accepts. */
 static int is_timestamp(const lua_text *t)
 {

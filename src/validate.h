@@ -71,6 +71,13 @@ int validate_sign_input(lua_State *L, int idx, sign_input *out, validation_error
 /* out holds the client's limits on entry; a call's options override them.
  * Nothing (none or nil) at idx keeps them. */
 int validate_call_limits(lua_State *L, int idx, call_limits *out, validation_error *err);
+/* create_customers' options: concurrency (1..BULK_CONCURRENCY_MAX, default
+ * BULK_CONCURRENCY_DEFAULT) and the call limits, which apply to each item. */
+int validate_bulk_options(lua_State *L, int idx, int *concurrency, call_limits *limits,
+                          validation_error *err);
+
+#define BULK_CONCURRENCY_DEFAULT 8
+#define BULK_CONCURRENCY_MAX 64
 
 /* Largest page size of the list endpoint. */
 #define PAGE_SIZE_MAX 50

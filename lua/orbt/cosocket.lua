@@ -443,6 +443,68 @@ local function wrap(direct, op)
   end
 end
 
+-- create_customers over cosockets: `concurrency` light threads
+-- (ngx.thread) share the list, each sending one create at a time through
+-- create_customer. One result per input, in input order.
+local BULK_OPTIONS = { concurrency = true, max_retries = true, deadline = true }
+local THREAD_PHASES = { rewrite = true, access = true, content = true, timer = true }
+
+local function bulk_invalid(field, message)
+  return nil, make_error({ kind = "invalid", field = field, message = message, retryable = false,
+    method = "POST", path = "/api/partner/v1/customer" })
+end
+
+local function create_many(client, create, list, opts)
+  if type(list) ~= "table" then
+    return bulk_invalid("customers", "create_customers takes a list (a table) of customers")
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    return bulk_invalid("options", "options must be a table")
+  end
+  for key in pairs(opts) do
+    if not BULK_OPTIONS[key] then
+      return bulk_invalid(tostring(key), "unknown field '" .. tostring(key) .. "'")
+    end
+  end
+  local concurrency = opts.concurrency or 8
+  if type(concurrency) ~= "number" or concurrency ~= floor(concurrency) or concurrency < 1 or concurrency > 64 then
+    return bulk_invalid("concurrency", "concurrency must be an integer from 1 to 64")
+  end
+  local limits
+  if opts.max_retries ~= nil or opts.deadline ~= nil then
+    limits = { max_retries = opts.max_retries, deadline = opts.deadline }
+  end
+  local n = #list
+  local results, failures, next_index = {}, 0, 1
+  local function worker()
+    while next_index <= n do
+      local i = next_index
+      next_index = i + 1
+      local customer, err = create(client, list[i], limits)
+      results[i] = customer or err
+      if not customer then
+        failures = failures + 1
+      end
+    end
+  end
+  if THREAD_PHASES[ngx.get_phase()] and concurrency > 1 and n > 1 then
+    local threads = {}
+    for t = 1, min(concurrency, n) do
+      threads[t] = ngx.thread.spawn(worker)
+    end
+    for t = 1, #threads do
+      local ok, err = ngx.thread.wait(threads[t])
+      if not ok then
+        error(err, 0)
+      end
+    end
+  else
+    worker()
+  end
+  return results, failures
+end
+
 -- Called by luaopen_orbt with the client's method table. Outside nginx the
 -- core's methods stay as they are.
 function M.install(methods, error_constructor)
@@ -452,6 +514,14 @@ function M.install(methods, error_constructor)
   end
   for _, op in ipairs({ "create_customer", "list_customers" }) do
     methods[op] = wrap(methods[op], op)
+  end
+  local bulk_direct, create = methods.create_customers, methods.create_customer
+  methods.create_customers = function(client, list, opts)
+    local s = settings_of(client)
+    if not s or s.transport == "curl" or (s.transport == "auto" and not COSOCKET_PHASES[phase()]) then
+      return bulk_direct(client, list, opts)
+    end
+    return create_many(client, create, list, opts)
   end
 end
 

@@ -97,6 +97,23 @@ function M.retry()
       attempts = create_err and create_err.attempts } })
 end
 
+-- create_customers over cosockets: 12 inputs, the fifth refused.
+function M.bulk()
+  local list = {}
+  for i = 1, 12 do
+    list[i] = { fullName = "Nginx bulk " .. i, email = ("nginx-bulk%d@example.com"):format(i),
+      currency = "USD", initialFunds = 2 }
+  end
+  list[5].email = "not an email"
+  local results, failures = client_for("auto"):create_customers(list, { concurrency = 4 })
+  local emails, kinds = {}, {}
+  for i = 1, #results do
+    emails[i] = orbt.is_error(results[i]) and "" or results[i].email
+    kinds[i] = orbt.is_error(results[i]) and results[i].kind or "customer"
+  end
+  reply({ count = #results, failures = failures, emails = emails, kinds = kinds })
+end
+
 -- One create; answers what came back.
 function M.create()
   local args = ngx.req.get_uri_args()
