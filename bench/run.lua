@@ -157,7 +157,7 @@ local function wait_for(what, check)
     if value then return value end
     socket.sleep(0.05)
   end
-  error(what)
+  error(type(what) == "function" and what() or what)
 end
 
 local function start_mock(name)
@@ -199,7 +199,9 @@ local function start_nginx(page, created)
   local nginx = command_exists("nginx") and "nginx" or "/usr/sbin/nginx"
   local pid = background(("%s -p %s -c %s -e %s"):format(nginx, quote(dir), quote(dir .. "/nginx.conf"),
     quote(dir .. "/error.log")), "nginx")
-  wait_for("nginx did not start: " .. tostring(read_file(TMP .. "/nginx.log")), function()
+  wait_for(function()
+    return "nginx did not start: " .. (read_file(TMP .. "/nginx.log") or "") .. (read_file(dir .. "/error.log") or "")
+  end, function()
     return accepts(port)
   end)
   return { name = "nginx", pid = pid, url = "http://127.0.0.1:" .. port }
