@@ -200,7 +200,7 @@ soak: deps-test $(MODULE) $(MOCK)
 # ports, runs every alternative in interleaved rounds and prints one markdown
 # table, also written to build/bench/results.md. BENCH_QUICK=1 is a smoke
 # run; bench/run.lua lists the other settings.
-BENCH_DEBS  := $(BUILD_DEBS) lua-socket lua-luaossl lua-cjson wrk nginx curl openssl jq time strace
+BENCH_DEBS  := $(BUILD_DEBS) lua-socket lua-luaossl lua-cjson lua-sec wrk nginx curl openssl jq time strace
 BENCH_BINS  := build/bench/curl_loop build/bench/sign_c
 
 .PHONY: bench deps-bench

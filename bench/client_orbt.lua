@@ -1,12 +1,13 @@
 -- client_orbt.lua: alternative (b) of `make bench`: the workload through
--- orbt (one client, so one reused libcurl handle). See workload.lua.
+-- orbt (one client, so one reused libcurl handle). Over HTTPS it trusts
+-- the CA in BENCH_CA_FILE (ca_file; verification is always on). See workload.lua.
 local orbt = require("orbt")
 local workload = require("workload")
 
 local run = workload.args(arg)
 local creds = workload.credentials()
 local client, err = orbt.new{ api_key = creds.api_key, client_id = creds.client_id, secret = creds.secret,
-  base_url = run.base_url, timeout = 10 }
+  base_url = run.base_url, timeout = 10, ca_file = run.ca_file }
 if not client then workload.fail(err) end
 
 local step

@@ -13,6 +13,17 @@
 --   (e) the curl, openssl and jq command-line tools per request (bench/cli_client.sh),
 --   (f) wrk -t1 -c1 with requests signed beforehand: the server's ceiling,
 -- to nginx answering canned JSON (bench/nginx.conf.in) and to orbt-mock.
+-- Over HTTPS, to the same nginx with a certificate from a CA made here with
+-- the openssl tool and trusted through a CA file (verification on), it is sent by
+--   (b) orbt with ca_file,
+--   (g) LuaSec's ssl.https (a new connection, so a TLS handshake, per
+--       request) with luaossl and lua-cjson (bench/client_http.lua),
+--   (h) hand-written Lua on one kept-alive LuaSocket connection wrapped in
+--       TLS by LuaSec (bench/client_socket.lua),
+--   (i) the same with a new connection per request, as (g) but with
+--       TCP_NODELAY and one TLS context: what a handshake per request costs
+--       without ssl.https's stalls (see client_http.lua),
+-- and nginx's access log of that server counts the TLS handshakes of each run.
 -- Each run is its own process, so its peak RSS is its own. Every round runs
 -- every alternative once, in a rotated order, so that drift of the machine
 -- cancels in the ratios, which are taken within a round; the table shows
@@ -32,6 +43,7 @@
 
 local socket = require("socket")
 local orbt = require("orbt")
+local WARMUP = require("workload").WARMUP
 
 local floor, max = math.floor, math.max
 local concat = table.concat
@@ -157,7 +169,7 @@ local function wait_for(what, check)
     if value then return value end
     socket.sleep(0.05)
   end
-  error(what)
+  error(type(what) == "function" and what() or what)
 end
 
 local function start_mock(name)
@@ -184,25 +196,53 @@ local function accepts(port)
   return ok
 end
 
+-- A CA, and a server certificate it signed for localhost and 127.0.0.1, made
+-- with the openssl tool in dir (as spec/support/nginx.lua makes them).
+local function make_certificates(dir)
+  local function file(name) return quote(dir .. "/" .. name) end
+  local steps = {
+    ("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=orbt-bench-ca -keyout %s -out %s")
+      :format(file("ca.key"), file("ca.pem")),
+    ("openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout %s -out %s")
+      :format(file("server.key"), file("server.csr")),
+    ("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > %s"):format(file("san.ext")),
+    ("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -days 2 -extfile %s -out %s")
+      :format(file("server.csr"), file("ca.pem"), file("ca.key"), file("san.ext"), file("server.pem")),
+  }
+  for _, step in ipairs(steps) do
+    local out, ok = sh(step .. " 2>&1")
+    assert(ok, "making the TLS certificates: " .. out)
+  end
+end
+
+-- Starts nginx with two servers: plain HTTP, and HTTPS (see nginx.conf.in).
 local function start_nginx(page, created)
   for _, text in ipairs{ page, created } do
     assert(not text:find("[\\'$]"), "a canned answer holds a character nginx would interpret")
   end
   local dir = TMP .. "/nginx"
   os.execute("mkdir -p " .. quote(dir))
-  local port = free_port()
+  make_certificates(dir)
+  local port, tls_port = free_port(), free_port()
+  while tls_port == port do tls_port = free_port() end
   local user = sh("id -u"):match("^0%s") and "user root;" or ""
   local conf = read_file(BENCH .. "/nginx.conf.in")
-  local fields = { USER = user, DIR = dir, PORT = tostring(port), PAGE = page, CREATED = created }
-  conf = conf:gsub("@(%u+)@", function(key) return assert(fields[key], key) end)
+  local fields = { USER = user, DIR = dir, PORT = tostring(port), TLS_PORT = tostring(tls_port), PAGE = page,
+    CREATED = created }
+  conf = conf:gsub("@([%u_]+)@", function(key) return assert(fields[key], key) end)
   write_file(dir .. "/nginx.conf", conf)
   local nginx = command_exists("nginx") and "nginx" or "/usr/sbin/nginx"
   local pid = background(("%s -p %s -c %s -e %s"):format(nginx, quote(dir), quote(dir .. "/nginx.conf"),
     quote(dir .. "/error.log")), "nginx")
-  wait_for("nginx did not start: " .. tostring(read_file(TMP .. "/nginx.log")), function()
-    return accepts(port)
+  wait_for(function()
+    return "nginx did not start: " .. (read_file(TMP .. "/nginx.log") or "") .. (read_file(dir .. "/error.log") or "")
+  end, function()
+    return accepts(port) and accepts(tls_port)
   end)
-  return { name = "nginx", pid = pid, url = "http://127.0.0.1:" .. port }
+  -- The TLS server's name goes into tags, hence into emails: no spaces.
+  return { name = "nginx", pid = pid, url = "http://127.0.0.1:" .. port },
+    { name = "nginx-tls", label = "nginx HTTPS", pid = pid, url = "https://127.0.0.1:" .. tls_port, tls = true,
+      exports = "export BENCH_CA_FILE=" .. quote(dir .. "/ca.pem") .. ";", access_log = dir .. "/tls-access.log" }
 end
 
 -- ===== Requests made by the harness itself =====
@@ -311,12 +351,83 @@ local function run_wrk(server, workload, tag)
   return { rate = rate, cpu = cpu / n, rss = kib, out = text }
 end
 
+-- ===== TLS handshakes, from nginx's access log =====
+
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return 0 end
+  local size = f:seek("end")
+  f:close()
+  return size
+end
+
+-- The requests the TLS server logged from byte `from` of its access log on
+-- (one run's), once there are `expected` of them: nginx writes a request's
+-- line after answering it, so the last line can lag the client's exit.
+-- Returns {requests, connections, handshakes, resumed, protocols} or nil, why.
+-- Each new connection ($connection_requests = 1) began with a TLS
+-- handshake; $ssl_session_reused = "r" says that it resumed a session.
+local function tls_log_since(path, from, expected)
+  local lines
+  for _ = 1, 100 do
+    local f = io.open(path, "rb")
+    local text = ""
+    if f then
+      f:seek("set", from)
+      text = f:read("a")
+      f:close()
+    end
+    lines = {}
+    for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    if #lines >= expected then break end
+    socket.sleep(0.02)
+  end
+  local seen, protocols = {}, {}
+  local t = { requests = #lines, connections = 0, handshakes = 0, resumed = 0 }
+  for _, l in ipairs(lines) do
+    local connection, nth, reused, protocol, status = l:match("^(%d+) (%d+) (%S+) (%S+) (%d+)$")
+    if not connection then return nil, "unreadable access log line: " .. l end
+    if protocol == "-" then return nil, "a request without TLS in the TLS server's log" end
+    if status ~= "200" and status ~= "201" then return nil, "nginx logged status " .. status end
+    if not seen[connection] then
+      seen[connection] = true
+      t.connections = t.connections + 1
+    end
+    if nth == "1" then
+      t.handshakes = t.handshakes + 1
+      if reused == "r" then t.resumed = t.resumed + 1 end
+    end
+    protocols[protocol] = true
+  end
+  local list = {}
+  for protocol in pairs(protocols) do list[#list + 1] = protocol end
+  table.sort(list)
+  t.protocols = concat(list, ", ")
+  return t
+end
+
+-- Adds the run's TLS handshakes (r.tls) to a client's result; the log must
+-- hold every request the client made, warm-up included, and no other.
+local function count_handshakes(r, server, from)
+  if r.failed then return r end
+  local expected = r.n + WARMUP
+  local t, why = tls_log_since(server.access_log, from, expected)
+  if not t then return { failed = why } end
+  if t.requests ~= expected then
+    return { failed = ("nginx logged %d TLS requests; the client made %d"):format(t.requests, expected) }
+  end
+  r.tls = t
+  return r
+end
+
 -- ===== The alternatives =====
 
-local function lua_client(script)
+local function lua_client(script, exports)
   return function(server, workload, tag)
-    return measure(("%s %s %s %s %gs %s"):format(LUA, quote(BENCH .. "/" .. script), quote(server.url), workload,
-      S.seconds, tag))
+    local from = server.access_log and file_size(server.access_log)
+    local r = measure(("%s %s %s %s %gs %s"):format(LUA, quote(BENCH .. "/" .. script), quote(server.url), workload,
+      S.seconds, tag), (server.exports or "") .. (exports or ""))
+    return from and count_handshakes(r, server, from) or r
   end
 end
 
@@ -333,6 +444,18 @@ local ALTERNATIVES = {
   end },
   { key = "f", label = "(f) wrk -t1 -c1, pre-signed", run = run_wrk },
 }
+local REFERENCE = ALTERNATIVES[6]
+
+-- Over HTTPS; ratios are to (g), the usual way to write HTTPS in Lua.
+local TLS_ALTERNATIVES = {
+  { key = "b", label = "(b) orbt, ca_file", run = lua_client("client_orbt.lua") },
+  { key = "g", label = "(g) Lua: ssl.https (LuaSec) + luaossl + lua-cjson", run = lua_client("client_http.lua") },
+  { key = "h", label = "(h) Lua: LuaSocket + LuaSec keep-alive + luaossl + lua-cjson",
+    run = lua_client("client_socket.lua") },
+  { key = "i", label = "(i) Lua: LuaSocket + LuaSec, new connection per request, TCP_NODELAY",
+    run = lua_client("client_socket.lua", "export BENCH_RECONNECT=1;") },
+}
+local TLS_REFERENCE = TLS_ALTERNATIVES[2]
 
 local WORKLOADS = {
   { key = "get", label = "GET page of 20" },
@@ -391,7 +514,7 @@ end
 
 local function ratio_text(x, reference)
   if not x then return "—" end
-  local digits = x < 0.01 and "%.4f" or (x < 0.1 and "%.3f" or "%.2f")
+  local digits = x < 0.01 and "%.4f" or (x < 0.1 and "%.3f" or (x < 10 and "%.2f" or "%.0f"))
   return (digits .. "× %s"):format(x, reference)
 end
 
@@ -408,6 +531,10 @@ local function record(id, round, r)
   end
   entry.rates[round] = r.rate
   entry.cpus[round] = r.cpu
+  if r.tls then
+    entry.tls = entry.tls or {}
+    entry.tls[round] = r.tls
+  end
   if r.rss and (not entry.rss or r.rss > entry.rss) then entry.rss = r.rss end
 end
 
@@ -440,18 +567,25 @@ local function http_id(server, workload, alt)
   return server.name .. "|" .. workload.key .. "|" .. alt.key
 end
 
+local function alternatives_of(server)
+  if server.tls then return TLS_ALTERNATIVES, TLS_REFERENCE end
+  return ALTERNATIVES, REFERENCE
+end
+
 local function run_http_round(servers, round)
-  local n = #ALTERNATIVES
   for _, server in ipairs(servers) do
+    local alternatives = alternatives_of(server)
+    local n = #alternatives
     for _, workload in ipairs(WORKLOADS) do
       for k = 0, n - 1 do
-        local alt = ALTERNATIVES[(k + round - 1) % n + 1]
+        local alt = alternatives[(k + round - 1) % n + 1]
         local tag = ("%s-r%d-%s"):format(alt.key, round, server.name)
         local r = alt.run(server, workload.key, tag)
         record(http_id(server, workload, alt), round, r)
         if r.rate then
-          progress(("round %d/%d  %-9s %-4s %-52s %10s/s"):format(round, S.rounds, server.name,
-            workload.key:upper(), alt.label, rate_text(r.rate)))
+          progress(("round %d/%d  %-9s %-4s %-52s %10s/s%s"):format(round, S.rounds, server.name,
+            workload.key:upper(), alt.label, rate_text(r.rate),
+            r.tls and ("  %d TLS handshake(s)"):format(r.tls.handshakes) or ""))
         end
       end
     end
@@ -630,19 +764,52 @@ local function microseconds(seconds)
   return us >= 1000 and (thousands(us) .. " µs") or (("%.1f µs"):format(us))
 end
 
-local HEADER = "| alternative | workload | server | per second | min–max | ratio | CPU per request | peak RSS |"
-local RULE = "|---|---|---|---:|---:|---:|---:|---:|"
+local HEADER = "| alternative | workload | server | per second | min–max | ratio | CPU per request | peak RSS "
+  .. "| TLS handshakes per run |"
+local RULE = "|---|---|---|---:|---:|---:|---:|---:|---:|"
+
+local function range_text(list)
+  local lo, hi = math.huge, -math.huge
+  for _, x in ipairs(list) do
+    lo, hi = math.min(lo, x), math.max(hi, x)
+  end
+  return lo == hi and thousands(lo) or (thousands(lo) .. "–" .. thousands(hi))
+end
+
+-- The TLS runs of an alternative, in round order.
+local function tls_runs(id)
+  local runs = {}
+  for round = 1, S.rounds do
+    local t = ((results[id] or {}).tls or {})[round]
+    if t then runs[#runs + 1] = t end
+  end
+  return runs
+end
+
+-- "1 of 6,000–6,500 requests": the handshakes of a run over the rounds, and
+-- the requests those runs made.
+local function handshakes_text(id)
+  local runs = tls_runs(id)
+  if #runs == 0 then return "—" end
+  local handshakes, requests, resumed = {}, {}, 0
+  for i, t in ipairs(runs) do
+    handshakes[i], requests[i] = t.handshakes, t.requests
+    resumed = resumed + t.resumed
+  end
+  return ("%s of %s requests%s"):format(range_text(handshakes), range_text(requests),
+    resumed > 0 and (", %s resumed"):format(thousands(resumed)) or "")
+end
 
 -- One row of the table from the results of one alternative.
 local function table_row(label, what, server, id, reference, reference_label)
   local entry = results[id] or { failed = "not run" }
   if entry.failed then
-    return ("| %s | %s | %s | FAILED: %s | | | | |"):format(label, what, server, (entry.failed:gsub("|", "/")))
+    return ("| %s | %s | %s | FAILED: %s | | | | | |"):format(label, what, server, (entry.failed:gsub("|", "/")))
   end
   local rates = rates_of(id)
   local ref = id == reference and ("1× " .. reference_label) or ratio_text(ratio(id, reference), reference_label)
-  return ("| %s | %s | %s | %s | %s | %s | %s | %s |"):format(label, what, server, rate_text(median(rates)),
-    spread(rates), ref, microseconds(cpu_of(id)), mib(entry.rss))
+  return ("| %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(label, what, server, rate_text(median(rates)),
+    spread(rates), ref, microseconds(cpu_of(id)), mib(entry.rss), handshakes_text(id))
 end
 
 local function syscall_table(line, server, syscalls)
@@ -681,6 +848,40 @@ local function syscall_table(line, server, syscalls)
   line(concat(cells, " | ") .. " |")
 end
 
+-- Over TLS: orbt against (g) and (h), and every run's handshakes.
+local function tls_section(line, server)
+  line(("Over TLS (%s):"):format(server.label))
+  for _, workload in ipairs(WORKLOADS) do
+    local ids, ratios, cpus = {}, {}, {}
+    for i, alt in ipairs(TLS_ALTERNATIVES) do
+      ids[i] = http_id(server, workload, alt)
+      cpus[#cpus + 1] = ("(%s) %s"):format(alt.key, microseconds(cpu_of(ids[i])))
+    end
+    for i = 2, #ids do
+      ratios[#ratios + 1] = ratio_text(ratio(ids[1], ids[i]), "(" .. TLS_ALTERNATIVES[i].key .. ")")
+    end
+    line(("- %s: orbt's requests/s %s; CPU per request %s"):format(workload.label, concat(ratios, ", "),
+      concat(cpus, ", ")))
+  end
+  line("")
+  line("TLS handshakes in each run (handshakes/requests, in round order; the protocol nginx logged):")
+  for _, workload in ipairs(WORKLOADS) do
+    for _, alt in ipairs(TLS_ALTERNATIVES) do
+      local cells, protocols = {}, {}
+      for _, t in ipairs(tls_runs(http_id(server, workload, alt))) do
+        cells[#cells + 1] = thousands(t.handshakes) .. "/" .. thousands(t.requests)
+          .. (t.resumed > 0 and (" (%s resumed)"):format(thousands(t.resumed)) or "")
+        protocols[t.protocols] = true
+      end
+      local list = {}
+      for p in pairs(protocols) do list[#list + 1] = p end
+      table.sort(list)
+      line(("- %s, %s: %s%s"):format(alt.label, workload.label, #cells > 0 and concat(cells, ", ") or "not run",
+        #list > 0 and (" (" .. concat(list, "; ") .. ")") or ""))
+    end
+  end
+end
+
 local function report(servers, syscalls, walk, load_before)
   local out = {}
   local function line(s) out[#out + 1] = s end
@@ -699,10 +900,12 @@ local function report(servers, syscalls, walk, load_before)
   line(HEADER)
   line(RULE)
   for _, server in ipairs(servers) do
+    local alternatives, reference_alt = alternatives_of(server)
     for _, workload in ipairs(WORKLOADS) do
-      local reference = http_id(server, workload, ALTERNATIVES[6])
-      for _, alt in ipairs(ALTERNATIVES) do
-        line(table_row(alt.label, workload.label, server.name, http_id(server, workload, alt), reference, "(f)"))
+      local reference = http_id(server, workload, reference_alt)
+      for _, alt in ipairs(alternatives) do
+        line(table_row(alt.label, workload.label, server.label or server.name, http_id(server, workload, alt),
+          reference, "(" .. reference_alt.key .. ")"))
       end
     end
   end
@@ -717,9 +920,9 @@ local function report(servers, syscalls, walk, load_before)
     local r = w.result
     local label, what = "walking: (b) orbt customers{size = 50}", ("walk %s consumers"):format(thousands(w.count))
     if r.failed then
-      line(("| %s | %s | orbt-mock | FAILED: %s | | | | |"):format(label, what, r.failed))
+      line(("| %s | %s | orbt-mock | FAILED: %s | | | | | |"):format(label, what, r.failed))
     else
-      line(("| %s | %s | orbt-mock | %s | | — | %s | %s |"):format(label, what, rate_text(r.rate),
+      line(("| %s | %s | orbt-mock | %s | | — | %s | %s | — |"):format(label, what, rate_text(r.rate),
         microseconds(r.cpu), mib(r.rss)))
     end
   end
@@ -734,6 +937,17 @@ local function report(servers, syscalls, walk, load_before)
     .. "(e) and (f) it is the whole run's over its requests, every process included for (e). "
     .. "Peak RSS is the highest over the rounds (/usr/bin/time %M); for (e) it is the largest single process.")
   line("")
+  line("nginx HTTPS rows: the same nginx and answers over TLS, with an RSA 2048 certificate for 127.0.0.1 signed "
+    .. "by a CA made for the run; every client verifies the certificate against that CA's file (orbt: "
+    .. "ca_file; LuaSec: verify = \"peer\", cafile). LuaSec checks the chain only, not the host name; orbt "
+    .. "(libcurl) checks both. Ratios are to (g), ssl.https, which makes a new connection for every "
+    .. "request and writes the request line and the headers as two TLS records without TCP_NODELAY, so "
+    .. "the second often waits for the server's delayed ACK (some 40 ms on Linux); (i) makes a new "
+    .. "connection per request too, without that stall. TLS handshakes per run are counted in the "
+    .. "server's access log of each run ($connection_requests = 1: a new connection, so a handshake; "
+    .. "$ssl_session_reused = r: a resumed one), over the rounds, with the requests of those runs, "
+    .. "warm-up included; a run's log must hold exactly the requests the client made, all over TLS.")
+  line("")
   line("Targets:")
   local function target(text, value, goal)
     if not value then
@@ -743,7 +957,7 @@ local function report(servers, syscalls, walk, load_before)
     end
   end
   for _, server in ipairs(servers) do
-    for _, workload in ipairs(WORKLOADS) do
+    for _, workload in ipairs(server.tls and {} or WORKLOADS) do
       local b = http_id(server, workload, ALTERNATIVES[2])
       target(("orbt / (c) hand-written Lua, %s, %s"):format(workload.label, server.name),
         ratio(b, http_id(server, workload, ALTERNATIVES[3])), 1.0)
@@ -763,13 +977,19 @@ local function report(servers, syscalls, walk, load_before)
   line("")
   line("Client CPU per request, orbt against (c) (lower is better for orbt):")
   for _, server in ipairs(servers) do
-    for _, workload in ipairs(WORKLOADS) do
+    for _, workload in ipairs(server.tls and {} or WORKLOADS) do
       local b = cpu_of(http_id(server, workload, ALTERNATIVES[2]))
       local c = cpu_of(http_id(server, workload, ALTERNATIVES[3]))
       if b and c then
         line(("- %s, %s: orbt %s, (c) %s (%.2f×)"):format(workload.label, server.name, microseconds(b),
           microseconds(c), b / c))
       end
+    end
+  end
+  for _, server in ipairs(servers) do
+    if server.tls then
+      line("")
+      tls_section(line, server)
     end
   end
   if syscalls then
@@ -783,11 +1003,11 @@ end
 
 local function main()
   local load_before = loadavg()
-  -- A rough guess from runs on a 2-core machine: for each round 16 client
-  -- runs, 4 wrk runs, 4 runs of (e) at some 14 requests/s and 8 signing
-  -- runs; then counting syscalls, and seeding the walk at ~7,000 creates/s.
+  -- A rough guess from runs on a 2-core machine: for each round 24 client
+  -- runs (8 over TLS), 4 wrk runs, 4 runs of (e) at some 14 requests/s and
+  -- 8 signing runs; then counting syscalls, and seeding the walk at ~7,000 creates/s.
   progress(("%d round(s), about %d s; BENCH_QUICK=1 for a smoke run"):format(S.rounds,
-    floor(S.rounds * (16 * (S.seconds + 0.1) + 4 * (S.wrk_seconds + 0.3) + 4 * S.cli_count / 14
+    floor(S.rounds * (24 * (S.seconds + 0.1) + 4 * (S.wrk_seconds + 0.3) + 4 * S.cli_count / 14
       + 8 * (S.sign_seconds + 0.05)) + S.walk_large / 7000 + 15)))
   local mock = start_mock("mock")
   -- 20 consumers for the GET page; then the answers nginx repeats are the
@@ -798,8 +1018,8 @@ local function main()
   local created
   status, created = raw_request(mock.url, "POST", PATH, create_body("canned", 1))
   assert(status == 201, "orbt-mock answered the create with " .. tostring(status))
-  local nginx = start_nginx(page, created)
-  local servers = { nginx, mock }
+  local nginx, nginx_tls = start_nginx(page, created)
+  local servers = { nginx, mock, nginx_tls }
 
   for round = 1, S.rounds do
     run_http_round(servers, round)

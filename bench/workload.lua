@@ -8,7 +8,9 @@
 --             runs exactly that many requests after it;
 --   TAG       makes the emails of this run unique (orbt-mock refuses a
 --             second wallet for the same email and currency).
--- Credentials come from ORBT_API_KEY, ORBT_CLIENT_ID and ORBT_SECRET.
+-- Credentials come from ORBT_API_KEY, ORBT_CLIENT_ID and ORBT_SECRET. For
+-- an https:// BASE_URL, BENCH_CA_FILE names the PEM file of the CA to trust
+-- (certificates are verified).
 -- The client prints one line: "ok requests=N seconds=S cpu=C" (C: the
 -- process's CPU seconds in the measured part), or "fail WHY" and exits 1.
 -- Every answer is parsed in full and checked, so a client that fails
@@ -60,7 +62,12 @@ function M.args(argv)
   if not (run.seconds or (run.count and run.count == floor(run.count))) then
     fail("bad LIMIT " .. limit)
   end
-  run.host = run.base_url:match("^http://([^/]+)$")
+  local scheme, host = run.base_url:match("^(https?)://([^/]+)$")
+  run.host, run.tls = host, scheme == "https"
+  if run.tls then
+    run.ca_file = os.getenv("BENCH_CA_FILE")
+    if not run.ca_file or run.ca_file == "" then fail("set BENCH_CA_FILE for an https:// BASE_URL") end
+  end
   return run
 end
 
