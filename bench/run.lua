@@ -38,6 +38,7 @@
 --   BENCH_CLI_COUNT      requests per run of (e) (default 15)
 --   BENCH_SIGN_SECONDS   seconds per signing run (default 0.5)
 --   BENCH_WALK           consumers in the large walk (default 100000)
+--   BENCH_BULK           creates in the bulk part (default 2000)
 --   BENCH_SYSCALLS=0     skip counting syscalls
 --   BENCH_OUT            where to write the table
 
@@ -64,6 +65,9 @@ local S = {
   sign_seconds = setting("BENCH_SIGN_SECONDS", QUICK and 0.2 or 0.5),
   walk_small = 1000,
   walk_large = floor(setting("BENCH_WALK", QUICK and 10000 or 100000)),
+  bulk_count = floor(setting("BENCH_BULK", QUICK and 200 or 2000)),
+  bulk_delay_ms = 20,
+  bulk_concurrency = 16,
   syscalls = os.getenv("BENCH_SYSCALLS") ~= "0",
   trace_counts = { 100, 2100 },    -- syscalls: the difference of the two runs is per request
 }
@@ -731,6 +735,22 @@ local function run_walk()
   return rows
 end
 
+-- Creates with orbt-mock delaying each by 20 ms: one after the other, then
+-- create_customers at concurrency 16, each on a fresh mock.
+local function run_bulk()
+  local rows = {}
+  for _, concurrency in ipairs{ 0, S.bulk_concurrency } do
+    local mock = start_mock("bulk-mock")
+    local r = measure(("%s %s %s %d %d %d %s"):format(LUA, quote(BENCH .. "/bulk.lua"), quote(mock.url),
+      S.bulk_count, concurrency, S.bulk_delay_ms, "c" .. concurrency))
+    stop(mock.pid)
+    rows[#rows + 1] = { concurrency = concurrency, result = r }
+    progress(("bulk: %d creates at concurrency %d: %s"):format(S.bulk_count, concurrency,
+      r.failed and ("FAILED " .. r.failed) or (rate_text(r.rate) .. " creates/s")))
+  end
+  return rows
+end
+
 -- ===== The report =====
 
 local function machine()
@@ -882,7 +902,7 @@ local function tls_section(line, server)
   end
 end
 
-local function report(servers, syscalls, walk, load_before)
+local function report(servers, syscalls, walk, load_before, bulk)
   local out = {}
   local function line(s) out[#out + 1] = s end
   local cores = tonumber((sh("nproc"))) or 1
@@ -923,6 +943,21 @@ local function report(servers, syscalls, walk, load_before)
       line(("| %s | %s | orbt-mock | FAILED: %s | | | | | |"):format(label, what, r.failed))
     else
       line(("| %s | %s | orbt-mock | %s | | — | %s | %s | — |"):format(label, what, rate_text(r.rate),
+        microseconds(r.cpu), mib(r.rss)))
+    end
+  end
+  local sequential = bulk[1] and bulk[1].result
+  for _, b in ipairs(bulk) do
+    local r = b.result
+    local label = b.concurrency == 0 and "bulk: (b) orbt create_customer, one after the other"
+      or ("bulk: (b) orbt create_customers{concurrency = %d}"):format(b.concurrency)
+    local what = ("%s creates, %d ms each at the server"):format(thousands(S.bulk_count), S.bulk_delay_ms)
+    if r.failed then
+      line(("| %s | %s | orbt-mock | FAILED: %s | | | | | |"):format(label, what, r.failed))
+    else
+      local speedup = sequential and not sequential.failed and ("%.1f× sequential"):format(r.rate / sequential.rate)
+        or "—"
+      line(("| %s | %s | orbt-mock | %s | | %s | %s | %s | — |"):format(label, what, rate_text(r.rate), speedup,
         microseconds(r.cpu), mib(r.rss)))
     end
   end
@@ -968,6 +1003,10 @@ local function report(servers, syscalls, walk, load_before)
   for _, workload in ipairs(WORKLOADS) do
     target(("orbt.sign / luaossl, %s inputs"):format(workload.key:upper()),
       ratio("sign|" .. workload.key .. "|orbt", "sign|" .. workload.key .. "|luaossl"), 2.5)
+  end
+  if #bulk == 2 and not bulk[1].result.failed and not bulk[2].result.failed then
+    target(("create_customers at concurrency %d / one create after the other, %d ms per create")
+      :format(S.bulk_concurrency, S.bulk_delay_ms), bulk[2].result.rate / bulk[1].result.rate, 12)
   end
   if #walk == 2 and walk[1].result.rss and walk[2].result.rss then
     line(("- walking: peak RSS %s at %s consumers, %s at %s (%.2f×)"):format(mib(walk[1].result.rss),
@@ -1029,8 +1068,9 @@ local function main()
   stop(nginx.pid)
   stop(mock.pid)
   local walk = run_walk()
+  local bulk = run_bulk()
 
-  local text = report(servers, syscalls, walk, load_before)
+  local text = report(servers, syscalls, walk, load_before, bulk)
   os.execute("mkdir -p " .. quote(OUT:match("^(.*)/[^/]+$") or "."))
   write_file(OUT, text)
   io.stdout:write("\n", text)
@@ -1040,6 +1080,9 @@ local function main()
   end
   for _, w in ipairs(walk) do
     if w.result.failed then return false end
+  end
+  for _, b in ipairs(bulk) do
+    if b.result.failed then return false end
   end
   return true
 end
