@@ -23,6 +23,21 @@ for i = 1, 60 do
   created = created + 1
 end
 
+-- Many at once: 28 created, one refused before sending, one refused by the API.
+local bulk = {}
+for i = 1, 30 do
+  bulk[i] = { fullName = "Leak Bulk " .. i, email = ("leakbulk%d@example.com"):format(i), currency = "USD",
+    initialFunds = 1 }
+end
+bulk[3].email = "bad"
+bulk[5].email = "leak2@example.com"
+local results, bulk_failures = client:create_customers(bulk, { concurrency = 4 })
+assert(#results == 30 and bulk_failures == 2, ("bulk: %d results, %d failures"):format(#results, bulk_failures))
+created = created + 28
+local unreachable = assert(orbt.new(options{ base_url = "http://127.0.0.1:1", max_retries = 1 }))
+local none = unreachable:create_customers({ bulk[1], bulk[2] }, { concurrency = 2 })
+assert(orbt.is_error(none[1]) and orbt.is_error(none[2]))
+
 local walked = 0
 for _ in client:customers{ size = 7 } do
   walked = walked + 1

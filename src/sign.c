@@ -1,7 +1,6 @@
 /* sign.c: Orbt request signing on OpenSSL's EVP digest interface. */
 #include "sign.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #define SHA256_LEN 32
 
 struct sign_key {
+    EVP_MD *md;          /* SHA-256, looked up once */
     EVP_MD_CTX *inner;   /* SHA-256 state after absorbing key ^ ipad */
     EVP_MD_CTX *outer;   /* SHA-256 state after absorbing key ^ opad */
     EVP_MD_CTX *scratch; /* reused for each signature */
@@ -25,30 +25,31 @@ void sign_wipe(void *p, size_t n)
         OPENSSL_cleanse(p, n);
 }
 
-/* SHA-256, looked up once. OpenSSL 3 otherwise looks the algorithm up in its
- * provider tables at every digest started with EVP_sha256(). */
-static const EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void fetch_sha256(void)
+/* OpenSSL 3 looks an algorithm up in its provider tables at every digest
+ * started with EVP_sha256(); a key looks SHA-256 up once and keeps it. */
+static EVP_MD *fetch_sha256(void)
 {
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
-    sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+    return EVP_MD_fetch(NULL, "SHA2-256", NULL);
+#else
+    return (EVP_MD *)EVP_sha256();
 #endif
-    if (sha256_md == NULL)
-        sha256_md = EVP_sha256();
 }
 
-static const EVP_MD *sha256_algorithm(void)
+static void release_sha256(EVP_MD *md)
 {
-    pthread_once(&sha256_once, fetch_sha256);
-    return sha256_md;
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+    EVP_MD_free(md);
+#else
+    (void)md;
+#endif
 }
 
-static int sha256_with(EVP_MD_CTX *ctx, const void *data, size_t len, unsigned char out[SHA256_LEN])
+static int sha256_with(EVP_MD_CTX *ctx, const EVP_MD *md, const void *data, size_t len,
+                       unsigned char out[SHA256_LEN])
 {
     unsigned int n = 0;
-    return EVP_DigestInit_ex(ctx, sha256_algorithm(), NULL) == 1 && EVP_DigestUpdate(ctx, data, len) == 1
+    return EVP_DigestInit_ex(ctx, md, NULL) == 1 && EVP_DigestUpdate(ctx, data, len) == 1
                    && EVP_DigestFinal_ex(ctx, out, &n) == 1 && n == SHA256_LEN
                ? 0
                : -1;
@@ -57,7 +58,7 @@ static int sha256_with(EVP_MD_CTX *ctx, const void *data, size_t len, unsigned c
 static int sha256(const void *data, size_t len, unsigned char out[SHA256_LEN])
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int rc = ctx != NULL ? sha256_with(ctx, data, len, out) : -1;
+    int rc = ctx != NULL ? sha256_with(ctx, EVP_sha256(), data, len, out) : -1;
     EVP_MD_CTX_free(ctx);
     return rc;
 }
@@ -67,13 +68,13 @@ static void base64_digest(const unsigned char digest[SHA256_LEN], char *out)
     EVP_EncodeBlock((unsigned char *)out, digest, SHA256_LEN);
 }
 
-static EVP_MD_CTX *digest_with_pad(const unsigned char key[SHA256_BLOCK], unsigned char pad)
+static EVP_MD_CTX *digest_with_pad(const EVP_MD *md, const unsigned char key[SHA256_BLOCK], unsigned char pad)
 {
     unsigned char block[SHA256_BLOCK];
     for (size_t i = 0; i < SHA256_BLOCK; i++)
         block[i] = key[i] ^ pad;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, sha256_algorithm(), NULL) == 1
+    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, md, NULL) == 1
              && EVP_DigestUpdate(ctx, block, sizeof block) == 1;
     sign_wipe(block, sizeof block);
     if (!ok) {
@@ -94,13 +95,13 @@ sign_key *sign_key_new(const char *secret, size_t len)
         memcpy(key, secret, len);
     }
     sign_key *k = calloc(1, sizeof *k);
-    if (k != NULL) {
-        k->inner = digest_with_pad(key, 0x36);
-        k->outer = digest_with_pad(key, 0x5c);
+    if (k != NULL && (k->md = fetch_sha256()) != NULL) {
+        k->inner = digest_with_pad(k->md, key, 0x36);
+        k->outer = digest_with_pad(k->md, key, 0x5c);
         k->scratch = EVP_MD_CTX_new();
     }
     sign_wipe(key, sizeof key);
-    if (k != NULL && (k->inner == NULL || k->outer == NULL || k->scratch == NULL)) {
+    if (k != NULL && (k->md == NULL || k->inner == NULL || k->outer == NULL || k->scratch == NULL)) {
         sign_key_free(k);
         return NULL;
     }
@@ -115,6 +116,7 @@ void sign_key_free(sign_key *key)
     EVP_MD_CTX_free(key->inner);
     EVP_MD_CTX_free(key->outer);
     EVP_MD_CTX_free(key->scratch);
+    release_sha256(key->md);
     free(key);
 }
 
@@ -141,7 +143,7 @@ int sign_key_body_hash(sign_key *key, const char *body, size_t len, char *out)
         memcpy(out, EMPTY_BODY_HASH, sizeof EMPTY_BODY_HASH);
         return 0;
     }
-    if (sha256_with(key->scratch, body, len, digest) != 0)
+    if (sha256_with(key->scratch, key->md, body, len, digest) != 0)
         return -1;
     base64_digest(digest, out);
     return 0;
