@@ -444,7 +444,7 @@ static bulk_job *bulk_job_new(lua_State *L, orbt_client *c, int count)
     lua_setmetatable(L, -2);
     job->client = c;
     job->items = calloc((size_t)count + 1, sizeof *job->items);
-    job->waiting = calloc((size_t)count + 1, sizeof *job->waiting);
+    job->waiting = calloc((size_t)count + 1, sizeof(bulk_item *));
     if (job->items == NULL || job->waiting == NULL)
         luaL_error(L, "orbt: out of memory");
     return job;
@@ -502,7 +502,8 @@ static bulk_item *bulk_take_ready(bulk_job *job, double now)
     for (int i = 0; i < job->waiting_count; i++) {
         bulk_item *item = job->waiting[i];
         if (item->not_before <= now) {
-            memmove(&job->waiting[i], &job->waiting[i + 1], (size_t)(job->waiting_count - i - 1) * sizeof *job->waiting);
+            memmove(&job->waiting[i], &job->waiting[i + 1],
+                    (size_t)(job->waiting_count - i - 1) * sizeof(bulk_item *));
             job->waiting_count--;
             return item;
         }
@@ -544,6 +545,8 @@ static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int result
     orbt_client *c = job->client;
     bulk_item *item = slot->item;
     http_response *rs = &slot->response;
+    if (item == NULL)
+        return;
     double now = retry_clock();
     retry_verdict verdict = retry_decide(&c->random, "POST", rs, item->attempts, job->limits.max_retries,
                                          item->deadline_at - now);
@@ -607,8 +610,9 @@ static int bulk_run(lua_State *L)
             continue;
         }
         transport *done = transport_batch_next(job->batch, bulk_wait_ms(job, now));
-        if (done != NULL)
-            bulk_finish(L, job, bulk_slot_of(job, done), results);
+        bulk_slot *slot = done != NULL ? bulk_slot_of(job, done) : NULL;
+        if (slot != NULL)
+            bulk_finish(L, job, slot, results);
     }
     return 0;
 }
