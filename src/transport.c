@@ -26,7 +26,9 @@ typedef struct header_reader {
 
 struct transport {
     CURL *curl;
-    struct curl_slist *request_headers; /* the transfer's; freed when it ends */
+    struct curl_slist *header_cache;    /* the last request's header lines */
+    size_t header_cache_count;
+    int in_batch;                       /* a batch transfer is running on it */
     http_response *response;            /* where a batch transfer's outcome goes */
     header_reader headers;
     int sends;             /* requests libcurl started in this perform */
@@ -105,7 +107,7 @@ void transport_free(transport *t)
         return;
     if (t->curl != NULL)
         curl_easy_cleanup(t->curl);
-    curl_slist_free_all(t->request_headers);
+    curl_slist_free_all(t->header_cache);
     free(t);
 }
 
@@ -152,7 +154,7 @@ static long milliseconds(double seconds)
     return ms < 1 ? 1 : (long)ms;
 }
 
-static struct curl_slist *header_list(const http_request *rq)
+static struct curl_slist *new_header_list(const http_request *rq)
 {
     struct curl_slist *list = NULL;
     for (size_t i = 0; i < rq->header_count; i++) {
@@ -168,6 +170,32 @@ static struct curl_slist *header_list(const http_request *rq)
     if (next == NULL)
         curl_slist_free_all(list);
     return next;
+}
+
+/* The request's header lines as a curl_slist, kept between requests. One
+ * client's lines differ from request to request only in the signed values,
+ * whose lengths are fixed, so the list's strings are overwritten in place
+ * instead of being allocated and freed for every request. libcurl reads the
+ * list only while a transfer runs. */
+static struct curl_slist *header_list(transport *t, const http_request *rq)
+{
+    if (t->header_cache != NULL && t->header_cache_count == rq->header_count) {
+        struct curl_slist *node = t->header_cache;
+        size_t i = 0;
+        for (; i < rq->header_count && node != NULL; i++, node = node->next) {
+            size_t len = strlen(rq->headers[i]);
+            if (strlen(node->data) != len)
+                break;
+            memcpy(node->data, rq->headers[i], len);
+        }
+        if (i == rq->header_count)
+            return t->header_cache;
+    }
+    curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    curl_slist_free_all(t->header_cache);
+    t->header_cache = new_header_list(rq);
+    t->header_cache_count = t->header_cache != NULL ? rq->header_count : 0;
+    return t->header_cache;
 }
 
 static int set_request(transport *t, const http_request *rq, struct curl_slist *headers, http_response *rs)
@@ -242,21 +270,18 @@ static CURLcode begin_transfer(transport *t, const http_request *rq, http_respon
     rs->retry_after[0] = '\0';
     t->error[0] = '\0';
     t->response = rs;
-    t->request_headers = header_list(rq);
-    if (t->request_headers == NULL || set_request(t, rq, t->request_headers, rs) != 0)
+    struct curl_slist *headers = header_list(t, rq);
+    if (headers == NULL || set_request(t, rq, headers, rs) != 0)
         return CURLE_OUT_OF_MEMORY;
     return CURLE_OK;
 }
 
-/* Reads the transfer's outcome into its response and lets go of its headers. */
+/* Reads the transfer's outcome into its response. */
 static void end_transfer(transport *t, CURLcode code)
 {
     http_response *rs = t->response;
+    t->in_batch = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &rs->status);
-    /* The list must not outlive the transfer, and the handle must not keep it. */
-    curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-    curl_slist_free_all(t->request_headers);
-    t->request_headers = NULL;
 
     rs->result = classify(code, &rs->body);
     rs->request_sent = request_was_sent(t->curl, code);
@@ -319,6 +344,7 @@ int transport_batch_add(transport_batch *b, transport *t, const http_request *rq
     CURLcode code = begin_transfer(t, rq, rs);
     if (code == CURLE_OK && curl_multi_add_handle(b->multi, t->curl) == CURLM_OK) {
         curl_easy_setopt(t->curl, CURLOPT_PRIVATE, (void *)t);
+        t->in_batch = 1;
         b->running++;
         return 0;
     }
@@ -362,7 +388,7 @@ transport *transport_batch_next(transport_batch *b, int wait_ms)
 
 void transport_batch_remove(transport_batch *b, transport *t)
 {
-    if (curl_multi_remove_handle(b->multi, t->curl) == CURLM_OK && t->request_headers != NULL) {
+    if (t->in_batch && curl_multi_remove_handle(b->multi, t->curl) == CURLM_OK) {
         b->running--;
         end_transfer(t, CURLE_ABORTED_BY_CALLBACK);
     }
