@@ -6,14 +6,7 @@ local shell = require("support.shell")
 
 local PATH = mockserver.PATH
 
--- Lua 5.3+ has integers and math.type; on 5.1, 5.2 and LuaJIT every number
--- is a double, and an integer result is one with no fraction.
-local function number_type(v)
-  if math.type then
-    return math.type(v)
-  end
-  return v == math.floor(v) and "integer" or "float"
-end
+local number_type = require("support.runtime").number_type
 
 -- An object whose collection calls fn: tables take __gc from Lua 5.2 on;
 -- Lua 5.1 and LuaJIT honour it only on userdata, made with newproxy.

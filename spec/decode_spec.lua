@@ -4,14 +4,7 @@ local mockserver = require("support.mock")
 
 local PATH = mockserver.PATH
 
--- Lua 5.3+ has integers and math.type; on 5.1, 5.2 and LuaJIT every
--- number is a double, and an integer result is one with no fraction.
-local function number_type(v)
-  if math.type then
-    return math.type(v)
-  end
-  return v == math.floor(v) and "integer" or "float"
-end
+local number_type = require("support.runtime").number_type
 
 describe("decoding hostile answers", function()
   local mock, client
