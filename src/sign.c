@@ -17,6 +17,7 @@ struct sign_key {
     EVP_MD_CTX *inner;   /* SHA-256 state after absorbing key ^ ipad */
     EVP_MD_CTX *outer;   /* SHA-256 state after absorbing key ^ opad */
     EVP_MD_CTX *scratch; /* reused for each signature */
+    EVP_MD_CTX *body;    /* reused for each body hash: its state stays allocated */
 };
 
 void sign_wipe(void *p, size_t n)
@@ -99,9 +100,11 @@ sign_key *sign_key_new(const char *secret, size_t len)
         k->inner = digest_with_pad(k->md, key, 0x36);
         k->outer = digest_with_pad(k->md, key, 0x5c);
         k->scratch = EVP_MD_CTX_new();
+        k->body = EVP_MD_CTX_new();
     }
     sign_wipe(key, sizeof key);
-    if (k != NULL && (k->md == NULL || k->inner == NULL || k->outer == NULL || k->scratch == NULL)) {
+    if (k != NULL && (k->md == NULL || k->inner == NULL || k->outer == NULL || k->scratch == NULL
+                      || k->body == NULL)) {
         sign_key_free(k);
         return NULL;
     }
@@ -116,6 +119,7 @@ void sign_key_free(sign_key *key)
     EVP_MD_CTX_free(key->inner);
     EVP_MD_CTX_free(key->outer);
     EVP_MD_CTX_free(key->scratch);
+    EVP_MD_CTX_free(key->body);
     release_sha256(key->md);
     free(key);
 }
@@ -143,7 +147,7 @@ int sign_key_body_hash(sign_key *key, const char *body, size_t len, char *out)
         memcpy(out, EMPTY_BODY_HASH, sizeof EMPTY_BODY_HASH);
         return 0;
     }
-    if (sha256_with(key->scratch, key->md, body, len, digest) != 0)
+    if (sha256_with(key->body, key->md, body, len, digest) != 0)
         return -1;
     base64_digest(digest, out);
     return 0;
