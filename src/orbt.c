@@ -40,8 +40,7 @@ typedef struct orbt_client {
     buffer request_body;       /* reused between calls */
     http_response response;    /* reused between calls; its body is bounded by max_body */
     transport_choice transport_choice;
-    int has_ca_file;           /* a CA file replaces the system's trust (libcurl only) */
-    char *ca_file;             /* its path, for the transports of create_customers */
+    char *ca_file;             /* a CA file replacing the system's trust (libcurl only), or NULL */
     call_limits limits;        /* max_retries and deadline, unless a call gives its own */
     retry_random random;       /* the backoff's jitter */
     int closed;
@@ -94,8 +93,7 @@ static int client_fill(orbt_client *c, const client_options *o)
     c->secret = copy_text(&o->secret);
     c->secret_len = o->secret.len;
     c->key = sign_key_new(o->secret.ptr, o->secret.len);
-    c->has_ca_file = o->ca_file.ptr != NULL;
-    c->ca_file = c->has_ca_file ? copy_text(&o->ca_file) : NULL;
+    c->ca_file = o->ca_file.ptr != NULL ? copy_text(&o->ca_file) : NULL;
     c->transport = transport_new(o->ca_file.ptr);
     c->timeout = o->timeout;
     c->connect_timeout = o->connect_timeout;
@@ -111,7 +109,7 @@ static int client_fill(orbt_client *c, const client_options *o)
             c->base_url[--n] = '\0';
     }
     return c->api_key && c->client_id && c->base_url && c->secret && c->key && c->transport
-                   && (c->ca_file != NULL || !c->has_ca_file)
+                   && (c->ca_file != NULL || o->ca_file.ptr == NULL)
                ? 0
                : -1;
 }
@@ -261,6 +259,35 @@ static double attempt_timeout(double timeout, double left, int *cut)
     return *cut ? (left > 0.001 ? left : 0.001) : timeout;
 }
 
+/* One attempt's request, signed afresh; *cut says whether the deadline
+ * (`left` seconds away) shortened its timeout. Returns -1 when OpenSSL fails. */
+static int prepare_attempt(orbt_client *c, const char *method, const buffer *body, double left,
+                           header_lines *headers, http_request *rq, int *cut)
+{
+    int connect_cut = 0;
+    if (build_headers(c, method, body, headers) != 0)
+        return -1;
+    *rq = (http_request){
+        .method = method,
+        .url = c->url.data,
+        .headers = headers->ptrs,
+        .header_count = headers->count,
+        .body = body->len > 0 ? body->data : NULL,
+        .body_len = body->len,
+        .timeout = attempt_timeout(c->timeout, left, cut),
+        .connect_timeout = attempt_timeout(c->connect_timeout, left, &connect_cut),
+    };
+    return 0;
+}
+
+/* A timeout the deadline caused says so. */
+static void note_deadline(http_response *rs, int cut, double deadline, int attempts)
+{
+    if (cut && rs->result == TRANSPORT_TIMEOUT)
+        snprintf(rs->message, sizeof rs->message, "the call's deadline of %g s passed (attempt %d)",
+                 deadline, attempts);
+}
+
 /* The libcurl transport, with the retry policy of retry.h: each attempt is
  * signed afresh. Everything from the usability check to finish_call stays in
  * C memory: a Lua allocation here could run a finalizer that closes the
@@ -276,28 +303,15 @@ static int perform_call(lua_State *L, orbt_client *c, const call_plan *p)
         if (attempts > 0)
             retry_sleep(verdict.delay);
         header_lines headers;
-        if (build_headers(c, p->method, &c->request_body, &headers) != 0)
+        http_request rq;
+        if (prepare_attempt(c, p->method, &c->request_body, deadline_at - retry_clock(), &headers, &rq, &cut) != 0)
             return luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
-        double left = deadline_at - retry_clock();
-        int connect_cut = 0;
-        http_request rq = {
-            .method = p->method,
-            .url = c->url.data,
-            .headers = headers.ptrs,
-            .header_count = headers.count,
-            .body = c->request_body.len > 0 ? c->request_body.data : NULL,
-            .body_len = c->request_body.len,
-            .timeout = attempt_timeout(c->timeout, left, &cut),
-            .connect_timeout = attempt_timeout(c->connect_timeout, left, &connect_cut),
-        };
         transport_perform(c->transport, &rq, &c->response);
         attempts++;
         verdict = retry_decide(&c->random, p->method, &c->response, attempts, p->limits.max_retries,
                                deadline_at - retry_clock());
     } while (verdict.again);
-    if (cut && c->response.result == TRANSPORT_TIMEOUT)
-        snprintf(c->response.message, sizeof c->response.message,
-                 "the call's deadline of %g s passed (attempt %d)", p->limits.deadline, attempts);
+    note_deadline(&c->response, cut, p->limits.deadline, attempts);
     call_info call = {p->method, p->path, c->secret, c->secret_len, attempts, verdict.retry_after};
     return finish_call(L, c, p->shape, &call, &c->response);
 }
@@ -400,8 +414,8 @@ typedef struct bulk_job {
     call_limits limits;
     bulk_item *items;
     int item_count;
-    bulk_item **waiting;    /* to send, in order; retries join at the end */
-    int waiting_count;
+    bulk_item **waiting;    /* to send: [waiting_head, waiting_end), in order; retries join at the end */
+    int waiting_head, waiting_end, waiting_cap;
     bulk_slot *slots;
     int slot_count;
     int active;
@@ -445,6 +459,7 @@ static bulk_job *bulk_job_new(lua_State *L, orbt_client *c, int count)
     job->client = c;
     job->items = calloc((size_t)count + 1, sizeof *job->items);
     job->waiting = calloc((size_t)count + 1, sizeof(bulk_item *));
+    job->waiting_cap = count + 1;
     if (job->items == NULL || job->waiting == NULL)
         luaL_error(L, "orbt: out of memory");
     return job;
@@ -492,23 +507,40 @@ static int bulk_open_slots(bulk_job *job, int concurrency, size_t max_body)
             return -1;
     }
     for (int i = 0; i < job->item_count; i++)
-        job->waiting[job->waiting_count++] = &job->items[i];
+        job->waiting[job->waiting_end++] = &job->items[i];
     return 0;
 }
 
-/* The first waiting item whose time has come, taken off the list. */
+/* The first waiting item whose time has come, taken off the list. Items
+ * are mostly taken from the front: that costs one step, not a move of the
+ * whole list. */
 static bulk_item *bulk_take_ready(bulk_job *job, double now)
 {
-    for (int i = 0; i < job->waiting_count; i++) {
+    for (int i = job->waiting_head; i < job->waiting_end; i++) {
         bulk_item *item = job->waiting[i];
         if (item->not_before <= now) {
-            memmove(&job->waiting[i], &job->waiting[i + 1],
-                    (size_t)(job->waiting_count - i - 1) * sizeof(bulk_item *));
-            job->waiting_count--;
+            /* The items before it (still waiting) move up one place. */
+            memmove(&job->waiting[job->waiting_head + 1], &job->waiting[job->waiting_head],
+                    (size_t)(i - job->waiting_head) * sizeof(bulk_item *));
+            job->waiting_head++;
             return item;
         }
     }
     return NULL;
+}
+
+/* Puts an item back at the end of the list, to be tried again. An item is
+ * on the list at most once, so after moving the list to the front there is
+ * always room. */
+static void bulk_wait_again(bulk_job *job, bulk_item *item)
+{
+    if (job->waiting_end == job->waiting_cap) {
+        int n = job->waiting_end - job->waiting_head;
+        memmove(job->waiting, &job->waiting[job->waiting_head], (size_t)n * sizeof(bulk_item *));
+        job->waiting_head = 0;
+        job->waiting_end = n;
+    }
+    job->waiting[job->waiting_end++] = item;
 }
 
 static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int results);
@@ -518,20 +550,9 @@ static void bulk_start(lua_State *L, bulk_job *job, bulk_slot *slot, bulk_item *
     orbt_client *c = job->client;
     if (item->attempts == 0)
         item->deadline_at = now + job->limits.deadline;
-    double left = item->deadline_at - now;
-    int connect_cut = 0;
-    if (build_headers(c, "POST", &item->body, &slot->headers) != 0)
+    if (prepare_attempt(c, "POST", &item->body, item->deadline_at - now, &slot->headers, &slot->request,
+                        &slot->cut) != 0)
         luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
-    slot->request = (http_request){
-        .method = "POST",
-        .url = c->url.data,
-        .headers = slot->headers.ptrs,
-        .header_count = slot->headers.count,
-        .body = item->body.data,
-        .body_len = item->body.len,
-        .timeout = attempt_timeout(c->timeout, left, &slot->cut),
-        .connect_timeout = attempt_timeout(c->connect_timeout, left, &connect_cut),
-    };
     slot->item = item;
     item->attempts++;
     job->active++;
@@ -554,12 +575,10 @@ static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int result
     job->active--;
     if (verdict.again) {
         item->not_before = now + verdict.delay;
-        job->waiting[job->waiting_count++] = item;
+        bulk_wait_again(job, item);
         return;
     }
-    if (slot->cut && rs->result == TRANSPORT_TIMEOUT)
-        snprintf(rs->message, sizeof rs->message, "the call's deadline of %g s passed (attempt %d)",
-                 job->limits.deadline, item->attempts);
+    note_deadline(rs, slot->cut, job->limits.deadline, item->attempts);
     call_info call = {"POST", CUSTOMER_PATH, c->secret, c->secret_len, item->attempts, verdict.retry_after};
     if (answer_push(L, ANSWER_CUSTOMER, &call, rs) == 2) {
         lua_remove(L, -2);
@@ -582,7 +601,7 @@ static bulk_slot *bulk_slot_of(bulk_job *job, const transport *t)
 static int bulk_wait_ms(const bulk_job *job, double now)
 {
     double wait = 0.05;
-    for (int i = 0; i < job->waiting_count; i++) {
+    for (int i = job->waiting_head; i < job->waiting_end; i++) {
         double until = job->waiting[i]->not_before - now;
         if (until > 0 && until < wait)
             wait = until;
@@ -595,7 +614,7 @@ static int bulk_run(lua_State *L)
 {
     bulk_job *job = lua_touserdata(L, 1);
     const int results = 2;
-    while (job->waiting_count > 0 || job->active > 0) {
+    while (job->waiting_end > job->waiting_head || job->active > 0) {
         double now = retry_clock();
         for (int i = 0; i < job->slot_count; i++) {
             if (job->slots[i].item != NULL)
@@ -641,6 +660,7 @@ static int client_create_customers(lua_State *L)
         bulk_job_release(job);
         return 2;
     }
+    int status = 0;
     if (job->item_count > 0) {
         if (build_url(c, &(call_plan){"POST", CUSTOMER_PATH, "", ANSWER_CUSTOMER, limits}) != 0
             || bulk_open_slots(job, concurrency, c->response.body.limit) != 0)
@@ -649,16 +669,14 @@ static int client_create_customers(lua_State *L)
         lua_pushcfunction(L, bulk_run);
         lua_pushlightuserdata(L, job);
         lua_pushvalue(L, results);
-        int status = lua_pcall(L, 2, 0, 0);
+        status = lua_pcall(L, 2, 0, 0);
         c->busy = 0;
-        int failures = job->failures;
-        bulk_job_release(job);
-        release_if_pending(c);
-        if (status != 0)
-            return lua_error(L);
-        refused += failures;
+        refused += job->failures;
     }
     bulk_job_release(job);
+    release_if_pending(c);
+    if (status != 0)
+        return lua_error(L);
     lua_pushvalue(L, results);
     orbt_push_int64(L, refused);
     return 2;
@@ -779,7 +797,7 @@ static int client_answer(lua_State *L)
 }
 
 /* client:_settings() -> base_url, timeout, connect_timeout, max_body,
- * transport ("auto", "curl" or "cosocket"), has_ca_file, or nil, err once
+ * transport ("auto", "curl" or "cosocket"), whether a ca_file is set, or nil, err once
  * closed. A call's deadline and max_retries come from _prepare. */
 static int client_settings(lua_State *L)
 {
@@ -792,7 +810,7 @@ static int client_settings(lua_State *L)
     lua_pushnumber(L, c->connect_timeout);
     orbt_push_int64(L, (int64_t)c->response.body.limit);
     lua_pushstring(L, choices[c->transport_choice]);
-    lua_pushboolean(L, c->has_ca_file);
+    lua_pushboolean(L, c->ca_file != NULL);
     return 6;
 }
 

@@ -127,19 +127,6 @@ void sign_key_free(sign_key *key)
 /* Base64(SHA-256("")): every GET has this body hash. */
 static const char EMPTY_BODY_HASH[] = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
 
-int sign_body_hash(const char *body, size_t len, char *out)
-{
-    unsigned char digest[SHA256_LEN];
-    if (len == 0) {
-        memcpy(out, EMPTY_BODY_HASH, sizeof EMPTY_BODY_HASH);
-        return 0;
-    }
-    if (sha256(body, len, digest) != 0)
-        return -1;
-    base64_digest(digest, out);
-    return 0;
-}
-
 int sign_key_body_hash(sign_key *key, const char *body, size_t len, char *out)
 {
     unsigned char digest[SHA256_LEN];

@@ -310,7 +310,6 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
 
 struct transport_batch {
     CURLM *multi;
-    int running;
 };
 
 transport_batch *transport_batch_new(int max_connections)
@@ -345,7 +344,6 @@ int transport_batch_add(transport_batch *b, transport *t, const http_request *rq
     if (code == CURLE_OK && curl_multi_add_handle(b->multi, t->curl) == CURLM_OK) {
         curl_easy_setopt(t->curl, CURLOPT_PRIVATE, (void *)t);
         t->in_batch = 1;
-        b->running++;
         return 0;
     }
     end_transfer(t, code == CURLE_OK ? CURLE_OUT_OF_MEMORY : code);
@@ -364,7 +362,6 @@ static transport *ended_transfer(transport_batch *b)
         CURLcode code = msg->data.result;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
         curl_multi_remove_handle(b->multi, msg->easy_handle);
-        b->running--;
         end_transfer(t, code);
         return t;
     }
@@ -388,13 +385,6 @@ transport *transport_batch_next(transport_batch *b, int wait_ms)
 
 void transport_batch_remove(transport_batch *b, transport *t)
 {
-    if (t->in_batch && curl_multi_remove_handle(b->multi, t->curl) == CURLM_OK) {
-        b->running--;
+    if (t->in_batch && curl_multi_remove_handle(b->multi, t->curl) == CURLM_OK)
         end_transfer(t, CURLE_ABORTED_BY_CALLBACK);
-    }
-}
-
-int transport_batch_running(const transport_batch *b)
-{
-    return b->running;
 }

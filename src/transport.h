@@ -61,7 +61,6 @@ int transport_batch_add(transport_batch *b, transport *t, const http_request *rq
 transport *transport_batch_next(transport_batch *b, int wait_ms);
 /* Stops t's transfer if it is still in the batch (before freeing either). */
 void transport_batch_remove(transport_batch *b, transport *t);
-int transport_batch_running(const transport_batch *b);
 
 /* Process-wide libcurl set-up, reference counted by libcurl itself. */
 int transport_global_init(void);

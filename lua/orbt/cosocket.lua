@@ -42,6 +42,14 @@ local VERSION = "0.1.0"
 -- Set by install: the core's error constructor.
 local make_error = function(fields) return fields end
 
+local CUSTOMER_PATH = "/api/partner/v1/customer"
+
+-- nil and an `invalid` error for operation op, refused before any traffic.
+local function invalid(op, field, message)
+  return nil, make_error({ kind = "invalid", field = field, message = message, retryable = false,
+    method = op == "list_customers" and "GET" or "POST", path = CUSTOMER_PATH })
+end
+
 -- ===== Settings =====
 
 -- "https://host:8443/prefix" -> its parts; the default ports by scheme.
@@ -420,24 +428,16 @@ local function wrap(direct, op)
     local current = phase()
     if not COSOCKET_PHASES[current] then
       if s.transport == "cosocket" then
-        return nil, make_error({
-          kind = "invalid", field = "transport", retryable = false,
-          method = op == "create_customer" and "POST" or "GET", path = "/api/partner/v1/customer",
-          message = ('transport = "cosocket" needs a phase where nginx allows cosockets '
-            .. '(rewrite, access, content, timer); this is the %s phase'):format(tostring(current)),
-        })
+        return invalid(op, "transport", ('transport = "cosocket" needs a phase where nginx allows cosockets '
+          .. '(rewrite, access, content, timer); this is the %s phase'):format(tostring(current)))
       end
       return direct(client, args, opts)
     end
     if s.has_ca_file then
       -- Cosockets trust what nginx.conf says; a ca_file silently ignored
       -- would be a surprise.
-      return nil, make_error({
-        kind = "invalid", field = "ca_file", retryable = false,
-        method = op == "create_customer" and "POST" or "GET", path = "/api/partner/v1/customer",
-        message = "ca_file applies to libcurl only: in nginx, trust a CA with lua_ssl_trusted_certificate, "
-          .. 'or give the client transport = "curl"',
-      })
+      return invalid(op, "ca_file", "ca_file applies to libcurl only: in nginx, trust a CA with "
+        .. 'lua_ssl_trusted_certificate, or give the client transport = "curl"')
     end
     return call(client, op, args, opts, s)
   end
@@ -449,27 +449,22 @@ end
 local BULK_OPTIONS = { concurrency = true, max_retries = true, deadline = true }
 local THREAD_PHASES = { rewrite = true, access = true, content = true, timer = true }
 
-local function bulk_invalid(field, message)
-  return nil, make_error({ kind = "invalid", field = field, message = message, retryable = false,
-    method = "POST", path = "/api/partner/v1/customer" })
-end
-
 local function create_many(client, create, list, opts)
   if type(list) ~= "table" then
-    return bulk_invalid("customers", "create_customers takes a list (a table) of customers")
+    return invalid("create_customers", "customers", "create_customers takes a list (a table) of customers")
   end
   opts = opts or {}
   if type(opts) ~= "table" then
-    return bulk_invalid("options", "options must be a table")
+    return invalid("create_customers", "options", "options must be a table")
   end
   for key in pairs(opts) do
     if not BULK_OPTIONS[key] then
-      return bulk_invalid(tostring(key), "unknown field '" .. tostring(key) .. "'")
+      return invalid("create_customers", tostring(key), "unknown field '" .. tostring(key) .. "'")
     end
   end
   local concurrency = opts.concurrency or 8
   if type(concurrency) ~= "number" or concurrency ~= floor(concurrency) or concurrency < 1 or concurrency > 64 then
-    return bulk_invalid("concurrency", "concurrency must be an integer from 1 to 64")
+    return invalid("create_customers", "concurrency", "concurrency must be an integer from 1 to 64")
   end
   local limits
   if opts.max_retries ~= nil or opts.deadline ~= nil then
