@@ -27,7 +27,7 @@ build = {
    modules = {
       orbt = {
          sources = {
-            "src/orbt.c", "src/answer.c", "src/buffer.c", "src/error.c",
+            "src/orbt.c", "src/answer.c", "src/buffer.c", "src/error.c", "src/http1.c",
             "src/json.c", "src/retry.c", "src/sign.c", "src/transport.c", "src/validate.c",
          },
          defines = { "_GNU_SOURCE" },

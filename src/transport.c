@@ -1,21 +1,34 @@
-/* transport.c: the HTTP step on libcurl's easy interface. */
+/* transport.c: the HTTP step. libcurl opens and secures connections (DNS,
+ * connect, proxy tunnel, TLS with verification). A single request is framed
+ * by orbt itself on the connection libcurl opened (http1.c reads the answer);
+ * batches run on libcurl's multi interface. */
 #include "transport.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <curl/curl.h>
+
+#include "http1.h"
 
 #define USER_AGENT "orbt-lua/0.1.0"
 
 /* Answers with more header lines or bytes than this are refused: orbt
  * reads one header, and a hostile or broken server must not make it hold
- * an unbounded list. */
-#define HEADER_LINES_MAX 200
-#define HEADER_BYTES_MAX ((size_t)64 * 1024)
+ * an unbounded list. The same limits as http1.c's. */
+#define HEADER_LINES_MAX HTTP1_HEADER_LINES_MAX
+#define HEADER_BYTES_MAX HTTP1_HEADER_BYTES_MAX
+
+/* How much of an answer one read takes. */
+#define READ_CHUNK 16384
 
 /* What the header callback sees of one answer. */
 typedef struct header_reader {
@@ -24,8 +37,22 @@ typedef struct header_reader {
     int too_many;
 } header_reader;
 
+/* The kept-alive connection single requests use. libcurl opened it
+ * (CURLOPT_CONNECT_ONLY) and owns its socket; orbt sends and reads HTTP/1.1
+ * on it with curl_easy_send/curl_easy_recv. */
+typedef struct connection {
+    CURL *curl;            /* NULL: no connection */
+    curl_socket_t socket;
+    char *origin;          /* "scheme://host[:port]" it goes to */
+    size_t origin_len;
+} connection;
+
 struct transport {
-    CURL *curl;
+    CURL *curl;                         /* batches only; made when first needed */
+    char *ca_file;                      /* NULL: the system's CAs */
+    connection conn;
+    buffer request;                     /* a single request, framed */
+    http1_reader *reader;               /* made when first needed: it is 64 KiB */
     struct curl_slist *header_cache;    /* the last request's header lines */
     size_t header_cache_count;
     int in_batch;                       /* a batch transfer is running on it */
@@ -63,10 +90,9 @@ static int before_send(void *userdata, char *conn_primary_ip, char *conn_local_i
     return t->sends > 1 && t->refuse_resend ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 
-/* Options that never change for the handle's life. */
-static int configure_handle(transport *t)
+/* Options every handle has, for its whole life. */
+static int configure_handle(transport *t, CURL *c)
 {
-    CURL *c = t->curl;
     int ok = 1;
     ok &= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->error) == CURLE_OK;
     /* No signals: safe in threaded hosts, and timeouts do not use SIGALRM. */
@@ -81,10 +107,27 @@ static int configure_handle(transport *t)
     ok &= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
     ok &= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
     ok &= curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
-    ok &= curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT) == CURLE_OK;
-    ok &= curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, before_send) == CURLE_OK;
-    ok &= curl_easy_setopt(c, CURLOPT_PREREQDATA, t) == CURLE_OK;
+    if (t->ca_file != NULL)
+        ok &= curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file) == CURLE_OK;
     return ok ? 0 : -1;
+}
+
+/* The handle batches use: libcurl frames the requests. */
+static CURL *batch_handle(transport *t)
+{
+    if (t->curl != NULL)
+        return t->curl;
+    CURL *c = curl_easy_init();
+    int ok = c != NULL && configure_handle(t, c) == 0;
+    ok = ok && curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT) == CURLE_OK;
+    ok = ok && curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, before_send) == CURLE_OK;
+    ok = ok && curl_easy_setopt(c, CURLOPT_PREREQDATA, t) == CURLE_OK;
+    if (!ok) {
+        curl_easy_cleanup(c);
+        return NULL;
+    }
+    t->curl = c;
+    return c;
 }
 
 transport *transport_new(const char *ca_file)
@@ -92,22 +135,34 @@ transport *transport_new(const char *ca_file)
     transport *t = calloc(1, sizeof *t);
     if (t == NULL)
         return NULL;
-    t->curl = curl_easy_init();
-    if (t->curl == NULL || configure_handle(t) != 0
-        || (ca_file != NULL && curl_easy_setopt(t->curl, CURLOPT_CAINFO, ca_file) != CURLE_OK)) {
-        transport_free(t);
+    t->conn.socket = CURL_SOCKET_BAD;
+    buffer_init(&t->request, 0);
+    if (ca_file != NULL && (t->ca_file = strdup(ca_file)) == NULL) {
+        free(t);
         return NULL;
     }
     return t;
+}
+
+static void close_connection(transport *t)
+{
+    if (t->conn.curl != NULL)
+        curl_easy_cleanup(t->conn.curl);
+    free(t->conn.origin);
+    t->conn = (connection){NULL, CURL_SOCKET_BAD, NULL, 0};
 }
 
 void transport_free(transport *t)
 {
     if (t == NULL)
         return;
+    close_connection(t);
     if (t->curl != NULL)
         curl_easy_cleanup(t->curl);
     curl_slist_free_all(t->header_cache);
+    buffer_free(&t->request);
+    free(t->reader);
+    free(t->ca_file);
     free(t);
 }
 
@@ -270,6 +325,8 @@ static CURLcode begin_transfer(transport *t, const http_request *rq, http_respon
     rs->retry_after[0] = '\0';
     t->error[0] = '\0';
     t->response = rs;
+    if (batch_handle(t) == NULL)
+        return CURLE_OUT_OF_MEMORY;
     struct curl_slist *headers = header_list(t, rq);
     if (headers == NULL || set_request(t, rq, headers, rs) != 0)
         return CURLE_OUT_OF_MEMORY;
@@ -281,10 +338,11 @@ static void end_transfer(transport *t, CURLcode code)
 {
     http_response *rs = t->response;
     t->in_batch = 0;
-    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &rs->status);
+    if (t->curl != NULL)
+        curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &rs->status);
 
     rs->result = classify(code, &rs->body);
-    rs->request_sent = request_was_sent(t->curl, code);
+    rs->request_sent = t->curl != NULL && request_was_sent(t->curl, code);
     if (rs->result == TRANSPORT_TOO_LARGE)
         snprintf(rs->message, sizeof rs->message, "the answer is larger than max_body (%zu bytes)", rs->body.limit);
     else if (t->headers.too_many)
@@ -297,13 +355,305 @@ static void end_transfer(transport *t, CURLcode code)
         snprintf(rs->message, sizeof rs->message, "%s", t->error[0] ? t->error : curl_easy_strerror(code));
 }
 
+
+/* ===== A single request: orbt frames HTTP/1.1 on libcurl's connection =====
+ *
+ * libcurl's easy interface spends several system calls and a good part of
+ * a request's CPU on machinery a kept-alive exchange of one small request
+ * and one small answer does not need. So libcurl opens the connection and
+ * orbt writes the request in one send and reads the answer with poll and
+ * recv. The rules libcurl followed stay: a GET on a kept-alive connection
+ * that the server had closed is sent again once on a new one, a create
+ * never is (it is checked before it is sent instead). */
+
+static double monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long remaining_ms(double deadline)
+{
+    double left = ceil((deadline - monotonic_now()) * 1000.0);
+    if (left <= 0)
+        return 0;
+    return left > INT_MAX ? INT_MAX : (long)left;
+}
+
+static transport_result set_failure(http_response *rs, transport_result result, const char *message)
+{
+    rs->result = result;
+    snprintf(rs->message, sizeof rs->message, "%s", message);
+    return result;
+}
+
+static transport_result set_curl_failure(http_response *rs, const char *what, CURLcode code)
+{
+    rs->result = code == CURLE_OPERATION_TIMEDOUT ? TRANSPORT_TIMEOUT : TRANSPORT_NETWORK;
+    snprintf(rs->message, sizeof rs->message, "%s: %s", what, curl_easy_strerror(code));
+    return rs->result;
+}
+
+/* "https://host:port/path?query": the length of "https://host:port" and
+ * where the request target starts. Refuses what cannot go in a request line. */
+static int split_url(const char *url, size_t *origin_len, const char **target)
+{
+    const char *authority = strstr(url, "://");
+    if (authority == NULL)
+        return -1;
+    authority += 3;
+    size_t n = strcspn(authority, "/?");
+    if (n == 0)
+        return -1;
+    for (const unsigned char *p = (const unsigned char *)url; *p != '\0'; p++) {
+        if (*p <= 0x20 || *p >= 0x7f)
+            return -1;
+    }
+    *origin_len = (size_t)(authority + n - url);
+    *target = authority + n;
+    return 0;
+}
+
+/* The request as it goes on the wire: request line, header, body. */
+static int frame_request(transport *t, const http_request *rq, size_t origin_len, const char *target)
+{
+    buffer *b = &t->request;
+    const char *authority = strstr(rq->url, "://") + 3;
+    size_t authority_len = origin_len - (size_t)(authority - rq->url);
+    buffer_reset(b);
+    int ok = buffer_append_str(b, rq->method) == 0 && buffer_append(b, " ", 1) == 0;
+    if (ok && *target != '/')
+        ok = buffer_append(b, "/", 1) == 0;
+    ok = ok && buffer_append_str(b, target) == 0 && buffer_append_str(b, " HTTP/1.1\r\nHost: ") == 0
+         && buffer_append(b, authority, authority_len) == 0
+         && buffer_append_str(b, "\r\nUser-Agent: " USER_AGENT "\r\n") == 0;
+    for (size_t i = 0; ok && i < rq->header_count; i++)
+        ok = buffer_append_str(b, rq->headers[i]) == 0 && buffer_append(b, "\r\n", 2) == 0;
+    if (ok && strcmp(rq->method, "GET") != 0) {
+        char length[48];
+        int n = snprintf(length, sizeof length, "Content-Length: %zu\r\n", rq->body_len);
+        ok = n > 0 && buffer_append(b, length, (size_t)n) == 0;
+    }
+    ok = ok && buffer_append(b, "\r\n", 2) == 0;
+    if (ok && rq->body_len > 0)
+        ok = buffer_append(b, rq->body, rq->body_len) == 0;
+    return ok ? 0 : -1;
+}
+
+static int same_origin(const connection *conn, const char *url, size_t origin_len)
+{
+    return conn->curl != NULL && conn->origin_len == origin_len
+           && memcmp(conn->origin, url, origin_len) == 0;
+}
+
+/* A kept-alive connection is usable when the server has neither closed it
+ * nor sent anything unasked (an alert such as TLS close_notify counts). */
+static int connection_open_and_idle(const connection *conn)
+{
+    char byte;
+    ssize_t n = recv(conn->socket, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* libcurl resolves, connects, tunnels through a proxy when one is set, and
+ * does the TLS handshake with verification on; then it hands the socket over. */
+static transport_result open_connection(transport *t, const http_request *rq, size_t origin_len,
+                                        double deadline, http_response *rs)
+{
+    close_connection(t);
+    CURL *c = curl_easy_init();
+    char *origin = c != NULL ? strndup(rq->url, origin_len) : NULL;
+    if (origin == NULL) {
+        curl_easy_cleanup(c);
+        return set_failure(rs, TRANSPORT_NETWORK, "out of memory opening a connection");
+    }
+    t->conn = (connection){c, CURL_SOCKET_BAD, origin, origin_len};
+    long left = remaining_ms(deadline);
+    int ok = configure_handle(t, c) == 0 && curl_easy_setopt(c, CURLOPT_URL, origin) == CURLE_OK
+             && curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L) == CURLE_OK
+             /* ALPN then offers HTTP/1.1 only, the one protocol framed here. */
+             && curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK
+             /* Through a proxy, a tunnel: the request goes to the origin as framed. */
+             && curl_easy_setopt(c, CURLOPT_HTTPPROXYTUNNEL, 1L) == CURLE_OK
+             && curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(rq->connect_timeout)) == CURLE_OK
+             && curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, left < 1 ? 1L : left) == CURLE_OK;
+    if (!ok) {
+        close_connection(t);
+        return set_failure(rs, TRANSPORT_NETWORK, "could not set up a connection");
+    }
+    t->error[0] = '\0';
+    CURLcode code = curl_easy_perform(c);
+    if (code == CURLE_OK && curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &t->conn.socket) != CURLE_OK)
+        t->conn.socket = CURL_SOCKET_BAD;
+    if (code == CURLE_OK && t->conn.socket == CURL_SOCKET_BAD)
+        code = CURLE_COULDNT_CONNECT;
+    if (code != CURLE_OK) {
+        rs->result = code == CURLE_OPERATION_TIMEDOUT ? TRANSPORT_TIMEOUT : TRANSPORT_NETWORK;
+        snprintf(rs->message, sizeof rs->message, "%s", t->error[0] ? t->error : curl_easy_strerror(code));
+        close_connection(t);
+        return rs->result;
+    }
+    return TRANSPORT_OK;
+}
+
+/* Waits until the socket is ready for `events`. Returns 1 when it is (or
+ * has an error for the next call to report), 0 at the deadline, -1 when
+ * poll fails. */
+static int wait_socket(curl_socket_t socket, short events, double deadline)
+{
+    for (;;) {
+        long left = remaining_ms(deadline);
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {socket, events, 0};
+        int n = poll(&p, 1, (int)left);
+        if (n > 0)
+            return 1;
+        if (n < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+static transport_result wait_failure(http_response *rs, int ready, double timeout, const char *doing)
+{
+    char message[TRANSPORT_MESSAGE_MAX];
+    if (ready < 0)
+        return set_failure(rs, TRANSPORT_NETWORK, "could not wait for the connection");
+    snprintf(message, sizeof message, "timed out after %.0f ms %s", timeout * 1000.0, doing);
+    return set_failure(rs, TRANSPORT_TIMEOUT, message);
+}
+
+/* Sends the framed request; *sent counts the bytes that went out. */
+static transport_result send_request(transport *t, const http_request *rq, double deadline,
+                                     size_t *sent, http_response *rs)
+{
+    const char *p = t->request.data;
+    size_t left = t->request.len;
+    while (left > 0) {
+        size_t n = 0;
+        CURLcode code = curl_easy_send(t->conn.curl, p, left, &n);
+        if (code == CURLE_AGAIN) {
+            int ready = wait_socket(t->conn.socket, POLLOUT, deadline);
+            if (ready <= 0)
+                return wait_failure(rs, ready, rq->timeout, "sending the request");
+            continue;
+        }
+        if (code != CURLE_OK)
+            return set_curl_failure(rs, "could not send the request", code);
+        p += n;
+        left -= n;
+        *sent += n;
+    }
+    return TRANSPORT_OK;
+}
+
+/* Reads the answer into rs. *extra is set when the server sent more than
+ * the answer: the connection is then out of step and not used again. */
+static transport_result read_answer(transport *t, const http_request *rq, double deadline,
+                                    http_response *rs, int *extra)
+{
+    http1_reader *r = t->reader;
+    char chunk[READ_CHUNK];
+    /* Right after the request, the answer cannot be there yet: waiting
+     * first saves a read that would find nothing. */
+    int wait_first = 1;
+    for (;;) {
+        if (wait_first) {
+            int ready = wait_socket(t->conn.socket, POLLIN, deadline);
+            if (ready <= 0)
+                return wait_failure(rs, ready, rq->timeout, "waiting for the answer");
+        }
+        size_t n = 0;
+        CURLcode code = curl_easy_recv(t->conn.curl, chunk, sizeof chunk, &n);
+        wait_first = code == CURLE_AGAIN;
+        if (wait_first)
+            continue;
+        if (code != CURLE_OK)
+            return set_curl_failure(rs, "the connection failed while reading the answer", code);
+        size_t used = 0;
+        http1_outcome outcome = n == 0 ? http1_end(r) : http1_feed(r, chunk, n, &used);
+        switch (outcome) {
+        case HTTP1_MORE:
+            continue;
+        case HTTP1_DONE:
+            *extra = used < n;
+            return TRANSPORT_OK;
+        case HTTP1_TOO_LARGE:
+            rs->result = TRANSPORT_TOO_LARGE;
+            snprintf(rs->message, sizeof rs->message, "the answer is larger than max_body (%zu bytes)",
+                     rs->body.limit);
+            return rs->result;
+        case HTTP1_BAD:
+        default:
+            return set_failure(rs, TRANSPORT_NETWORK, r->error);
+        }
+    }
+}
+
+/* One request and its answer on the open connection. */
+static transport_result exchange(transport *t, const http_request *rq, double deadline,
+                                 size_t *sent, http_response *rs)
+{
+    http1_reader *r = t->reader;
+    int extra = 0;
+    http1_begin(r, &rs->body);
+    transport_result result = send_request(t, rq, deadline, sent, rs);
+    if (result == TRANSPORT_OK)
+        result = read_answer(t, rq, deadline, rs, &extra);
+    rs->status = r->status;
+    memcpy(rs->retry_after, r->retry_after, sizeof rs->retry_after);
+    if (result != TRANSPORT_OK || !r->keep_alive || extra)
+        close_connection(t);
+    return result;
+}
+
+static void reset_response(http_response *rs)
+{
+    buffer_reset(&rs->body);
+    rs->result = TRANSPORT_OK;
+    rs->request_sent = 0;
+    rs->status = 0;
+    rs->message[0] = '\0';
+    rs->retry_after[0] = '\0';
+}
+
 transport_result transport_perform(transport *t, const http_request *rq, http_response *rs)
 {
-    CURLcode code = begin_transfer(t, rq, rs);
-    if (code == CURLE_OK)
-        code = curl_easy_perform(t->curl);
-    end_transfer(t, code);
-    return rs->result;
+    double deadline = monotonic_now() + rq->timeout;
+    size_t origin_len = 0;
+    const char *target = NULL;
+    reset_response(rs);
+    if (t->reader == NULL && (t->reader = malloc(sizeof *t->reader)) == NULL)
+        return set_failure(rs, TRANSPORT_NETWORK, "out of memory");
+    if (split_url(rq->url, &origin_len, &target) != 0)
+        return set_failure(rs, TRANSPORT_NETWORK, "the URL cannot be sent as it is");
+    if (frame_request(t, rq, origin_len, target) != 0)
+        return set_failure(rs, TRANSPORT_NETWORK, "out of memory");
+    int may_resend = strcmp(rq->method, "GET") == 0;
+    for (int attempt = 0;; attempt++) {
+        int reused = same_origin(&t->conn, rq->url, origin_len);
+        /* A create is not sent on a connection the server has closed. */
+        if (reused && !may_resend && !connection_open_and_idle(&t->conn)) {
+            close_connection(t);
+            reused = 0;
+        }
+        if (!reused && open_connection(t, rq, origin_len, deadline, rs) != TRANSPORT_OK)
+            return rs->result;
+        size_t sent = 0;
+        transport_result result = exchange(t, rq, deadline, &sent, rs);
+        rs->request_sent = sent > 0;
+        if (result != TRANSPORT_NETWORK || !reused || attempt > 0 || t->reader->received > 0)
+            return result;
+        /* A kept-alive connection that died before any answer: the server
+         * closed it while it was idle, most likely. Once more on a new
+         * connection, when that cannot make a duplicate. */
+        if (may_resend || sent == 0)
+            continue;
+        return set_failure(rs, TRANSPORT_NETWORK,
+                           "the connection closed after the request was sent; it was not sent "
+                           "again because the server may have processed it");
+    }
 }
 
 /* ===== Batches: several transfers at once on libcurl's multi interface ===== */

@@ -1,0 +1,360 @@
+/* http1.c: an incremental, bounded HTTP/1.1 answer reader (RFC 9112). */
+#include "http1.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* Chunk-size lines (with any extensions) and the CRLF after chunk data. */
+#define CHUNK_LINE_MAX 1024
+/* 15 hex digits: a chunk size that cannot overflow 64 bits when added up. */
+#define CHUNK_SIZE_DIGITS_MAX 15
+/* 18 decimal digits: a Content-Length that fits in 64 bits. */
+#define LENGTH_DIGITS_MAX 18
+
+_Static_assert(HTTP1_HEADER_LINES_MAX == 200 && HTTP1_HEADER_BYTES_MAX == 65536,
+               "the header limit message below spells the limits out");
+static const char HEADER_LIMIT_MESSAGE[] =
+    "the answer has more than 200 header lines or 65536 bytes of headers";
+
+static http1_outcome fail(http1_reader *r, const char *why)
+{
+    r->error = why;
+    r->outcome = HTTP1_BAD;
+    return r->outcome;
+}
+
+static http1_outcome finish(http1_reader *r)
+{
+    r->state = H1_FINISHED;
+    r->outcome = HTTP1_DONE;
+    return r->outcome;
+}
+
+/* Resets what one answer's header says, for the next (after a 1xx). */
+static void forget_header(http1_reader *r)
+{
+    r->status = 0;
+    r->keep_alive = 0;
+    r->chunked = 0;
+    r->has_length = 0;
+    r->length = 0;
+    r->remaining = 0;
+    r->retry_after[0] = '\0';
+}
+
+void http1_begin(http1_reader *r, buffer *body)
+{
+    forget_header(r);
+    r->state = H1_STATUS_LINE;
+    r->outcome = HTTP1_MORE;
+    r->header_lines = 0;
+    r->header_bytes = 0;
+    r->received = 0;
+    r->line_len = 0;
+    r->error = NULL;
+    r->body = body;
+    buffer_reset(body);
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* s[0..n) equals the lower-case word `lower`, ignoring case. */
+static int equals_word(const char *s, size_t n, const char *lower)
+{
+    return strlen(lower) == n && strncasecmp(s, lower, n) == 0;
+}
+
+/* "HTTP/1.1 200 OK": the version, a space, three digits, then a space and
+ * a reason phrase, or nothing. */
+static http1_outcome read_status_line(http1_reader *r, const char *s, size_t n)
+{
+    if (n < 12 || memcmp(s, "HTTP/1.", 7) != 0 || !is_digit(s[7]) || s[8] != ' '
+        || !is_digit(s[9]) || !is_digit(s[10]) || !is_digit(s[11]) || (n > 12 && s[12] != ' '))
+        return fail(r, "the answer does not start with an HTTP/1.x status line");
+    r->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+    if (r->status < 100)
+        return fail(r, "the answer has a status below 100");
+    /* HTTP/1.0 closes after each answer unless asked not to; orbt asks nothing. */
+    r->keep_alive = s[7] != '0';
+    r->state = H1_HEADER_LINE;
+    return HTTP1_MORE;
+}
+
+static http1_outcome read_content_length(http1_reader *r, const char *v, size_t n)
+{
+    uint64_t value = 0;
+    if (n == 0 || n > LENGTH_DIGITS_MAX)
+        return fail(r, "the answer has an invalid Content-Length");
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(v[i]))
+            return fail(r, "the answer has an invalid Content-Length");
+        value = value * 10 + (uint64_t)(v[i] - '0');
+    }
+    /* Two different lengths: which one frames the body cannot be known. */
+    if (r->has_length && r->length != value)
+        return fail(r, "the answer has conflicting Content-Length headers");
+    r->has_length = 1;
+    r->length = value;
+    return HTTP1_MORE;
+}
+
+/* orbt asks for no compression, so chunked is the only coding it takes. */
+static http1_outcome read_transfer_encoding(http1_reader *r, const char *v, size_t n)
+{
+    if (r->chunked || !equals_word(v, n, "chunked"))
+        return fail(r, "the answer has a Transfer-Encoding other than chunked");
+    r->chunked = 1;
+    return HTTP1_MORE;
+}
+
+static void read_connection(http1_reader *r, const char *v, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t start = i;
+        while (i < n && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (start < end && is_space(v[start]))
+            start++;
+        while (end > start && is_space(v[end - 1]))
+            end--;
+        if (equals_word(v + start, end - start, "close"))
+            r->keep_alive = 0;
+        i++;
+    }
+}
+
+static void read_retry_after(http1_reader *r, const char *v, size_t n)
+{
+    if (n < sizeof r->retry_after) {
+        memcpy(r->retry_after, v, n);
+        r->retry_after[n] = '\0';
+    }
+}
+
+/* "Name: value". Folded lines (obsolete) and names with spaces are refused. */
+static http1_outcome read_header_field(http1_reader *r, const char *s, size_t n)
+{
+    const char *colon = memchr(s, ':', n);
+    if (colon == NULL || colon == s || is_space(s[0]))
+        return fail(r, "the answer has a malformed header line");
+    size_t name_len = (size_t)(colon - s);
+    for (size_t i = 0; i < name_len; i++) {
+        if (is_space(s[i]))
+            return fail(r, "the answer has a malformed header line");
+    }
+    const char *v = colon + 1;
+    size_t vn = n - name_len - 1;
+    while (vn > 0 && is_space(*v))
+        v++, vn--;
+    while (vn > 0 && is_space(v[vn - 1]))
+        vn--;
+    if (equals_word(s, name_len, "content-length"))
+        return read_content_length(r, v, vn);
+    if (equals_word(s, name_len, "transfer-encoding"))
+        return read_transfer_encoding(r, v, vn);
+    if (equals_word(s, name_len, "connection"))
+        read_connection(r, v, vn);
+    else if (equals_word(s, name_len, "retry-after"))
+        read_retry_after(r, v, vn);
+    return HTTP1_MORE;
+}
+
+/* The blank line after the header: how the body is framed decides what
+ * comes next (RFC 9112 section 6.3). */
+static http1_outcome end_of_header(http1_reader *r)
+{
+    if (r->status < 200) {
+        if (r->status == 101)
+            return fail(r, "the answer switches protocols (101)");
+        forget_header(r);   /* an interim answer: the real one follows */
+        r->state = H1_STATUS_LINE;
+        return HTTP1_MORE;
+    }
+    if (r->status == 204 || r->status == 304)
+        return finish(r);
+    if (r->chunked) {
+        /* Both framings at once is how requests get smuggled: use chunked,
+         * and do not trust the connection with another request. */
+        if (r->has_length)
+            r->keep_alive = 0;
+        r->state = H1_CHUNK_SIZE;
+        return HTTP1_MORE;
+    }
+    if (r->has_length) {
+        if (r->body->limit != 0 && r->length > r->body->limit) {
+            r->outcome = HTTP1_TOO_LARGE;
+            return r->outcome;
+        }
+        r->remaining = r->length;
+        r->state = H1_BODY;
+        return r->remaining == 0 ? finish(r) : HTTP1_MORE;
+    }
+    r->keep_alive = 0;
+    r->state = H1_UNTIL_CLOSE;
+    return HTTP1_MORE;
+}
+
+/* "1a2f" with optional ";extension". */
+static http1_outcome read_chunk_size(http1_reader *r, const char *s, size_t n)
+{
+    uint64_t size = 0;
+    size_t i = 0;
+    for (; i < n && hex_value(s[i]) >= 0; i++) {
+        if (i == CHUNK_SIZE_DIGITS_MAX)
+            return fail(r, "the answer has a chunk too large to be real");
+        size = size * 16 + (uint64_t)hex_value(s[i]);
+    }
+    if (i == 0)
+        return fail(r, "the answer has a malformed chunk size");
+    while (i < n && is_space(s[i]))
+        i++;
+    if (i < n && s[i] != ';')
+        return fail(r, "the answer has a malformed chunk size");
+    if (size == 0) {
+        r->state = H1_TRAILER_LINE;
+        return HTTP1_MORE;
+    }
+    if (r->body->limit != 0 && size > r->body->limit - r->body->len) {
+        r->outcome = HTTP1_TOO_LARGE;
+        return r->outcome;
+    }
+    r->remaining = size;
+    r->state = H1_CHUNK_DATA;
+    return HTTP1_MORE;
+}
+
+static int is_header_state(http1_state state)
+{
+    return state == H1_STATUS_LINE || state == H1_HEADER_LINE || state == H1_TRAILER_LINE;
+}
+
+/* One complete line, without its line ending. */
+static http1_outcome read_line(http1_reader *r, const char *s, size_t n)
+{
+    if (is_header_state(r->state)) {
+        if (++r->header_lines > HTTP1_HEADER_LINES_MAX)
+            return fail(r, HEADER_LIMIT_MESSAGE);
+        if (memchr(s, '\0', n) != NULL)
+            return fail(r, "the answer has a NUL byte in its header");
+    }
+    switch (r->state) {
+    case H1_STATUS_LINE:
+        return read_status_line(r, s, n);
+    case H1_HEADER_LINE:
+        return n == 0 ? end_of_header(r) : read_header_field(r, s, n);
+    case H1_CHUNK_SIZE:
+        return read_chunk_size(r, s, n);
+    case H1_CHUNK_END:
+        if (n != 0)
+            return fail(r, "the answer has chunk data longer than its size");
+        r->state = H1_CHUNK_SIZE;
+        return HTTP1_MORE;
+    case H1_TRAILER_LINE:
+        /* Trailer fields are counted against the header limits, not used. */
+        return n == 0 ? finish(r) : HTTP1_MORE;
+    default:
+        return fail(r, "internal error: not reading a line");
+    }
+}
+
+/* Takes bytes up to and including the next LF into r->line; when the line
+ * is complete, reads it. Returns the bytes taken. */
+static size_t take_line(http1_reader *r, const char *p, size_t n)
+{
+    const char *lf = memchr(p, '\n', n);
+    size_t take = lf != NULL ? (size_t)(lf - p) + 1 : n;
+    size_t line_max = CHUNK_LINE_MAX;
+    if (is_header_state(r->state)) {
+        r->header_bytes += take;
+        if (r->header_bytes > HTTP1_HEADER_BYTES_MAX) {
+            fail(r, HEADER_LIMIT_MESSAGE);
+            return take;
+        }
+        line_max = sizeof r->line;
+    }
+    if (r->line_len + take > line_max) {
+        fail(r, "the answer has a chunk-size line that is too long");
+        return take;
+    }
+    memcpy(r->line + r->line_len, p, take);
+    r->line_len += take;
+    if (lf == NULL)
+        return take;
+    size_t len = r->line_len - 1;          /* without the LF */
+    if (len > 0 && r->line[len - 1] == '\r')
+        len--;
+    r->line_len = 0;
+    read_line(r, r->line, len);
+    return take;
+}
+
+/* Takes body bytes: of the Content-Length, the current chunk, or all of
+ * them when the body runs to the close. Returns the bytes taken. */
+static size_t take_body(http1_reader *r, const char *p, size_t n)
+{
+    size_t take = n;
+    if (r->state != H1_UNTIL_CLOSE && r->remaining < take)
+        take = (size_t)r->remaining;
+    if (buffer_append(r->body, p, take) != 0) {
+        if (r->body->overflow)
+            r->outcome = HTTP1_TOO_LARGE;
+        else
+            fail(r, "out of memory reading the answer");
+        return take;
+    }
+    if (r->state == H1_UNTIL_CLOSE)
+        return take;
+    r->remaining -= take;
+    if (r->remaining == 0) {
+        if (r->state == H1_BODY)
+            finish(r);
+        else
+            r->state = H1_CHUNK_END;
+    }
+    return take;
+}
+
+http1_outcome http1_feed(http1_reader *r, const char *data, size_t len, size_t *used)
+{
+    size_t pos = 0;
+    while (pos < len && r->outcome == HTTP1_MORE) {
+        if (r->state == H1_BODY || r->state == H1_CHUNK_DATA || r->state == H1_UNTIL_CLOSE)
+            pos += take_body(r, data + pos, len - pos);
+        else
+            pos += take_line(r, data + pos, len - pos);
+    }
+    r->received += pos;
+    *used = pos;
+    return r->outcome;
+}
+
+http1_outcome http1_end(http1_reader *r)
+{
+    if (r->outcome != HTTP1_MORE)
+        return r->outcome;
+    if (r->state == H1_UNTIL_CLOSE)
+        return finish(r);
+    return fail(r, r->received == 0 ? "the connection closed before any answer came"
+                                    : "the connection closed before the answer was complete");
+}

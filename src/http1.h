@@ -1,0 +1,70 @@
+/* http1.h: reads one HTTP/1.1 answer, fed in pieces as they arrive from the
+ * connection. No I/O here, so it can be tested and fuzzed alone.
+ *
+ * It is strict where a mistake could lose or mix up answers on a kept-alive
+ * connection (the body's length, chunk framing, conflicting lengths) and
+ * bounded everywhere: header lines and bytes, line length, chunk sizes, and
+ * the body through its buffer's limit (max_body). */
+#ifndef ORBT_HTTP1_H
+#define ORBT_HTTP1_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buffer.h"
+
+/* Answers with more header lines or bytes than this are refused. Lines are
+ * counted as libcurl counts them: the status line and the blank line too. */
+#define HTTP1_HEADER_LINES_MAX 200
+#define HTTP1_HEADER_BYTES_MAX ((size_t)64 * 1024)
+
+typedef enum http1_outcome {
+    HTTP1_MORE = 0,     /* feed it more */
+    HTTP1_DONE,         /* the whole answer is in */
+    HTTP1_TOO_LARGE,    /* the body passed the buffer's limit */
+    HTTP1_BAD           /* not a valid answer, or cut off; see `error` */
+} http1_outcome;
+
+typedef enum http1_state {
+    H1_STATUS_LINE,
+    H1_HEADER_LINE,
+    H1_BODY,            /* Content-Length bytes */
+    H1_CHUNK_SIZE,
+    H1_CHUNK_DATA,
+    H1_CHUNK_END,       /* the CRLF after a chunk's data */
+    H1_TRAILER_LINE,
+    H1_UNTIL_CLOSE,     /* no length given: the body ends with the connection */
+    H1_FINISHED
+} http1_state;
+
+typedef struct http1_reader {
+    http1_state state;
+    http1_outcome outcome;
+    long status;
+    int keep_alive;          /* the connection may carry another request */
+    int chunked;
+    int has_length;
+    uint64_t length;         /* Content-Length, when has_length */
+    uint64_t remaining;      /* bytes left of the body or of the current chunk */
+    size_t header_lines, header_bytes;
+    size_t received;         /* bytes fed so far */
+    size_t line_len;
+    char retry_after[64];    /* the Retry-After header's value, or "" */
+    const char *error;       /* why, when the outcome is HTTP1_BAD */
+    buffer *body;
+    char line[HTTP1_HEADER_BYTES_MAX];
+} http1_reader;
+
+/* Starts reading an answer whose body goes into `body` (reset first). */
+void http1_begin(http1_reader *r, buffer *body);
+
+/* Feeds the next `len` bytes. *used tells how many were taken: fewer than
+ * len only once the answer is complete (the rest is not part of it).
+ * Returns the outcome so far; once not HTTP1_MORE it stays so. */
+http1_outcome http1_feed(http1_reader *r, const char *data, size_t len, size_t *used);
+
+/* The peer closed the connection: completes an answer whose body runs to
+ * the close, and makes any other unfinished answer HTTP1_BAD. */
+http1_outcome http1_end(http1_reader *r);
+
+#endif
