@@ -72,7 +72,7 @@ MOCK_SRC    := $(wildcard mock/*.c)
 # Debian packages each target needs.
 BUILD_DEBS  := gcc make pkg-config $(DEBS_$(RUNTIME)) libcurl4-openssl-dev libcjson-dev \
                libssl-dev libmicrohttpd-dev
-TEST_DEBS   := $(BUILD_DEBS) $(foreach r,$(RUNTIMES),$(DEBS_$(r))) lua-busted lua-dkjson luarocks \
+TEST_DEBS   := $(BUILD_DEBS) $(foreach r,$(RUNTIMES),$(DEBS_$(r))) lua-busted lua-dkjson luarocks lua-socket \
                curl openssl ca-certificates locales nginx libnginx-mod-http-lua
 LINT_DEBS   := cppcheck clang-tidy lua-check
 VG_DEBS     := $(BUILD_DEBS) valgrind curl
@@ -157,13 +157,14 @@ FUZZ_LIBS   := $$(pkg-config --libs $(LUA_PC) libcjson) -lm -lpthread
 
 .PHONY: fuzz deps-fuzz
 
-fuzz: deps-fuzz $(FUZZ_DIR)/json_fuzz $(FUZZ_DIR)/answer_fuzz
-	@set -e; for t in json answer; do \
+fuzz: deps-fuzz $(FUZZ_DIR)/json_fuzz $(FUZZ_DIR)/answer_fuzz $(FUZZ_DIR)/http1_fuzz
+	@set -e; for t in json answer http1; do \
+	  dict=fuzz/json.dict; [ ! -f fuzz/$$t.dict ] || dict=fuzz/$$t.dict; \
 	  rm -rf $(FUZZ_DIR)/corpus/$$t; mkdir -p $(FUZZ_DIR)/corpus; \
 	  cp -R fuzz/corpus/$$t $(FUZZ_DIR)/corpus/$$t; \
 	  echo "fuzz: $${t}_fuzz for $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_DIR)/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
-	    -dict=fuzz/json.dict -artifact_prefix=$(FUZZ_DIR)/$$t- -print_final_stats=1 \
+	    -dict=$$dict -artifact_prefix=$(FUZZ_DIR)/$$t- -print_final_stats=1 \
 	    $(FUZZ_DIR)/corpus/$$t; \
 	  echo "fuzz: $${t}_fuzz ran $(FUZZ_SECONDS) s without a crash"; \
 	done
@@ -178,6 +179,10 @@ ANSWER_FUZZ_SRC := fuzz/answer_fuzz.c src/answer.c src/json.c src/error.c src/bu
 $(FUZZ_DIR)/answer_fuzz: $(ANSWER_FUZZ_SRC) $(wildcard src/*.h)
 	mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(pkg-config --cflags $(LUA_PC) libcjson) $(ANSWER_FUZZ_SRC) $(FUZZ_LIBS) -o $@
+
+$(FUZZ_DIR)/http1_fuzz: fuzz/http1_fuzz.c src/http1.c src/buffer.c src/http1.h src/buffer.h
+	mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) fuzz/http1_fuzz.c src/http1.c src/buffer.c -o $@
 
 deps-fuzz:
 	$(call ensure_debs,$(FUZZ_DEBS))

@@ -27,6 +27,10 @@
 #define HEADER_LINES_MAX HTTP1_HEADER_LINES_MAX
 #define HEADER_BYTES_MAX HTTP1_HEADER_BYTES_MAX
 
+/* Why a create that lost its connection is not sent again. */
+#define RESEND_REFUSED_MESSAGE "the connection closed after the request was sent; it was not sent " \
+                               "again because it may have been applied"
+
 /* How much of an answer one read takes. */
 #define READ_CHUNK 16384
 
@@ -349,8 +353,7 @@ static void end_transfer(transport *t, CURLcode code)
         snprintf(rs->message, sizeof rs->message, "the answer has more than %d header lines or %zu bytes of headers",
                  HEADER_LINES_MAX, HEADER_BYTES_MAX);
     else if (code == CURLE_ABORTED_BY_CALLBACK && t->sends > 1)
-        snprintf(rs->message, sizeof rs->message, "the connection closed after the request was sent; "
-                 "it was not sent again because the server may have processed it");
+        snprintf(rs->message, sizeof rs->message, "%s", RESEND_REFUSED_MESSAGE);
     else if (rs->result != TRANSPORT_OK)
         snprintf(rs->message, sizeof rs->message, "%s", t->error[0] ? t->error : curl_easy_strerror(code));
 }
@@ -632,6 +635,7 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
         return set_failure(rs, TRANSPORT_NETWORK, "out of memory");
     int may_resend = strcmp(rq->method, "GET") == 0;
     for (int attempt = 0;; attempt++) {
+        reset_response(rs);
         int reused = same_origin(&t->conn, rq->url, origin_len);
         /* A create is not sent on a connection the server has closed. */
         if (reused && !may_resend && !connection_open_and_idle(&t->conn)) {
@@ -650,9 +654,7 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
          * connection, when that cannot make a duplicate. */
         if (may_resend || sent == 0)
             continue;
-        return set_failure(rs, TRANSPORT_NETWORK,
-                           "the connection closed after the request was sent; it was not sent "
-                           "again because the server may have processed it");
+        return set_failure(rs, TRANSPORT_NETWORK, RESEND_REFUSED_MESSAGE);
     }
 }
 
