@@ -153,6 +153,10 @@ describe("orbt.sign", function()
       { "timestamp", { timestamp = "2026-06-03 10:00:00" } },
       { "body", { body = 42 } },
       { "extra", { extra = true } },
+      { "method", { ["method\0"] = "GET" } }, -- unknown; its name is cut at the NUL
+      { "method", { method = "" } },
+      { "method", { method = ("A"):rep(17) } },
+      { "client_id", { client_id = false } },
     }
     for _, case in ipairs(cases) do
       local opts = {}
@@ -163,5 +167,28 @@ describe("orbt.sign", function()
       assert.equal("invalid", err.kind)
       assert.equal(case[1], err.field)
     end
+  end)
+
+  it("refuses a field name that is not a string", function()
+    local h, err = orbt.sign{ method = "GET", client_id = "c", api_key = "k", secret = "s", [1] = "x" }
+    assert.is_nil(h)
+    assert.equal("invalid", err.kind)
+    assert.matches("must be strings", err.message)
+  end)
+
+  -- Input read in one pass (a plain table) and field by field (a table with
+  -- a metatable, whose fields may come from __index) signs the same.
+  it("signs a table whose fields come from __index like a plain one", function()
+    local v = shared_vectors()[1]
+    local fields = { method = v.method, body = v.body, client_id = v.client_id, api_key = "k",
+      secret = v.secret, timestamp = v.timestamp }
+    local proxy = setmetatable({}, { __index = function(_, key) return fields[key] end })
+    local plain = assert(orbt.sign(fields))
+    assert.same(plain, assert(orbt.sign(proxy)))
+    assert.equal(v.signature, plain["x-signature"])
+    local with_extra = setmetatable({ extra = 1 }, { __index = fields })
+    local h, err = orbt.sign(with_extra)
+    assert.is_nil(h)
+    assert.equal("extra", err.field)
   end)
 end)

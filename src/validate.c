@@ -132,15 +132,14 @@ static int only_known_fields(lua_State *L, int idx, const char *const *known, va
  * The value stays on the Lua stack until the calling C function returns: a
  * table with an __index function can hand out strings nothing else refers
  * to, and the garbage collector would free them under our pointers. */
-static int read_string(lua_State *L, int idx, const char *key, int required, lua_text *out,
+static int take_string(lua_State *L, int pos, const char *key, int required, lua_text *out,
                        validation_error *err)
 {
-    lua_getfield(L, idx, key);
-    int type = lua_type(L, -1);
+    int type = lua_type(L, pos);
     out->ptr = NULL;
     out->len = 0;
     if (type == LUA_TSTRING)
-        out->ptr = lua_tolstring(L, -1, &out->len);
+        out->ptr = lua_tolstring(L, pos, &out->len);
     if (type == LUA_TNIL)
         return required ? fail(err, key, "%s is required", key) : 1;
     if (type != LUA_TSTRING)
@@ -150,26 +149,41 @@ static int read_string(lua_State *L, int idx, const char *key, int required, lua
     return 1;
 }
 
+static int read_string(lua_State *L, int idx, const char *key, int required, lua_text *out,
+                       validation_error *err)
+{
+    lua_getfield(L, idx, key);
+    return take_string(L, -1, key, required, out, err);
+}
+
+static int check_header_value(const char *key, const lua_text *value, validation_error *err)
+{
+    if (value->ptr != NULL && !is_header_safe(value))
+        return fail(err, key, "%s must be printable ASCII (no CR, LF, NUL or other control characters)", key);
+    if (value->len > HEADER_VALUE_MAX)
+        return fail(err, key, "%s must be at most %d characters", key, HEADER_VALUE_MAX);
+    return 1;
+}
+
 static int read_header_value(lua_State *L, int idx, const char *key, int required,
                              lua_text *out, validation_error *err)
 {
-    if (!read_string(L, idx, key, required, out, err))
+    return read_string(L, idx, key, required, out, err) && check_header_value(key, out, err);
+}
+
+static int check_secret(const lua_text *secret, validation_error *err)
+{
+    if (secret->ptr == NULL)
         return 0;
-    if (out->ptr != NULL && !is_header_safe(out))
-        return fail(err, key, "%s must be printable ASCII (no CR, LF, NUL or other control characters)", key);
-    if (out->len > HEADER_VALUE_MAX)
-        return fail(err, key, "%s must be at most %d characters", key, HEADER_VALUE_MAX);
+    if (memchr(secret->ptr, '\r', secret->len) || memchr(secret->ptr, '\n', secret->len)
+        || memchr(secret->ptr, '\0', secret->len))
+        return fail(err, "secret", "secret must not contain CR, LF or NUL");
     return 1;
 }
 
 static int read_secret(lua_State *L, int idx, lua_text *out, validation_error *err)
 {
-    if (!read_string(L, idx, "secret", 1, out, err) || out->ptr == NULL)
-        return 0;
-    if (memchr(out->ptr, '\r', out->len) || memchr(out->ptr, '\n', out->len)
-        || memchr(out->ptr, '\0', out->len))
-        return fail(err, "secret", "secret must not contain CR, LF or NUL");
-    return 1;
+    return read_string(L, idx, "secret", 1, out, err) && check_secret(out, err);
 }
 
 /* A number field in (0, ceiling]; absent leaves *out unchanged. */
@@ -513,24 +527,95 @@ static int is_timestamp(const lua_text *t)
     return 1;
 }
 
+/* orbt.sign's fields, in the order they are checked. */
+enum { SIGN_METHOD, SIGN_CLIENT_ID, SIGN_API_KEY, SIGN_SECRET, SIGN_TIMESTAMP, SIGN_BODY, SIGN_FIELDS };
+static const char *const sign_field_names[SIGN_FIELDS + 1] = {"method", "client_id", "api_key", "secret",
+                                                              "timestamp", "body", NULL};
+
+static int sign_field(const char *key, size_t len)
+{
+    for (int i = 0; i < SIGN_FIELDS; i++) {
+        if (strlen(sign_field_names[i]) == len && memcmp(sign_field_names[i], key, len) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* orbt.sign is called for every request a user's own HTTP client sends, so
+ * its table is read in one pass: each field is taken as lua_next hands it
+ * over, instead of being checked for a name and then looked up again. The
+ * values are kept in stack slots until the C function returns. */
+static int take_sign_fields(lua_State *L, int idx, int slots, validation_error *err)
+{
+    if (lua_getmetatable(L, idx)) {
+        /* Its fields may come from __index: each is looked up. */
+        lua_pop(L, 1);
+        if (!only_known_fields(L, idx, sign_field_names, err))
+            return 0;
+        for (int i = 0; i < SIGN_FIELDS; i++) {
+            lua_getfield(L, idx, sign_field_names[i]);
+            lua_replace(L, slots + i);
+        }
+        return 1;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        int field = -2;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            size_t len = 0;
+            const char *key = lua_tolstring(L, -2, &len);
+            field = sign_field(key, len);
+        }
+        if (field < 0) {
+            if (field == -2)
+                fail(err, "?", "option names must be strings");
+            else
+                fail(err, lua_tostring(L, -2), "unknown field '%s'", lua_tostring(L, -2));
+            lua_pop(L, 2);
+            return 0;
+        }
+        lua_replace(L, slots + field);
+    }
+    return 1;
+}
+
+static int is_method_name(const lua_text *method)
+{
+    if (method->len > 16)
+        return 0;
+    for (size_t i = 0; i < method->len; i++) {
+        char c = method->ptr[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+            return 0;
+    }
+    return 1;
+}
+
 int validate_sign_input(lua_State *L, int idx, sign_input *out, validation_error *err)
 {
-    static const char *const known[] = {"method", "body", "client_id", "api_key", "secret", "timestamp", NULL};
     memset(out, 0, sizeof *out);
-    if (!require_table(L, idx, "options", err) || !only_known_fields(L, idx, known, err)
-        || !read_header_value(L, idx, "method", 1, &out->method, err)
-        || !read_header_value(L, idx, "client_id", 1, &out->client_id, err)
-        || !read_header_value(L, idx, "api_key", 1, &out->api_key, err)
-        || !read_secret(L, idx, &out->secret, err)
-        || !read_header_value(L, idx, "timestamp", 0, &out->timestamp, err))
+    if (!require_table(L, idx, "options", err))
         return 0;
-    lua_getfield(L, idx, "body"); /* stays on the stack, as in read_string */
-    int type = lua_type(L, -1);
+    idx = lua_absindex(L, idx);
+    int slots = lua_gettop(L) + 1;
+    lua_settop(L, slots + SIGN_FIELDS - 1);
+    if (!take_sign_fields(L, idx, slots, err)
+        || !take_string(L, slots + SIGN_METHOD, "method", 1, &out->method, err)
+        || !check_header_value("method", &out->method, err)
+        || !take_string(L, slots + SIGN_CLIENT_ID, "client_id", 1, &out->client_id, err)
+        || !check_header_value("client_id", &out->client_id, err)
+        || !take_string(L, slots + SIGN_API_KEY, "api_key", 1, &out->api_key, err)
+        || !check_header_value("api_key", &out->api_key, err)
+        || !take_string(L, slots + SIGN_SECRET, "secret", 1, &out->secret, err) || !check_secret(&out->secret, err)
+        || !take_string(L, slots + SIGN_TIMESTAMP, "timestamp", 0, &out->timestamp, err)
+        || !check_header_value("timestamp", &out->timestamp, err))
+        return 0;
+    int type = lua_type(L, slots + SIGN_BODY);
     if (type == LUA_TSTRING)
-        out->body.ptr = lua_tolstring(L, -1, &out->body.len);
+        out->body.ptr = lua_tolstring(L, slots + SIGN_BODY, &out->body.len);
     if (type != LUA_TNIL && type != LUA_TSTRING)
         return fail_type(err, "body", "a string", type, L);
-    if (out->method.len > 16 || strspn(out->method.ptr, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != out->method.len)
+    if (!is_method_name(&out->method))
         return fail(err, "method", "method must be an HTTP method such as \"GET\" or \"POST\"");
     if (out->timestamp.ptr != NULL && !is_timestamp(&out->timestamp))
         return fail(err, "timestamp", "timestamp must look like 2026-06-03T10:00:00.000Z");
