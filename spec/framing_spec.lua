@@ -99,15 +99,20 @@ describe("HTTP/1.1 framing", function()
     assert.equal(120, err.retry_after)
   end)
 
+  local CHUNKED = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
   local broken = {
     { "a status line that is not HTTP/1.x", "HTTP/2 200\r\n\r\n", "status line" },
-    { "conflicting Content-Length headers", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n{}}", "conflicting" },
-    { "a Transfer-Encoding other than chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", "Transfer-Encoding" },
-    { "a folded header line", "HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 2\r\n\r\n{}", "malformed header" },
+    { "conflicting Content-Length headers",
+      "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n{}}", "conflicting" },
+    { "a Transfer-Encoding other than chunked",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", "Transfer-Encoding" },
+    { "a folded header line",
+      "HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 2\r\n\r\n{}", "malformed header" },
     { "a NUL in the header", "HTTP/1.1 200 OK\r\nX-A: \0\r\nContent-Length: 2\r\n\r\n{}", "NUL" },
-    { "a bad chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunk size" },
-    { "chunk data longer than its size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}}\r\n0\r\n\r\n", "longer than its size" },
-    { "a body cut short by the close", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"content\":", "before the answer was complete" },
+    { "a bad chunk size", CHUNKED .. "zz\r\n", "chunk size" },
+    { "chunk data longer than its size", CHUNKED .. "2\r\n{}}\r\n0\r\n\r\n", "longer than its size" },
+    { "a body cut short by the close",
+      "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"content\":", "before the answer was complete" },
     { "a 101 Switching Protocols", "HTTP/1.1 101 Switching Protocols\r\n\r\n", "101" },
   }
   for _, case in ipairs(broken) do
