@@ -132,6 +132,8 @@ typedef struct decoder {
     int depth;
     const char *why;      /* set on the first error */
     int too_deep;
+    int object_hint;      /* fields to size the next object for (see push_array) */
+    int object_fields;    /* fields of the object decoded last */
 } decoder;
 
 static int fail_at(decoder *d, const char *why)
@@ -414,9 +416,17 @@ static int push_array(decoder *d)
         d->depth--;
         return 0;
     }
+    /* Objects in one array tend to have the same fields (a page's
+     * consumers): each is made with room for as many as the one before,
+     * instead of growing field by field. */
+    int sibling_fields = 0;
     for (int i = 1;; i++) {
+        skip_space(d);
+        int is_object = d->p < d->end && *d->p == '{';
+        d->object_hint = is_object ? sibling_fields : 0;
         if (push_value(d) != 0)
             return -1;
+        sibling_fields = is_object ? d->object_fields : 0;
         lua_rawseti(L, -2, i);
         skip_space(d);
         if (d->p >= d->end)
@@ -437,14 +447,17 @@ static int push_object(decoder *d)
     if (enter_level(d) != 0)
         return -1;
     d->p++; /* { */
-    lua_newtable(L);
+    lua_createtable(L, 0, d->object_hint);
+    d->object_hint = 0; /* not for the objects inside this one */
+    int fields = 0;
     skip_space(d);
     if (d->p < d->end && *d->p == '}') {
         d->p++;
         d->depth--;
+        d->object_fields = 0;
         return 0;
     }
-    for (;;) {
+    for (;; fields++) {
         skip_space(d);
         if (d->p >= d->end || *d->p != '"')
             return fail_at(d, "expected a string key in an object");
@@ -467,6 +480,7 @@ static int push_object(decoder *d)
             return fail_at(d, "expected ',' or '}' in an object");
     }
     d->depth--;
+    d->object_fields = fields + 1;
     return 0;
 }
 
@@ -502,7 +516,7 @@ static int push_value(decoder *d)
 int json_push_document(lua_State *L, const char *text, size_t len, char *err, size_t errlen)
 {
     int base = lua_gettop(L);
-    decoder d = {L, text, text, text + len, 0, NULL, 0};
+    decoder d = {L, text, text, text + len, 0, NULL, 0, 0, 0};
     int status = push_value(&d);
     if (status == 0) {
         skip_space(&d);
