@@ -21,8 +21,9 @@ end
 local function scenario(steps)
   local lines = { "return {" }
   for _, step in ipairs(steps) do
-    lines[#lines + 1] = ("  { bytes = %q, close = %s, pieces = %s, hold = %s },"):format(
-      step.bytes or "", tostring(step.close or false), tostring(step.pieces), tostring(step.hold))
+    lines[#lines + 1] = ("  { bytes = %q, close = %s, pieces = %s, hold = %s, later = %s },"):format(
+      step.bytes or "", tostring(step.close or false), tostring(step.pieces), tostring(step.hold),
+      step.later and ("%q"):format(step.later) or "nil")
   end
   lines[#lines + 1] = "}"
   return table.concat(lines, "\n")
@@ -137,7 +138,7 @@ describe("HTTP/1.1 framing", function()
     assert.matches("max_body", err.message)
   end)
 
-  it("sends a GET again on a new connection when the kept-alive one was closed by the server", function()
+  it("opens a new connection for a GET when the server closed the kept-alive one", function()
     serve{ { bytes = answer("200 OK", PAGE), close = true }, { bytes = answer("200 OK", PAGE) } }
     assert(client:list_customers())
     require("support.shell").sleep(0.1)
@@ -145,6 +146,24 @@ describe("HTTP/1.1 framing", function()
     local seen = server:seen()
     assert.equal(2, seen.connections)
     assert.equal(2, #seen.requests)
+  end)
+
+  it("sends a GET once more on a new connection when the kept-alive one dies before any answer", function()
+    serve{ { bytes = answer("200 OK", PAGE) }, { close = true }, { bytes = answer("200 OK", PAGE) } }
+    assert(client:list_customers())
+    assert.equal(7, assert(client:list_customers()).content[1].id)
+    local seen = server:seen()
+    assert.equal(2, seen.connections)
+    assert.equal(3, #seen.requests)
+  end)
+
+  it("does not take bytes a server sent unasked on an idle connection for the next answer", function()
+    local stale = answer("408 Request Timeout", '{"code":"TIMEOUT","message":"idle"}')
+    serve{ { bytes = answer("200 OK", PAGE), later = stale }, { bytes = answer("200 OK", PAGE) } }
+    assert(client:list_customers())
+    require("support.shell").sleep(0.2)
+    assert.equal(7, assert(client:list_customers()).content[1].id)
+    assert.equal(2, server:seen().connections)
   end)
 
   it("checks a kept-alive connection before a create, and creates once on a new one", function()

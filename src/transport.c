@@ -365,9 +365,10 @@ static void end_transfer(transport *t, CURLcode code)
  * a request's CPU on machinery a kept-alive exchange of one small request
  * and one small answer does not need. So libcurl opens the connection and
  * orbt writes the request in one send and reads the answer with poll and
- * recv. The rules libcurl followed stay: a GET on a kept-alive connection
- * that the server had closed is sent again once on a new one, a create
- * never is (it is checked before it is sent instead). */
+ * recv. The rules libcurl followed stay: a kept-alive connection is checked
+ * before it is used again, and when it dies before any answer all the same
+ * (the server closed it just then), a GET is sent again once on a new one,
+ * a create never is. */
 
 static double monotonic_now(void)
 {
@@ -637,8 +638,10 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
     for (int attempt = 0;; attempt++) {
         reset_response(rs);
         int reused = same_origin(&t->conn, rq->url, origin_len);
-        /* A create is not sent on a connection the server has closed. */
-        if (reused && !may_resend && !connection_open_and_idle(&t->conn)) {
+        /* Nothing is sent on a connection the server has closed, or on one
+         * with bytes nobody asked for (a server's 408 before it closes an
+         * idle connection must not pass for this request's answer). */
+        if (reused && !connection_open_and_idle(&t->conn)) {
             close_connection(t);
             reused = 0;
         }

@@ -7,7 +7,7 @@
 -- order they arrive (and `default` for the rest). A step: bytes (sent as
 -- the answer), pieces (send them this many bytes at a time, 1 ms apart),
 -- close (close the connection after the step), hold (seconds to wait before
--- answering). LOG gets "connection N" per accepted connection and
+-- answering), later (bytes sent unasked 50 ms after the answer). LOG gets "connection N" per accepted connection and
 -- "request N <request line>" per request read. It runs with LuaSocket, one
 -- connection at a time (the specs' clients are sequential), and exits after
 -- 60 s without a connection.
@@ -46,6 +46,10 @@ local function answer(conn, step)
   for i = 1, #bytes, math.max(piece, 1) do
     conn:send(bytes:sub(i, i + piece - 1))
     if step.pieces then socket.sleep(0.001) end
+  end
+  if step.later then
+    socket.sleep(0.05)
+    conn:send(step.later)
   end
 end
 
