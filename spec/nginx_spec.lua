@@ -228,6 +228,45 @@ describe("orbt in nginx #nginx", function()
     assert.matches("lua_ssl_trusted_certificate", result.error.message, 1, true)
   end)
 
+  -- One handshake for a run of calls; when the server closes the connection,
+  -- the next one resumes the TLS session instead of starting again.
+  it("keeps one TLS connection through libcurl, and resumes the session on a new one", function()
+    local orbt = require("orbt")
+    local function client(url)
+      return assert(orbt.new{ api_key = mock.api_key, client_id = mock.client_id, secret = mock.secret,
+        base_url = url, ca_file = nginx.settings.ca_file, max_retries = 0, timeout = 10 })
+    end
+    local earlier = #nginx:tls_log()
+    local kept = client(nginx.settings.tls_url)
+    for _ = 1, 3 do assert(kept:list_customers()) end
+    kept:close()
+    local closing = client(nginx.settings.tls_url .. "/once")
+    for _ = 1, 3 do assert(closing:list_customers()) end
+    closing:close()
+
+    local kept_log, closing_log = {}, {}
+    -- nginx logs a request after it answered: wait for the six lines.
+    local log = require("support.shell").wait_for(function()
+      local entries = nginx:tls_log()
+      return #entries >= earlier + 6 and entries or nil
+    end, 10) or nginx:tls_log()
+    for i = earlier + 1, #log do
+      local entry = log[i]
+      if entry.uri:match("^/once/") then
+        closing_log[#closing_log + 1] = entry
+      elseif entry.uri:match("^/api/") then
+        kept_log[#kept_log + 1] = entry
+      end
+    end
+    assert.equal(3, #kept_log)
+    assert.same({ 1, 2, 3 }, { kept_log[1].number, kept_log[2].number, kept_log[3].number })
+    assert.equal(3, #closing_log)
+    for i, entry in ipairs(closing_log) do
+      assert.equal(1, entry.number, "a new connection for each call")
+      assert.equal(i > 1, entry.resumed, "resumed from the second connection on")
+    end
+  end)
+
   it("returns errors as values through cosockets", function()
     mock:fault{ path = PATH, method = "GET", count = 1, status = 503, retry_after = "2" }
     local result = get_json("/errors")

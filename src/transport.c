@@ -54,6 +54,8 @@ typedef struct connection {
 struct transport {
     CURL *curl;                         /* batches only; made when first needed */
     char *ca_file;                      /* NULL: the system's CAs */
+    CURLSH *share;                      /* TLS sessions and DNS answers, kept
+                                           across the connections it opens */
     connection conn;
     buffer request;                     /* a single request, framed */
     http1_reader *reader;               /* made when first needed: it is 64 KiB */
@@ -141,8 +143,14 @@ transport *transport_new(const char *ca_file)
         return NULL;
     t->conn.socket = CURL_SOCKET_BAD;
     buffer_init(&t->request, 0);
-    if (ca_file != NULL && (t->ca_file = strdup(ca_file)) == NULL) {
-        free(t);
+    /* A new connection (after the server closed the last one) resumes the
+     * TLS session and skips DNS when it can, as one libcurl handle would. */
+    t->share = curl_share_init();
+    if (t->share == NULL
+        || curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK
+        || curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK
+        || (ca_file != NULL && (t->ca_file = strdup(ca_file)) == NULL)) {
+        transport_free(t);
         return NULL;
     }
     return t;
@@ -163,6 +171,9 @@ void transport_free(transport *t)
     close_connection(t);
     if (t->curl != NULL)
         curl_easy_cleanup(t->curl);
+    /* After every handle that used it. */
+    if (t->share != NULL)
+        curl_share_cleanup(t->share);
     curl_slist_free_all(t->header_cache);
     buffer_free(&t->request);
     free(t->reader);
@@ -475,6 +486,7 @@ static transport_result open_connection(transport *t, const http_request *rq, si
     t->conn = (connection){c, CURL_SOCKET_BAD, origin, origin_len};
     long left = remaining_ms(deadline);
     int ok = configure_handle(t, c) == 0 && curl_easy_setopt(c, CURLOPT_URL, origin) == CURLE_OK
+             && curl_easy_setopt(c, CURLOPT_SHARE, t->share) == CURLE_OK
              && curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L) == CURLE_OK
              /* ALPN then offers HTTP/1.1 only, the one protocol framed here. */
              && curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK
@@ -611,6 +623,9 @@ static transport_result exchange(transport *t, const http_request *rq, double de
         close_connection(t);
     return result;
 }
+
+_Static_assert(sizeof(((http_response *)0)->retry_after) == sizeof(((http1_reader *)0)->retry_after),
+               "Retry-After is copied whole from the reader to the response");
 
 static void reset_response(http_response *rs)
 {

@@ -1,6 +1,8 @@
-/* transport.h: the HTTP step. One reused libcurl handle per client sends a
- * fully prepared request and collects the answer. Nothing here knows about
- * Lua, signing or JSON, so another transport can replace transport_perform. */
+/* transport.h: the HTTP step. A transport keeps one connection, opened by
+ * libcurl (DNS, connect, proxy tunnel, TLS with verification), and sends a
+ * fully prepared request on it and collects the answer. Nothing here knows
+ * about Lua, signing or JSON, so another transport can replace
+ * transport_perform. */
 #ifndef ORBT_TRANSPORT_H
 #define ORBT_TRANSPORT_H
 

@@ -142,6 +142,18 @@ function Nginx:get_parallel(path, count)
   return bodies
 end
 
+-- The TLS server's log: one table per request (connection, request on the
+-- connection, whether the TLS session was resumed, the URI).
+function Nginx:tls_log()
+  local entries = {}
+  for line in (shell.read_file(self.dir .. "/tls.log") or ""):gmatch("[^\n]+") do
+    local connection, number, reused, uri = line:match("^(%d+) (%d+) (%S+) (%S+)$")
+    entries[#entries + 1] = { connection = connection, number = tonumber(number), resumed = reused == "r",
+      uri = uri }
+  end
+  return entries
+end
+
 function Nginx:error_log()
   return shell.read_file(self.dir .. "/error.log") or ""
 end
