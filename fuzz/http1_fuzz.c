@@ -47,8 +47,7 @@ static reading read_in_pieces(http1_reader *r, buffer *body, const char *data, s
         size_t used = 0;
         out.outcome = http1_feed(r, data + pos, n, &used);
         check(used <= n, "took more than it was given");
-        check(out.outcome == HTTP1_DONE || out.outcome == HTTP1_BAD || used == n,
-              "left bytes unread without finishing");
+        check(out.outcome != HTTP1_MORE || used == n, "left bytes unread while wanting more");
         pos += used;
         out.taken = pos;
         if (out.outcome != HTTP1_MORE)
