@@ -110,6 +110,7 @@ describe("HTTP/1.1 framing", function()
     { "a folded header line",
       "HTTP/1.1 200 OK\r\nX-A: 1\r\n  2\r\nContent-Length: 2\r\n\r\n{}", "malformed header" },
     { "a NUL in the header", "HTTP/1.1 200 OK\r\nX-A: \0\r\nContent-Length: 2\r\n\r\n{}", "NUL" },
+    { "a bare CR in the header", "HTTP/1.1 200 OK\r\nX-A: 1\r2\r\nContent-Length: 2\r\n\r\n{}", "bare CR" },
     { "a bad chunk size", CHUNKED .. "zz\r\n", "chunk size" },
     { "chunk data longer than its size", CHUNKED .. "2\r\n{}}\r\n0\r\n\r\n", "longer than its size" },
     { "a body cut short by the close",

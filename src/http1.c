@@ -257,6 +257,9 @@ static http1_outcome read_line(http1_reader *r, const char *s, size_t n)
             return fail(r, HEADER_LIMIT_MESSAGE);
         if (memchr(s, '\0', n) != NULL)
             return fail(r, "the answer has a NUL byte in its header");
+        /* RFC 9112 section 2.2: a bare CR is refused, not guessed at. */
+        if (memchr(s, '\r', n) != NULL)
+            return fail(r, "the answer has a bare CR in its header");
     }
     switch (r->state) {
     case H1_STATUS_LINE:
@@ -294,7 +297,7 @@ static size_t take_line(http1_reader *r, const char *p, size_t n)
         line_max = sizeof r->line;
     }
     if (r->line_len + take > line_max) {
-        fail(r, "the answer has a chunk-size line that is too long");
+        fail(r, "the answer has a chunk line that is too long");
         return take;
     }
     memcpy(r->line + r->line_len, p, take);

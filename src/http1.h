@@ -59,7 +59,8 @@ typedef struct http1_reader {
 void http1_begin(http1_reader *r, buffer *body);
 
 /* Feeds the next `len` bytes. *used tells how many were taken: fewer than
- * len only once the answer is complete (the rest is not part of it).
+ * len only once the outcome is no longer HTTP1_MORE (after a complete
+ * answer, the rest is not part of it).
  * Returns the outcome so far; once not HTTP1_MORE it stays so. */
 http1_outcome http1_feed(http1_reader *r, const char *data, size_t len, size_t *used);
 

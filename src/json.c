@@ -126,6 +126,10 @@ void json_push_null(lua_State *L)
 /* Longest number text accepted (digits, sign, point, exponent). */
 #define JSON_NUMBER_TEXT_MAX 400
 
+/* The most fields an object is sized for ahead: a sibling with a key
+ * repeated many times must not make every object after it large. */
+#define OBJECT_HINT_MAX 64
+
 typedef struct decoder {
     lua_State *L;
     const char *start, *p, *end;
@@ -423,7 +427,7 @@ static int push_array(decoder *d)
     for (int i = 1;; i++) {
         skip_space(d);
         int is_object = d->p < d->end && *d->p == '{';
-        d->object_hint = is_object ? sibling_fields : 0;
+        d->object_hint = is_object ? (sibling_fields < OBJECT_HINT_MAX ? sibling_fields : OBJECT_HINT_MAX) : 0;
         if (push_value(d) != 0)
             return -1;
         sibling_fields = is_object ? d->object_fields : 0;

@@ -50,11 +50,15 @@ sign_key *sign_key_new(const char *secret, size_t len)
 {
     /* RFC 2104: keys longer than the block are hashed; shorter ones are zero-padded. */
     unsigned char key[SHA256_BLOCK] = {0};
-    if (len > SHA256_BLOCK)
-        SHA256((const unsigned char *)secret, len, key);
-    else if (len > 0)
+    int ok = 1;
+    if (len > SHA256_BLOCK) {
+        SHA256_CTX ctx;
+        ok = SHA256_Init(&ctx) == 1 && SHA256_Update(&ctx, secret, len) == 1 && SHA256_Final(key, &ctx) == 1;
+        sign_wipe(&ctx, sizeof ctx);
+    } else if (len > 0) {
         memcpy(key, secret, len);
-    sign_key *k = malloc(sizeof *k);
+    }
+    sign_key *k = ok ? malloc(sizeof *k) : NULL;
     if (k != NULL && (absorb_pad(&k->inner, key, 0x36) != 0 || absorb_pad(&k->outer, key, 0x5c) != 0)) {
         sign_key_free(k);
         k = NULL;
@@ -84,9 +88,8 @@ int sign_key_body_hash(sign_key *key, const char *body, size_t len, char *out)
     }
     /* Not SHA256(): in OpenSSL 3 it looks the algorithm up on every call. */
     SHA256_CTX ctx;
-    SHA256_Init(&ctx);
-    SHA256_Update(&ctx, body, len);
-    SHA256_Final(digest, &ctx);
+    if (SHA256_Init(&ctx) != 1 || SHA256_Update(&ctx, body, len) != 1 || SHA256_Final(digest, &ctx) != 1)
+        return -1;
     base64_digest(digest, out);
     return 0;
 }
@@ -98,20 +101,23 @@ int sign_signature(sign_key *key, const char *method, const char *timestamp,
     unsigned char inner[SHA256_LEN];
     unsigned char mac[SHA256_LEN];
     SHA256_CTX ctx = key->inner;
+    int ok = 1;
     for (size_t i = 0; i < 4; i++) {
         if (i > 0)
-            SHA256_Update(&ctx, "\n", 1);
-        SHA256_Update(&ctx, message[i], strlen(message[i]));
+            ok &= SHA256_Update(&ctx, "\n", 1) == 1;
+        ok &= SHA256_Update(&ctx, message[i], strlen(message[i])) == 1;
     }
-    SHA256_Final(inner, &ctx);
+    ok &= SHA256_Final(inner, &ctx) == 1;
     /* The outer digest covers the raw 32-byte inner digest. */
     ctx = key->outer;
-    SHA256_Update(&ctx, inner, sizeof inner);
-    SHA256_Final(mac, &ctx);
-    base64_digest(mac, out);
+    ok &= SHA256_Update(&ctx, inner, sizeof inner) == 1;
+    ok &= SHA256_Final(mac, &ctx) == 1;
+    if (ok)
+        base64_digest(mac, out);
     sign_wipe(inner, sizeof inner);
+    sign_wipe(mac, sizeof mac);
     sign_wipe(&ctx, sizeof ctx);
-    return 0;
+    return ok ? 0 : -1;
 }
 
 static char *put_digits(char *p, long value, int width)

@@ -547,6 +547,8 @@ static transport_result send_request(transport *t, const http_request *rq, doubl
     const char *p = t->request.data;
     size_t left = t->request.len;
     while (left > 0) {
+        if (remaining_ms(deadline) <= 0)
+            return wait_failure(rs, 0, rq->timeout, "sending the request");
         size_t n = 0;
         CURLcode code = curl_easy_send(t->conn.curl, p, left, &n);
         if (code == CURLE_AGAIN) {
@@ -565,7 +567,10 @@ static transport_result send_request(transport *t, const http_request *rq, doubl
 }
 
 /* Reads the answer into rs. *extra is set when the server sent more than
- * the answer: the connection is then out of step and not used again. */
+ * the answer: the connection is then out of step and not used again. This
+ * and the check before reuse see every byte the server sent because
+ * nothing reads ahead of orbt: OpenSSL (the TLS of Debian's libcurl) reads
+ * one record at a time, and one record fits in READ_CHUNK. */
 static transport_result read_answer(transport *t, const http_request *rq, double deadline,
                                     http_response *rs, int *extra)
 {
@@ -575,6 +580,10 @@ static transport_result read_answer(transport *t, const http_request *rq, double
      * first saves a read that would find nothing. */
     int wait_first = 1;
     for (;;) {
+        /* Checked on every pass: a server that keeps sending must not keep
+         * the call past its timeout either. */
+        if (remaining_ms(deadline) <= 0)
+            return wait_failure(rs, 0, rq->timeout, "reading the answer");
         if (wait_first) {
             int ready = wait_socket(t->conn.socket, POLLIN, deadline);
             if (ready <= 0)
@@ -650,6 +659,7 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
     if (frame_request(t, rq, origin_len, target) != 0)
         return set_failure(rs, TRANSPORT_NETWORK, "out of memory");
     int may_resend = strcmp(rq->method, "GET") == 0;
+    int sent_before = 0;
     for (int attempt = 0;; attempt++) {
         reset_response(rs);
         int reused = same_origin(&t->conn, rq->url, origin_len);
@@ -660,11 +670,14 @@ transport_result transport_perform(transport *t, const http_request *rq, http_re
             close_connection(t);
             reused = 0;
         }
-        if (!reused && open_connection(t, rq, origin_len, deadline, rs) != TRANSPORT_OK)
+        if (!reused && open_connection(t, rq, origin_len, deadline, rs) != TRANSPORT_OK) {
+            rs->request_sent = sent_before; /* an earlier attempt's request may have arrived */
             return rs->result;
+        }
         size_t sent = 0;
         transport_result result = exchange(t, rq, deadline, &sent, rs);
-        rs->request_sent = sent > 0;
+        rs->request_sent = sent > 0 || sent_before;
+        sent_before = rs->request_sent;
         if (result != TRANSPORT_NETWORK || !reused || attempt > 0 || t->reader->received > 0)
             return result;
         /* A kept-alive connection that died before any answer: the server
