@@ -180,7 +180,7 @@ $(FUZZ_DIR)/answer_fuzz: $(ANSWER_FUZZ_SRC) $(wildcard src/*.h)
 	mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(pkg-config --cflags $(LUA_PC) libcjson) $(ANSWER_FUZZ_SRC) $(FUZZ_LIBS) -o $@
 
-$(FUZZ_DIR)/http1_fuzz: fuzz/http1_fuzz.c src/http1.c src/buffer.c src/http1.h src/buffer.h
+$(FUZZ_DIR)/http1_fuzz: fuzz/http1_fuzz.c src/http1.c src/buffer.c src/http1.h src/buffer.h src/ascii.h
 	mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) fuzz/http1_fuzz.c src/http1.c src/buffer.c -o $@
 

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ascii.h"
+
 /* Chunk-size lines (with any extensions) and the CRLF after chunk data. */
 #define CHUNK_LINE_MAX 1024
 /* 15 hex digits: a chunk size that cannot overflow 64 bits when added up. */
@@ -56,22 +58,6 @@ void http1_begin(http1_reader *r, buffer *body)
     buffer_reset(body);
 }
 
-static int is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int is_space(char c)
 {
     return c == ' ' || c == '\t';
@@ -87,8 +73,8 @@ static int equals_word(const char *s, size_t n, const char *lower)
  * a reason phrase, or nothing. */
 static http1_outcome read_status_line(http1_reader *r, const char *s, size_t n)
 {
-    if (n < 12 || memcmp(s, "HTTP/1.", 7) != 0 || !is_digit(s[7]) || s[8] != ' '
-        || !is_digit(s[9]) || !is_digit(s[10]) || !is_digit(s[11]) || (n > 12 && s[12] != ' '))
+    if (n < 12 || memcmp(s, "HTTP/1.", 7) != 0 || !ascii_is_digit(s[7]) || s[8] != ' '
+        || !ascii_is_digit(s[9]) || !ascii_is_digit(s[10]) || !ascii_is_digit(s[11]) || (n > 12 && s[12] != ' '))
         return fail(r, "the answer does not start with an HTTP/1.x status line");
     r->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
     if (r->status < 100)
@@ -105,7 +91,7 @@ static http1_outcome read_content_length(http1_reader *r, const char *v, size_t 
     if (n == 0 || n > LENGTH_DIGITS_MAX)
         return fail(r, "the answer has an invalid Content-Length");
     for (size_t i = 0; i < n; i++) {
-        if (!is_digit(v[i]))
+        if (!ascii_is_digit(v[i]))
             return fail(r, "the answer has an invalid Content-Length");
         value = value * 10 + (uint64_t)(v[i] - '0');
     }
@@ -220,10 +206,10 @@ static http1_outcome read_chunk_size(http1_reader *r, const char *s, size_t n)
 {
     uint64_t size = 0;
     size_t i = 0;
-    for (; i < n && hex_value(s[i]) >= 0; i++) {
+    for (; i < n && ascii_hex_value(s[i]) >= 0; i++) {
         if (i == CHUNK_SIZE_DIGITS_MAX)
             return fail(r, "the answer has a chunk too large to be real");
-        size = size * 16 + (uint64_t)hex_value(s[i]);
+        size = size * 16 + (uint64_t)ascii_hex_value(s[i]);
     }
     if (i == 0)
         return fail(r, "the answer has a malformed chunk size");

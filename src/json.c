@@ -13,6 +13,7 @@
 
 #include <lauxlib.h>
 
+#include "ascii.h"
 #include "compat.h"
 
 /* ===== The C numeric locale =====
@@ -161,17 +162,6 @@ static int expect_word(decoder *d, const char *word, size_t len)
     return 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads the 4 hex digits of a \u escape at d->p; -1 if they are not. */
 static long read_hex4(decoder *d)
 {
@@ -179,7 +169,7 @@ static long read_hex4(decoder *d)
         return -1;
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hex_value(d->p[i]);
+        int h = ascii_hex_value(d->p[i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;
