@@ -171,7 +171,7 @@ static int build_headers(orbt_client *c, const char *method, const buffer *body,
     char body_hash[SIGN_B64_LEN + 1];
     char signature[SIGN_B64_LEN + 1];
     if (sign_timestamp_now(timestamp) != 0
-        || sign_key_body_hash(c->key, body->data, body->len, body_hash) != 0
+        || sign_body_hash(body->data, body->len, body_hash) != 0
         || sign_signature(c->key, method, timestamp, c->client_id, body_hash, signature) != 0)
         return -1;
     h->count = 0;
@@ -947,7 +947,7 @@ static int orbt_sign(lua_State *L)
     char body_hash[SIGN_B64_LEN + 1];
     char signature[SIGN_B64_LEN + 1];
     sign_key *key = sign_cache_key(cache, &in.secret);
-    if (key == NULL || sign_key_body_hash(key, in.body.ptr, in.body.len, body_hash) != 0
+    if (key == NULL || sign_body_hash(in.body.ptr, in.body.len, body_hash) != 0
         || sign_signature(key, method, timestamp, in.client_id.ptr, body_hash, signature) != 0)
         return luaL_error(L, "orbt: could not sign (OpenSSL failure)");
     lua_createtable(L, 0, 5);

@@ -16,10 +16,8 @@ typedef struct sign_key sign_key;
 sign_key *sign_key_new(const char *secret, size_t len);
 void sign_key_free(sign_key *key);
 
-/* Base64(SHA-256(body)) into out[SIGN_B64_LEN + 1]. The key is not part of
- * the hash; it is taken so that callers sign and hash through one handle.
- * Returns 0 on success. */
-int sign_key_body_hash(sign_key *key, const char *body, size_t len, char *out);
+/* Base64(SHA-256(body)) into out[SIGN_B64_LEN + 1]. Returns 0 on success. */
+int sign_body_hash(const char *body, size_t len, char *out);
 
 /* Base64(HMAC-SHA256(key, METHOD\nTIMESTAMP\nCLIENT_ID\nBODY_HASH)) into
  * out[SIGN_B64_LEN + 1]. `method` is used as given: callers upper-case it. */

@@ -331,13 +331,21 @@ static transport_result classify(CURLcode code, const buffer *body)
     }
 }
 
-/* Sets up one transfer: the caller performs it (easy or multi). */
-static CURLcode begin_transfer(transport *t, const http_request *rq, http_response *rs)
+/* Empties a response before a request (or an attempt) fills it. */
+static void reset_response(http_response *rs)
 {
     buffer_reset(&rs->body);
+    rs->result = TRANSPORT_OK;
+    rs->request_sent = 0;
     rs->status = 0;
     rs->message[0] = '\0';
     rs->retry_after[0] = '\0';
+}
+
+/* Sets up one transfer: the caller performs it (easy or multi). */
+static CURLcode begin_transfer(transport *t, const http_request *rq, http_response *rs)
+{
+    reset_response(rs);
     t->error[0] = '\0';
     t->response = rs;
     if (batch_handle(t) == NULL)
@@ -635,16 +643,6 @@ static transport_result exchange(transport *t, const http_request *rq, double de
 
 _Static_assert(sizeof(((http_response *)0)->retry_after) == sizeof(((http1_reader *)0)->retry_after),
                "Retry-After is copied whole from the reader to the response");
-
-static void reset_response(http_response *rs)
-{
-    buffer_reset(&rs->body);
-    rs->result = TRANSPORT_OK;
-    rs->request_sent = 0;
-    rs->status = 0;
-    rs->message[0] = '\0';
-    rs->retry_after[0] = '\0';
-}
 
 transport_result transport_perform(transport *t, const http_request *rq, http_response *rs)
 {
