@@ -307,10 +307,15 @@ static int push_string(decoder *d)
     return fail_at(d, "unterminated string");
 }
 
-static locale_t c_numeric_locale(void)
+/* The number text (valid JSON) as a double, read in the C locale without
+ * switching the thread's locale. When no C locale could be made, strtod
+ * reads it in the current one, as json_format_number then writes. */
+static double read_double(const char *text)
 {
     pthread_once(&c_numeric_once, make_c_numeric);
-    return c_numeric;
+    if (c_numeric != (locale_t)0)
+        return strtod_l(text, NULL, c_numeric);
+    return strtod(text, NULL);
 }
 
 /* A number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? . Integers that fit
@@ -377,7 +382,7 @@ static int push_number(decoder *d)
             return 0;
         }
     }
-    double v = strtod_l(text, NULL, c_numeric_locale());
+    double v = read_double(text);
     if (!isfinite(v))
         return fail_at(d, "a number too large to represent");
     lua_pushnumber(d->L, (lua_Number)v);
