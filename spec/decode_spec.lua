@@ -71,6 +71,19 @@ describe("decoding hostile answers", function()
     assert.equal("the answer has a number too large to represent", err.message)
   end)
 
+  it("reads -0 as the float -0.0, keeping its sign", function()
+    for _, text in ipairs{ "-0", "-0.0", "-0e0", "-0E+2" } do
+      local v = decode(text)
+      assert.equal(-math.huge, 1 / v, text)
+      if math.type then
+        assert.equal("float", math.type(v), text)
+      end
+    end
+    local zero = decode("0")
+    assert.equal(math.huge, 1 / zero)
+    assert.equal("integer", number_type(zero))
+  end)
+
   it("refuses what is not strict JSON, saying where", function()
     local bad = { '"a\tb"', '"\\x"', '"\\ud800"', '"\\udc00x"', '"\\u12"', "01", "1.", "-", ".5",
       "+1", "1e", "[1,]", '{"a":1,}', "tru", "nul", "'a'", '"unterminated' }

@@ -364,7 +364,10 @@ static int push_number(decoder *d)
         int64_t v = 0;
         for (size_t i = 0; i < ndigits; i++)
             v = v * 10 + (digits[i] - '0');
-        orbt_push_int64(d->L, negative ? -v : v);
+        if (negative && v == 0)
+            lua_pushnumber(d->L, -0.0); /* -0 has no integer: it keeps its sign as a float */
+        else
+            orbt_push_int64(d->L, negative ? -v : v);
         return 0;
     }
     size_t len = (size_t)(q - begin);
