@@ -37,9 +37,11 @@ describe("decoding hostile answers", function()
     assert.equal("integer", number_type(page.content[n]))
   end)
 
-  -- A page whose one item has `value` as its consumerName.
+  -- A page whose one item has `value` as its consumerName; the value starts
+  -- at byte #HEAD (0-based).
+  local HEAD = '{"hasNext":false,"content":[{"consumerId":1,"consumerName":'
   local function page_with(value)
-    return '{"hasNext":false,"content":[{"consumerId":1,"consumerName":' .. value .. '}]}'
+    return HEAD .. value .. '}]}'
   end
 
   local function decode(value)
@@ -96,6 +98,41 @@ describe("decoding hostile answers", function()
     mock:fault{ path = PATH, method = "GET", status = 200, body = '{"hasNext":false,"content":[]} x' }
     local _, trailing = client:list_customers()
     assert.equal("the answer has data after its JSON value", trailing.message)
+  end)
+
+  local function not_json(why, at)
+    return ("the answer is not valid JSON (%s at byte %d)"):format(why, at)
+  end
+
+  it("calls a byte that cannot start a value an unexpected character, at its offset", function()
+    -- The value, and the offset of the stray byte within it.
+    local stray = { { ",", 0 }, { "]", 0 }, { "}", 0 }, { ":", 0 }, { "'a'", 0 }, { "True", 0 },
+      { "undefined", 0 }, { "+1", 0 }, { ".5", 0 }, { "[,1]", 1 }, { "[1,,2]", 3 },
+      { "[1,]", 3 }, { "[:]", 1 }, { '{"a":}', 5 }, { '{"a":,"b":1}', 5 }, { "[ \t,1]", 3 } }
+    for _, case in ipairs(stray) do
+      local name, err = decode(case[1])
+      assert.is_nil(name, case[1])
+      assert.equal("decode", err.kind, case[1])
+      assert.equal(not_json("unexpected character", #HEAD + case[2]), err.message, case[1])
+    end
+  end)
+
+  it("calls a UTF-8 byte order mark before the answer an unexpected character at byte 0", function()
+    mock:fault{ path = PATH, method = "GET", status = 200,
+      body = "\239\187\191" .. '{"hasNext":false,"content":[]}' }
+    local page, err = client:list_customers(nil, { max_retries = 0 })
+    assert.is_nil(page)
+    assert.equal("decode", err.kind)
+    assert.equal(not_json("unexpected character", 0), err.message)
+  end)
+
+  it("keeps 'bad number' for text that starts like a number and is malformed", function()
+    for _, value in ipairs{ "-", "-a", "-.5", "01", "-01", "00", "1.", "1.e5", "1e", "1e+", "1E-x" } do
+      local name, err = decode(value)
+      assert.is_nil(name, value)
+      assert.equal("decode", err.kind, value)
+      assert.matches("^the answer is not valid JSON %(bad number at byte %d+%)$", err.message)
+    end
   end)
 
   -- n levels: arrays ("[[[...]]]") or objects ({"a":{"a":...1}}).

@@ -333,11 +333,14 @@ static int push_number(decoder *d)
     if (q >= end || *q < '0' || *q > '9')
         return fail_at(d, "bad number");
     const char *digits = q;
-    if (*q == '0')
+    if (*q == '0') {
         q++;
-    else
+        if (q < end && ascii_is_digit(*q)) /* 01: no leading zeros */
+            return fail_at(d, "bad number");
+    } else {
         while (q < end && *q >= '0' && *q <= '9')
             q++;
+    }
     size_t ndigits = (size_t)(q - digits);
     if (q < end && *q == '.') {
         integral = 0;
@@ -510,8 +513,11 @@ static int push_value(decoder *d)
             return -1;
         json_push_null(d->L);
         return 0;
-    default:
+    case '-': case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
         return push_number(d);
+    default: /* a separator, a bracket, a quote, a BOM, a bare word, '+', '.' */
+        return fail_at(d, "unexpected character");
     }
 }
 
