@@ -135,6 +135,78 @@ describe("decoding hostile answers", function()
     end
   end)
 
+  it("says where each error is: the offset of the offending byte itself", function()
+    -- The value, the reason, and the offset of the offending byte within the value.
+    local cases = {
+      { "[1 2]", "expected ',' or ']' in an array", 3 },
+      { "[1;2]", "expected ',' or ']' in an array", 2 },
+      { "[1}", "expected ',' or ']' in an array", 2 },
+      { '{"a":1 "b":2}', "expected ',' or '}' in an object", 7 },
+      { '{"a":1]', "expected ',' or '}' in an object", 6 },
+      { "[ ]]", "expected ',' or '}' in an object", 3 },
+      { '{"a" 1}', "expected ':' in an object", 5 },
+      { "{1:2}", "expected a string key in an object", 1 },
+      { "nul", "unexpected character", 3 },
+      { "tru", "unexpected character", 3 },
+      { "fals", "unexpected character", 4 },
+      { "nULL", "unexpected character", 1 },
+      { "trUe", "unexpected character", 2 },
+      { "-", "bad number", 1 },
+      { "-a", "bad number", 1 },
+      { "-.5", "bad number", 1 },
+      { "01", "bad number", 1 },
+      { "-01", "bad number", 2 },
+      { "1.", "bad number", 2 },
+      { "1.e5", "bad number", 2 },
+      { "1e", "bad number", 2 },
+      { "1e+", "bad number", 3 },
+      { "1E-x", "bad number", 3 },
+      { '"a\tb"', "control character in a string", 2 },
+      { '"\\x"', "bad escape in a string", 2 },
+      { '"a\\"\\x"', "bad escape in a string", 5 },
+      { '"\\u12"', "bad \\u escape", 5 },
+      { '"\\u12G4"', "bad \\u escape", 5 },
+      { '"\\ud800"', "lone high surrogate in \\u escape", 7 },
+      { '"\\ud800\\n"', "lone high surrogate in \\u escape", 8 },
+      { '"\\udc00x"', "lone low surrogate in \\u escape", 1 },
+      { '"ab\\ud800\\u0041"', "bad surrogate pair in \\u escape", 9 },
+      { '"\\ud800\\u00G0"', "bad \\u escape", 11 },
+      { "1" .. ("0"):rep(500), "number too long", 0 }, -- the whole number is at fault
+    }
+    for _, case in ipairs(cases) do
+      local name, err = decode(case[1])
+      assert.is_nil(name, case[1])
+      assert.equal("decode", err.kind, case[1])
+      assert.equal(not_json(case[2], #HEAD + case[3]), err.message, case[1])
+    end
+  end)
+
+  it("points at the end, the body's length, when the answer stops short", function()
+    local cut = {
+      { '{"hasNext":false,"content":[', "unexpected end" },
+      { '{"hasNext":false,"content":[1', "unterminated array" },
+      { '{"hasNext":false', "unterminated object" },
+      { '{"hasNext":fal', "unexpected end" },
+      { '{"hasNext"', "expected ':' in an object" },
+      { '{"hasNext":false,', "expected a string key in an object" },
+      { '{"hasNext":false,"content":["abc', "unterminated string" },
+      { '{"hasNext":false,"content":["ab\\"c', "unterminated string" },
+      { '{"hasNext":false,"content":["abc\\', "unterminated string" },
+      { '{"hasNext":false,"content":["\\u00', "bad \\u escape" },
+      { '{"hasNext":false,"content":["\\ud800', "lone high surrogate in \\u escape" },
+      { '{"hasNext":false,"content":["\\ud800\\', "lone high surrogate in \\u escape" },
+      { '{"hasNext":false,"content":[-', "bad number" },
+      { '{"hasNext":false,"content":[1.', "bad number" },
+    }
+    for _, case in ipairs(cut) do
+      mock:fault{ path = PATH, method = "GET", status = 200, body = case[1] }
+      local page, err = client:list_customers(nil, { max_retries = 0 })
+      assert.is_nil(page, case[1])
+      assert.equal("decode", err.kind, case[1])
+      assert.equal(not_json(case[2], #case[1]), err.message, case[1])
+    end
+  end)
+
   -- n levels: arrays ("[[[...]]]") or objects ({"a":{"a":...1}}).
   local function nested(kind, n)
     if kind == "array" then

@@ -113,7 +113,8 @@ int json_format_number(double v, char out[JSON_NUMBER_MAX])
  * the way lua-cjson does it: no intermediate tree, no copy of keys and
  * strings before Lua's own. Integers are read from their digits, so ids past
  * 2^53 stay exact; other numbers go through strtod in the C locale. It is
- * strict JSON (RFC 8259): anything else is a decode error with a reason. */
+ * strict JSON (RFC 8259): anything else is a decode error with a reason and
+ * the offset of the offending byte (the length when the text ends short). */
 
 void json_push_null(lua_State *L)
 {
@@ -136,15 +137,19 @@ typedef struct decoder {
     const char *start, *p, *end;
     int depth;
     const char *why;      /* set on the first error */
+    const char *where;    /* and the byte at fault: end when the text ended */
     int too_deep;
     int object_hint;      /* fields to size the next object for (see push_array) */
     int object_fields;    /* fields of the object decoded last */
 } decoder;
 
-static int fail_at(decoder *d, const char *why)
+/* Every error names the offending byte itself, not the one after it. */
+static int fail_at(decoder *d, const char *at, const char *why)
 {
-    if (d->why == NULL)
+    if (d->why == NULL) {
         d->why = why;
+        d->where = at;
+    }
     return -1;
 }
 
@@ -154,27 +159,30 @@ static void skip_space(decoder *d)
         d->p++;
 }
 
+/* true, false or null at d->p: the first byte that differs is the fault. */
 static int expect_word(decoder *d, const char *word, size_t len)
 {
-    if ((size_t)(d->end - d->p) < len || memcmp(d->p, word, len) != 0)
-        return fail_at(d, "unexpected character");
+    for (size_t i = 0; i < len; i++) {
+        if (d->p + i >= d->end)
+            return fail_at(d, d->end, "unexpected end");
+        if (d->p[i] != word[i])
+            return fail_at(d, d->p + i, "unexpected character");
+    }
     d->p += len;
     return 0;
 }
 
-/* Reads the 4 hex digits of a \u escape at d->p; -1 if they are not. */
+/* Reads the 4 hex digits of a \u escape at d->p; -1 if they are not, with
+ * d->p left on the first byte that is not a hex digit (or at the end). */
 static long read_hex4(decoder *d)
 {
-    if (d->end - d->p < 4)
-        return -1;
     long v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = ascii_hex_value(d->p[i]);
+    for (int i = 0; i < 4; i++, d->p++) {
+        int h = d->p < d->end ? ascii_hex_value(*d->p) : -1;
         if (h < 0)
             return -1;
         v = v * 16 + h;
     }
-    d->p += 4;
     return v;
 }
 
@@ -202,22 +210,30 @@ static size_t utf8_encode(unsigned long cp, char out[4])
     return 4;
 }
 
-/* A \u escape (the backslash and 'u' already read), with a surrogate pair
- * joined into one code point. \u0000 is kept: Lua strings hold NUL. */
-static int add_unicode_escape(decoder *d, luaL_Buffer *b)
+/* A \u escape (the backslash at escape, d->p after its 'u'), with a
+ * surrogate pair joined into one code point. \u0000 is kept: Lua strings
+ * hold NUL. A surrogate that cannot be paired is at fault from its backslash. */
+static int add_unicode_escape(decoder *d, luaL_Buffer *b, const char *escape)
 {
     long cp = read_hex4(d);
     if (cp < 0)
-        return fail_at(d, "bad \\u escape");
+        return fail_at(d, d->p, "bad \\u escape");
     if (cp >= 0xDC00 && cp <= 0xDFFF)
-        return fail_at(d, "lone low surrogate in \\u escape");
+        return fail_at(d, escape, "lone low surrogate in \\u escape");
     if (cp >= 0xD800 && cp <= 0xDBFF) {
-        if (d->end - d->p < 2 || d->p[0] != '\\' || d->p[1] != 'u')
-            return fail_at(d, "lone high surrogate in \\u escape");
+        /* The low half must follow at once: the first byte of "\u" that
+         * is missing or different is the fault. */
+        const char *low_escape = d->p;
+        if (d->p >= d->end || d->p[0] != '\\')
+            return fail_at(d, d->p, "lone high surrogate in \\u escape");
+        if (d->p + 1 >= d->end || d->p[1] != 'u')
+            return fail_at(d, d->p + 1, "lone high surrogate in \\u escape");
         d->p += 2;
         long low = read_hex4(d);
+        if (low < 0)
+            return fail_at(d, d->p, "bad \\u escape");
         if (low < 0xDC00 || low > 0xDFFF)
-            return fail_at(d, "bad surrogate pair in \\u escape");
+            return fail_at(d, low_escape, "bad surrogate pair in \\u escape");
         cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
     }
     char utf8[4];
@@ -244,16 +260,17 @@ static int push_escaped_string(decoder *d, const char *from)
         if (c < 0x20) {
             luaL_pushresult(&b);
             lua_pop(L, 1);
-            return fail_at(d, "control character in a string");
+            return fail_at(d, d->p, "control character in a string");
         }
         if (c != '\\') {
             d->p++;
             continue;
         }
         luaL_addlstring(&b, run, (size_t)(d->p - run));
-        d->p++;
+        const char *escape = d->p++;
         if (d->p >= d->end)
             break;
+        const char *letter = d->p;
         char e = *d->p++;
         char out;
         switch (e) {
@@ -266,7 +283,7 @@ static int push_escaped_string(decoder *d, const char *from)
         case 'r': out = '\r'; break;
         case 't': out = '\t'; break;
         case 'u':
-            if (add_unicode_escape(d, &b) != 0) {
+            if (add_unicode_escape(d, &b, escape) != 0) {
                 luaL_pushresult(&b);
                 lua_pop(L, 1);
                 return -1;
@@ -276,14 +293,14 @@ static int push_escaped_string(decoder *d, const char *from)
         default:
             luaL_pushresult(&b);
             lua_pop(L, 1);
-            return fail_at(d, "bad escape in a string");
+            return fail_at(d, letter, "bad escape in a string");
         }
         luaL_addchar(&b, out);
         run = d->p;
     }
     luaL_pushresult(&b);
     lua_pop(L, 1);
-    return fail_at(d, "unterminated string");
+    return fail_at(d, d->end, "unterminated string");
 }
 
 /* A string at d->p (on its opening quote). Most strings have no escape and
@@ -301,10 +318,10 @@ static int push_string(decoder *d)
         if (c == '\\')
             return push_escaped_string(d, begin);
         if (c < 0x20)
-            return fail_at(d, "control character in a string");
+            return fail_at(d, d->p, "control character in a string");
         d->p++;
     }
-    return fail_at(d, "unterminated string");
+    return fail_at(d, d->end, "unterminated string");
 }
 
 /* The number text (valid JSON) as a double, read in the C locale without
@@ -331,12 +348,12 @@ static int push_number(decoder *d)
         q++;
     }
     if (q >= end || *q < '0' || *q > '9')
-        return fail_at(d, "bad number");
+        return fail_at(d, q, "bad number");
     const char *digits = q;
     if (*q == '0') {
         q++;
         if (q < end && ascii_is_digit(*q)) /* 01: no leading zeros */
-            return fail_at(d, "bad number");
+            return fail_at(d, q, "bad number");
     } else {
         while (q < end && *q >= '0' && *q <= '9')
             q++;
@@ -349,7 +366,7 @@ static int push_number(decoder *d)
         while (q < end && *q >= '0' && *q <= '9')
             q++;
         if (q == fraction)
-            return fail_at(d, "bad number");
+            return fail_at(d, q, "bad number");
     }
     if (q < end && (*q == 'e' || *q == 'E')) {
         integral = 0;
@@ -360,7 +377,7 @@ static int push_number(decoder *d)
         while (q < end && *q >= '0' && *q <= '9')
             q++;
         if (q == exponent)
-            return fail_at(d, "bad number");
+            return fail_at(d, q, "bad number");
     }
     d->p = q;
     if (integral && ndigits <= 18) {
@@ -375,7 +392,7 @@ static int push_number(decoder *d)
     }
     size_t len = (size_t)(q - begin);
     if (len > JSON_NUMBER_TEXT_MAX)
-        return fail_at(d, "number too long");
+        return fail_at(d, begin, "number too long");
     char text[JSON_NUMBER_TEXT_MAX + 1];
     memcpy(text, begin, len);
     text[len] = '\0';
@@ -390,7 +407,7 @@ static int push_number(decoder *d)
     }
     double v = read_double(text);
     if (!isfinite(v))
-        return fail_at(d, "a number too large to represent");
+        return fail_at(d, begin, "a number too large to represent");
     lua_pushnumber(d->L, (lua_Number)v);
     return 0;
 }
@@ -401,7 +418,7 @@ static int enter_level(decoder *d)
 {
     if (++d->depth > JSON_DEPTH_MAX) {
         d->too_deep = 1;
-        return fail_at(d, "nested too deeply");
+        return fail_at(d, d->p, "nested too deeply");
     }
     /* The table, a key and a value at each level. */
     luaL_checkstack(d->L, 4, "orbt: JSON nested too deeply");
@@ -435,12 +452,14 @@ static int push_array(decoder *d)
         lua_rawseti(L, -2, i);
         skip_space(d);
         if (d->p >= d->end)
-            return fail_at(d, "unterminated array");
-        char c = *d->p++;
-        if (c == ']')
+            return fail_at(d, d->end, "unterminated array");
+        if (*d->p == ']') {
+            d->p++;
             break;
-        if (c != ',')
-            return fail_at(d, "expected ',' or ']' in an array");
+        }
+        if (*d->p != ',')
+            return fail_at(d, d->p, "expected ',' or ']' in an array");
+        d->p++;
     }
     d->depth--;
     return 0;
@@ -465,24 +484,26 @@ static int push_object(decoder *d)
     for (;; fields++) {
         skip_space(d);
         if (d->p >= d->end || *d->p != '"')
-            return fail_at(d, "expected a string key in an object");
+            return fail_at(d, d->p, "expected a string key in an object");
         if (push_string(d) != 0)
             return -1;
         skip_space(d);
         if (d->p >= d->end || *d->p != ':')
-            return fail_at(d, "expected ':' in an object");
+            return fail_at(d, d->p, "expected ':' in an object");
         d->p++;
         if (push_value(d) != 0)
             return -1;
         lua_rawset(L, -3);
         skip_space(d);
         if (d->p >= d->end)
-            return fail_at(d, "unterminated object");
-        char c = *d->p++;
-        if (c == '}')
+            return fail_at(d, d->end, "unterminated object");
+        if (*d->p == '}') {
+            d->p++;
             break;
-        if (c != ',')
-            return fail_at(d, "expected ',' or '}' in an object");
+        }
+        if (*d->p != ',')
+            return fail_at(d, d->p, "expected ',' or '}' in an object");
+        d->p++;
     }
     d->depth--;
     d->object_fields = fields + 1;
@@ -493,7 +514,7 @@ static int push_value(decoder *d)
 {
     skip_space(d);
     if (d->p >= d->end)
-        return fail_at(d, "unexpected end");
+        return fail_at(d, d->end, "unexpected end");
     switch (*d->p) {
     case '{': return push_object(d);
     case '[': return push_array(d);
@@ -517,19 +538,19 @@ static int push_value(decoder *d)
     case '5': case '6': case '7': case '8': case '9':
         return push_number(d);
     default: /* a separator, a bracket, a quote, a BOM, a bare word, '+', '.' */
-        return fail_at(d, "unexpected character");
+        return fail_at(d, d->p, "unexpected character");
     }
 }
 
 int json_push_document(lua_State *L, const char *text, size_t len, char *err, size_t errlen)
 {
     int base = lua_gettop(L);
-    decoder d = {L, text, text, text + len, 0, NULL, 0, 0, 0};
+    decoder d = {L, text, text, text + len, 0, NULL, NULL, 0, 0, 0};
     int status = push_value(&d);
     if (status == 0) {
         skip_space(&d);
         if (d.p < d.end)
-            status = fail_at(&d, "data after the JSON value");
+            status = fail_at(&d, d.p, "data after the JSON value");
     }
     if (status == 0)
         return 0;
@@ -542,6 +563,6 @@ int json_push_document(lua_State *L, const char *text, size_t len, char *err, si
         snprintf(err, errlen, "the answer has a number too large to represent");
     else
         snprintf(err, errlen, "the answer is not valid JSON (%s at byte %zu)", d.why,
-                 (size_t)(d.p - d.start));
+                 (size_t)(d.where - d.start));
     return -1;
 }
