@@ -55,7 +55,7 @@ describe("orbt-mock", function()
 
   it("accepts a correctly hand-signed create", function()
     local status, raw = post()
-    assert.equal(201, status)
+    assert.equal(200, status)
     assert.equal(101, json.decode(raw).data.id)
     assert.equal(1, mock:stats().consumers)
   end)
@@ -73,7 +73,7 @@ describe("orbt-mock", function()
     local status = mock:http("POST", PATH, { "Content-Type: application/json",
       "x-api-key: " .. mock.api_key, "x-client-id: " .. mock.client_id, "x-timestamp: " .. ts,
       "x-body-hash: " .. hash, "x-signature: " .. sig }, payload)
-    assert.equal(201, status)
+    assert.equal(200, status)
   end)
 
   local tamperings = {
@@ -134,8 +134,8 @@ describe("orbt-mock", function()
   end)
 
   it("accepts a timestamp inside the window, either side of now", function()
-    assert.equal(201, post_at(-290))
-    assert.equal(201, post_at(290))
+    assert.equal(200, post_at(-290))
+    assert.equal(200, post_at(290))
     assert.equal(2, mock:stats().consumers)
   end)
 
