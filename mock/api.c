@@ -61,7 +61,7 @@ static void created(struct reply *out, int64_t id, const char *name, const char 
     cJSON_AddStringToObject(data, "email", email);
     cJSON_AddRawToObject(data, "walletBalance", money);   /* 50.00, not 50 */
     cJSON_AddStringToObject(data, "currency", currency);
-    reply_json(out, 201, doc);
+    reply_json(out, 200, doc);
 }
 
 static void create_from(const cJSON *doc, struct reply *out)

@@ -15,6 +15,8 @@ struct mock_config {
     long skew;          /* allowed |now - x-timestamp|, seconds */
     double lifetime;    /* seconds before exiting by itself; 0 = never */
     bool quiet;
+    char *tls_cert_file, *tls_key_file;   /* --tls-cert, --tls-key; NULL for HTTP */
+    char *tls_cert, *tls_key;   /* their PEM text, read at start; the key is wiped at exit */
 };
 
 #endif

@@ -16,6 +16,7 @@
 #include "server.h"
 #include "stats.h"
 #include "store.h"
+#include "tls.h"
 #include "util.h"
 
 #define DEFAULT_API_KEY "test-api-key"
@@ -41,12 +42,15 @@ static void usage(FILE *f)
         "  --balance AMOUNT   starting partner balance (default 100000.00)\n"
         "  --skew SECONDS     allowed clock difference for x-timestamp (default 300)\n"
         "  --lifetime SECONDS exit by itself (status 0) after this long (default: never)\n"
+        "  --tls-cert FILE    serve HTTPS with this PEM certificate (needs --tls-key)\n"
+        "  --tls-key FILE     the certificate's PEM private key, unencrypted\n"
         "  --quiet            no per-request log lines on stderr\n"
         "  --help             this text\n"
         "\n"
-        "Prints \"listening on http://HOST:PORT\" as its first line on stdout and\n"
-        "stops cleanly on SIGTERM or SIGINT. The loopback-only control path\n"
-        "/__mock/{stats,reset,requests,faults} needs no signature.\n",
+        "Prints \"listening on http://HOST:PORT\" (https:// with --tls-cert) as its\n"
+        "first line on stdout and stops cleanly on SIGTERM or SIGINT. The\n"
+        "loopback-only control path /__mock/{stats,reset,requests,faults} needs\n"
+        "no signature.\n",
         f);
 }
 
@@ -108,6 +112,8 @@ static int apply_option(int opt, char *arg, struct mock_config *cfg)
     case 'c': return set_nonempty(&cfg->client_id, arg, "--client-id");
     case 's': return set_secret(cfg, arg);
     case 'q': cfg->quiet = true; return 0;
+    case 'C': return set_nonempty(&cfg->tls_cert_file, arg, "--tls-cert");
+    case 'K': return set_nonempty(&cfg->tls_key_file, arg, "--tls-key");
     case 'p':
         rc = set_number(65535, arg, "--port must be an integer 0..65535", &n);
         cfg->port = (unsigned)n;
@@ -135,6 +141,7 @@ static int parse_args(int argc, char **argv, struct mock_config *cfg)
         {"api-key", required_argument, 0, 'k'}, {"client-id", required_argument, 0, 'c'},
         {"secret", required_argument, 0, 's'},  {"balance", required_argument, 0, 'b'},
         {"skew", required_argument, 0, 'w'},    {"lifetime", required_argument, 0, 'l'},
+        {"tls-cert", required_argument, 0, 'C'}, {"tls-key", required_argument, 0, 'K'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'H'},
         {0, 0, 0, 0},
     };
@@ -157,6 +164,8 @@ static int parse_args(int argc, char **argv, struct mock_config *cfg)
     }
     if (optind < argc)
         return bad_option("unexpected argument", argv[optind]);
+    if ((cfg->tls_cert_file == NULL) != (cfg->tls_key_file == NULL))
+        return bad_option("--tls-cert and --tls-key go together", NULL);
     const char *env = getenv(SECRET_ENV);
     if (env && *env)
         set_string(&cfg->secret, env);
@@ -180,6 +189,10 @@ static void config_free(struct mock_config *cfg)
     free(cfg->api_key);
     free(cfg->client_id);
     free(cfg->secret);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
+    free(cfg->tls_cert);
+    tls_free_key(cfg->tls_key);
 }
 
 /* Blocks until SIGTERM/SIGINT arrives or the lifetime runs out. */
@@ -220,6 +233,9 @@ int main(int argc, char **argv)
     struct mock_config cfg = {0};
     config_defaults(&cfg);
     int rc = parse_args(argc, argv, &cfg);
+    if (rc < 0 && cfg.tls_cert_file
+        && !tls_load(cfg.tls_cert_file, cfg.tls_key_file, &cfg.tls_cert, &cfg.tls_key))
+        rc = 2;
     if (rc >= 0) {
         config_free(&cfg);
         return rc;

@@ -1,4 +1,5 @@
-/* The view of one HTTP exchange shared by the server, API and control modules. */
+/* The view of one HTTP exchange shared by the server, API and control modules;
+ * its accessors are in request.c. */
 #ifndef ORBT_MOCK_REQUEST_H
 #define ORBT_MOCK_REQUEST_H
 

@@ -48,35 +48,6 @@ struct body_source {
 static const struct mock_config *cfg;
 static struct MHD_Daemon *daemon_handle;
 
-/* ---- request view helpers used by api.c, control.c and stats.c ---- */
-
-bool request_arg(const struct request *rq, const char *key, const char **value)
-{
-    *value = NULL;
-    return MHD_lookup_connection_value_n(rq->conn, MHD_GET_ARGUMENT_KIND, key, strlen(key),
-                                         value, NULL) == MHD_YES;
-}
-
-struct header_walk {
-    header_fn fn;
-    void *ud;
-};
-
-static enum MHD_Result each_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
-{
-    (void)kind;
-    struct header_walk *w = cls;
-    w->fn(w->ud, key, value ? value : "");
-    return MHD_YES;
-}
-
-void request_each_header(const struct request *rq, header_fn fn, void *ud)
-{
-    struct header_walk w = {fn, ud};
-    MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, each_header, &w);
-}
-
 /* ---- exchange lifecycle ---- */
 
 static struct exchange *exchange_new(const char *uri)
@@ -445,20 +416,26 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 
 /* ---- daemon ---- */
 
-static void format_url(const struct sockaddr *sa, socklen_t len, unsigned port, char *url,
-                       size_t size)
+static void format_url(const char *scheme, const struct sockaddr *sa, socklen_t len,
+                       unsigned port, char *url, size_t size)
 {
     char host[NI_MAXHOST] = "?";
     getnameinfo(sa, len, host, sizeof host, NULL, 0, NI_NUMERICHOST);
     if (sa->sa_family == AF_INET6)
-        snprintf(url, size, "http://[%s]:%u", host, port);
+        snprintf(url, size, "%s://[%s]:%u", scheme, host, port);
     else
-        snprintf(url, size, "http://%s:%u", host, port);
+        snprintf(url, size, "%s://%s:%u", scheme, host, port);
 }
 
 int server_start(const struct mock_config *c, char *url, size_t url_size)
 {
     cfg = c;
+    bool tls = c->tls_cert != NULL;
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        fputs("orbt-mock: this libmicrohttpd was built without TLS, so it cannot serve HTTPS\n",
+              stderr);
+        return -1;
+    }
     char port[8];
     snprintf(port, sizeof port, "%u", c->port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -471,7 +448,15 @@ int server_start(const struct mock_config *c, char *url, size_t url_size)
     /* One thread per connection: a delayed answer blocks only its own
      * client, and many clients are served at once. */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_POLL | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+                     (tls ? MHD_USE_TLS : 0);
+    /* The certificate and key in PEM text, only for HTTPS. */
+    struct MHD_OptionItem tls_options[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, c->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, c->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    struct MHD_OptionItem no_options[] = {{MHD_OPTION_END, 0, NULL}};
     daemon_handle = MHD_start_daemon(
         flags, (uint16_t)c->port, NULL, NULL, on_access, NULL,
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -481,16 +466,19 @@ int server_start(const struct mock_config *c, char *url, size_t url_size)
         MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
         /* Room for the headers fault's thousands of header lines. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(1024 * 1024),
+        MHD_OPTION_ARRAY, tls ? tls_options : no_options,
         MHD_OPTION_END);
     if (daemon_handle == NULL) {
-        fprintf(stderr, "orbt-mock: cannot listen on %s port %u\n", c->host, c->port);
+        fprintf(stderr, "orbt-mock: cannot listen on %s port %u%s\n", c->host, c->port,
+                tls ? " with TLS" : "");
         freeaddrinfo(ai);
         generation_shutdown();
         return -1;
     }
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_BIND_PORT);
-    format_url(ai->ai_addr, ai->ai_addrlen, info ? info->port : c->port, url, url_size);
+    format_url(tls ? "https" : "http", ai->ai_addr, ai->ai_addrlen,
+               info ? info->port : c->port, url, url_size);
     freeaddrinfo(ai);
     return 0;
 }

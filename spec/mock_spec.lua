@@ -12,6 +12,21 @@ local function timestamp(offset)
   return os.date("!%Y-%m-%dT%H:%M:%S.000Z", os.time() + (offset or 0))
 end
 
+-- Header lines for a request to mock m, signed with orbt.sign at now +
+-- `offset` seconds, then changed by `tamper`.
+local function headers_for(m, method, payload, tamper, offset)
+  local h = assert(orbt.sign{ method = method, body = payload, client_id = m.client_id,
+    api_key = m.api_key, secret = m.secret, timestamp = timestamp(offset) })
+  if tamper then
+    tamper(h)
+  end
+  local lines = { "Content-Type: application/json" }
+  for name, value in pairs(h) do
+    lines[#lines + 1] = name .. ": " .. value
+  end
+  return lines
+end
+
 describe("orbt-mock", function()
   local mock
 
@@ -33,19 +48,8 @@ describe("orbt-mock", function()
     return ('{"fullName":"Hand Signed","email":"hand%d@example.com","currency":"USD","initialFunds":5}'):format(n)
   end
 
-  -- Headers for a request, signed with orbt.sign at now + `offset` seconds,
-  -- then changed by `tamper`.
   local function signed_headers(method, payload, tamper, offset)
-    local h = assert(orbt.sign{ method = method, body = payload, client_id = mock.client_id,
-      api_key = mock.api_key, secret = mock.secret, timestamp = timestamp(offset) })
-    if tamper then
-      tamper(h)
-    end
-    local lines = { "Content-Type: application/json" }
-    for name, value in pairs(h) do
-      lines[#lines + 1] = name .. ": " .. value
-    end
-    return lines
+    return headers_for(mock, method, payload, tamper, offset)
   end
 
   local function post(tamper, payload)
@@ -55,7 +59,7 @@ describe("orbt-mock", function()
 
   it("accepts a correctly hand-signed create", function()
     local status, raw = post()
-    assert.equal(201, status)
+    assert.equal(200, status)
     assert.equal(101, json.decode(raw).data.id)
     assert.equal(1, mock:stats().consumers)
   end)
@@ -73,7 +77,7 @@ describe("orbt-mock", function()
     local status = mock:http("POST", PATH, { "Content-Type: application/json",
       "x-api-key: " .. mock.api_key, "x-client-id: " .. mock.client_id, "x-timestamp: " .. ts,
       "x-body-hash: " .. hash, "x-signature: " .. sig }, payload)
-    assert.equal(201, status)
+    assert.equal(200, status)
   end)
 
   local tamperings = {
@@ -134,8 +138,8 @@ describe("orbt-mock", function()
   end)
 
   it("accepts a timestamp inside the window, either side of now", function()
-    assert.equal(201, post_at(-290))
-    assert.equal(201, post_at(290))
+    assert.equal(200, post_at(-290))
+    assert.equal(200, post_at(290))
     assert.equal(2, mock:stats().consumers)
   end)
 
@@ -178,5 +182,129 @@ describe("orbt-mock", function()
     local status = other:http("GET", "/__mock/stats")
     assert.equal(0, status, "the port still answers after SIGTERM: " .. url)
     other:cleanup()
+  end)
+end)
+
+describe("orbt-mock over TLS", function()
+  local certs = require("support.certs")
+  local dir, paths, mock
+
+  lazy_setup(function()
+    dir = shell.tmpdir()
+    paths = certs.make(dir)
+    mock = mockserver.start{ tls = { cert = paths.cert, key = paths.key, ca = paths.ca } }
+  end)
+
+  lazy_teardown(function()
+    mock:cleanup()
+    shell.exec("rm -rf " .. shell.quote(dir))
+  end)
+
+  before_each(function()
+    mock:reset()
+  end)
+
+  local function create_body(n)
+    return ('{"fullName":"Over TLS","email":"tls%d@example.com","currency":"USD","initialFunds":5}'):format(n)
+  end
+
+  it("says https in its first line and answers a signed create and list from the curl tool", function()
+    assert.matches("^https://127%.0%.0%.1:%d+$", mock.url)
+    local payload = create_body(1)
+    local status, raw = mock:http("POST", PATH, headers_for(mock, "POST", payload), payload)
+    assert.equal(200, status)
+    assert.equal(101, json.decode(raw).data.id)
+    status, raw = mock:http("GET", PATH .. "?size=5", headers_for(mock, "GET", ""))
+    assert.equal(200, status)
+    local page = json.decode(raw)
+    assert.equal(1, #page.content)
+    assert.equal("tls1@example.com", page.content[1].consumerEmail)
+    assert.equal(2, mock:request_count())
+  end)
+
+  it("is refused by the curl tool without the CA, and answers nothing in plain HTTP", function()
+    local http_url = mock.url:gsub("^https:", "http:")
+    local _, verified = shell.run(("curl -sS --max-time 10 -o /dev/null %s 2>&1"):format(
+      shell.quote(mock.url .. "/__mock/stats")))
+    assert.is_false(verified)
+    local plain = shell.run(("curl -s --max-time 10 -o /dev/null -w '%%{http_code}' %s"):format(
+      shell.quote(http_url .. "/__mock/stats")))
+    assert.equal("000", plain)
+    assert.equal(0, mock:request_count())
+  end)
+
+  it("serves the orbt client with ca_file over https", function()
+    local client = mock:client{ ca_file = paths.ca }
+    local customer = assert(client:create_customer{ fullName = "Jane Smith", email = "jane@example.com",
+      currency = "USD", initialFunds = 50 })
+    assert.equal(101, customer.id)
+    assert.equal(50, customer.walletBalance)
+    local page = assert(client:list_customers{ size = 5 })
+    assert.equal(1, #page.content)
+    assert.equal("jane@example.com", page.content[1].consumerEmail)
+    assert.is_false(page.hasNext)
+    local seen = mock:requests()
+    assert.equal(2, #seen)
+    assert.equal("POST", seen[1].method)
+    assert.equal("GET", seen[2].method)
+    client:close()
+  end)
+
+  it("applies faults set through its control path over TLS", function()
+    mock:fault{ path = PATH, method = "GET", status = 503, count = 1 }
+    local client = mock:client{ ca_file = paths.ca }
+    local _, err = client:list_customers(nil, { max_retries = 0 })
+    assert.equal("api", err.kind)
+    assert.equal(503, err.status)
+    assert(client:list_customers())
+    assert.equal(2, mock:request_count())
+    client:close()
+  end)
+
+  it("refuses a client that does not trust its CA before any request", function()
+    local client = mock:client()
+    local customer, err = client:create_customer{ fullName = "Not Sent", email = "unsent@example.com",
+      currency = "USD", initialFunds = 1 }
+    assert.is_nil(customer)
+    assert.equal("network", err.kind)
+    assert.is_nil(err.status)
+    assert.matches("certificate", err.message)
+    local page, list_err = client:list_customers()
+    assert.is_nil(page)
+    assert.equal("network", list_err.kind)
+    local stats = mock:stats()
+    assert.equal(0, stats.requests_total)
+    assert.equal(0, stats.consumers)
+    client:close()
+  end)
+
+  -- Runs orbt-mock with these flags; returns its output and exit status.
+  local function run_mock(flags)
+    local out = shell.run(("%s %s 2>&1; echo \"exit:$?\""):format(
+      shell.quote(os.getenv("ORBT_MOCK") or "build/orbt-mock"), flags))
+    local text, status = out:match("^(.-)exit:(%d+)%s*$")
+    return text, tonumber(status)
+  end
+
+  it("stops with status 2 and one clear line for unusable certificate flags", function()
+    local q = shell.quote
+    local cases = {
+      { ("--tls-cert %s --tls-key %s"):format(q(dir .. "/missing.pem"), q(paths.key)),
+        "--tls-cert " .. dir .. "/missing.pem: No such file or directory" },
+      { ("--tls-cert %s --tls-key %s"):format(q(paths.cert), q(dir .. "/missing.key")),
+        "--tls-key " .. dir .. "/missing.key: No such file or directory" },
+      { ("--tls-cert %s --tls-key %s"):format(q(paths.key), q(paths.key)),
+        "--tls-cert " .. paths.key .. ": holds no PEM certificate" },
+      { ("--tls-cert %s --tls-key %s"):format(q(paths.cert), q(paths.untrusted_key)),
+        "--tls-key " .. paths.untrusted_key .. ": is not the private key of the --tls-cert certificate" },
+      { "--tls-cert " .. q(paths.cert), "--tls-cert and --tls-key go together" },
+    }
+    for _, case in ipairs(cases) do
+      local out, status = run_mock("--port 0 --lifetime 5 " .. case[1])
+      assert.equal(2, status, out)
+      assert.matches("^orbt%-mock: [^\n]+\n", out)
+      assert.equal("orbt-mock: " .. case[2], out:match("^([^\n]+)"))
+      assert.is_nil(out:find("listening", 1, true))
+    end
   end)
 end)

@@ -218,7 +218,7 @@ describe("retries", function()
       mock:fault{ path = PATH, method = "POST", truncate = true, count = 1 }
       local _, err = create()
       assert.equal("network", err.kind)
-      assert.equal(201, err.status)
+      assert.equal(200, err.status)
       assert.equal(1, err.attempts)
       assert.equal(1, mock:stats().consumers)
     end)

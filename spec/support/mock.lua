@@ -25,13 +25,16 @@ function M.random_secret()
 end
 
 -- Starts orbt-mock on a free port. opts: secret, api_key, client_id,
--- balance, skew, args (extra flags).
+-- balance, skew, args (extra flags), tls. tls = {cert = PEM file, key = PEM
+-- file, ca = PEM file}: the mock serves HTTPS with cert and key, and the
+-- curl tool trusts ca (support.certs makes all three).
 function M.start(opts)
   opts = opts or {}
   local self = setmetatable({
     secret = opts.secret or M.random_secret(),
     api_key = opts.api_key or M.API_KEY,
     client_id = opts.client_id or M.CLIENT_ID,
+    tls = opts.tls,
     dir = shell.tmpdir(),
   }, Mock)
   local flags = {
@@ -42,6 +45,10 @@ function M.start(opts)
   }
   if opts.skew then
     flags[#flags + 1] = "--skew " .. opts.skew
+  end
+  if opts.tls then
+    flags[#flags + 1] = "--tls-cert " .. shell.quote(opts.tls.cert)
+    flags[#flags + 1] = "--tls-key " .. shell.quote(opts.tls.key)
   end
   for _, extra in ipairs(opts.args or {}) do
     flags[#flags + 1] = extra
@@ -54,7 +61,7 @@ function M.start(opts)
   shell.exec("sh -c " .. shell.quote(script) .. " >/dev/null 2>&1 &")
   local line = shell.wait_for(function()
     local out = shell.read_file(d .. "/out")
-    return out and out:match("listening on (http://[%d.:]+)")
+    return out and out:match("listening on (https?://[%d.:]+)")
   end, 10)
   assert(line, "orbt-mock did not start: " .. tostring(shell.read_file(d .. "/log")))
   self.url = line
@@ -107,10 +114,14 @@ function Mock:client(overrides)
 end
 
 -- One HTTP exchange through the curl CLI. headers: list of "Name: value".
--- Returns status (number, 0 when no answer) and the raw body.
+-- Returns status (number, 0 when no answer) and the raw body. Over HTTPS
+-- curl verifies the mock's certificate against tls.ca.
 function Mock:http(method, path, headers, body)
   local args = { "curl", "-sS", "--max-time", "30", "-o", self.dir .. "/answer", "-w", "'%{http_code}'",
     "-X", method, "-H", "'Expect:'" }
+  if self.tls and self.tls.ca then
+    args[#args + 1] = "--cacert " .. shell.quote(self.tls.ca)
+  end
   for _, h in ipairs(headers or {}) do
     args[#args + 1] = "-H " .. shell.quote(h)
   end

@@ -1,5 +1,6 @@
 -- support/nginx.lua: a real nginx (Debian's, with its Lua module) for specs,
 -- configured from spec/nginx/nginx.conf, on free loopback ports.
+local certs = require("support.certs")
 local shell = require("support.shell")
 
 local M = {}
@@ -18,29 +19,6 @@ local function settings_literal(settings)
   return "{ " .. table.concat(parts, ", ") .. " }"
 end
 
--- A CA, a server certificate it signed for localhost and 127.0.0.1, and an
--- untrusted self-signed one, made with the openssl tool.
-local function make_certificates(dir)
-  local q = shell.quote
-  local steps = {
-    ("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=orbt-spec-ca -keyout %s -out %s")
-      :format(q(dir .. "/ca.key"), q(dir .. "/ca.pem")),
-    ("openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout %s -out %s")
-      :format(q(dir .. "/server.key"), q(dir .. "/server.csr")),
-    ("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > %s"):format(q(dir .. "/san.ext")),
-    ("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -days 2 -extfile %s -out %s")
-      :format(q(dir .. "/server.csr"), q(dir .. "/ca.pem"), q(dir .. "/ca.key"), q(dir .. "/san.ext"),
-        q(dir .. "/server.pem")),
-    ("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-      .. "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout %s -out %s")
-      :format(q(dir .. "/untrusted.key"), q(dir .. "/untrusted.pem")),
-  }
-  for _, step in ipairs(steps) do
-    local out, ok = shell.run(step .. " 2>&1")
-    assert(ok, out)
-  end
-end
-
 local function random_port()
   local hex = shell.run("od -An -N2 -tu2 /dev/urandom"):gsub("%s", "")
   return 20000 + (tonumber(hex) % 40000)
@@ -57,7 +35,7 @@ end
 function M.start(opts)
   local dir = shell.tmpdir()
   assert(shell.exec("mkdir -p " .. shell.quote(dir .. "/tmp")))
-  make_certificates(dir)
+  certs.make(dir)   -- ca.pem, server.pem/.key, untrusted.pem/.key, as nginx.conf names them
   local template = assert(shell.read_file("spec/nginx/nginx.conf"))
   local root = shell.run("pwd"):gsub("%s+$", "")
   local build = assert(os.getenv("ORBT_BUILD"), "ORBT_BUILD names the module's build directory")
