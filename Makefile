@@ -150,7 +150,7 @@ lint: deps-lint
 FUZZ_SECONDS ?= 60
 FUZZ_CC     ?= clang
 FUZZ_DIR    := build/fuzz
-FUZZ_DEBS   := clang libclang-rt-14-dev make pkg-config liblua5.4-dev libcjson-dev
+FUZZ_DEBS   := clang libclang-rt-14-dev make pkg-config liblua5.4-dev libcjson-dev libcurl4-openssl-dev libssl-dev
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARNINGS) -Isrc -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_LIBS   := $$(pkg-config --libs $(LUA_PC) libcjson) -lm -lpthread
@@ -174,15 +174,18 @@ $(FUZZ_DIR)/json_fuzz: fuzz/json_fuzz.c src/json.c src/buffer.c $(wildcard src/*
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(pkg-config --cflags $(LUA_PC) libcjson) \
 	  fuzz/json_fuzz.c src/json.c src/buffer.c $(FUZZ_LIBS) -o $@
 
-ANSWER_FUZZ_SRC := fuzz/answer_fuzz.c src/answer.c src/json.c src/error.c src/buffer.c src/retry.c
+# Answer handling reads the operation rows, which name their validators.
+ANSWER_FUZZ_SRC := fuzz/answer_fuzz.c src/answer.c src/json.c src/error.c src/buffer.c src/retry.c \
+                   src/operations.c src/validate.c src/url.c
 
 $(FUZZ_DIR)/answer_fuzz: $(ANSWER_FUZZ_SRC) $(wildcard src/*.h)
 	mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(pkg-config --cflags $(LUA_PC) libcjson) $(ANSWER_FUZZ_SRC) $(FUZZ_LIBS) -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(pkg-config --cflags $(LUA_PC) libcurl) $(ANSWER_FUZZ_SRC) $(FUZZ_LIBS) \
+	  $$(pkg-config --libs libcurl) -o $@
 
 $(FUZZ_DIR)/http1_fuzz: fuzz/http1_fuzz.c src/http1.c src/buffer.c src/http1.h src/buffer.h src/ascii.h
 	mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) fuzz/http1_fuzz.c src/http1.c src/buffer.c -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) fuzz/http1_fuzz.c src/http1.c src/buffer.c $$(pkg-config --libs openssl) -o $@
 
 deps-fuzz:
 	$(call ensure_debs,$(FUZZ_DEBS))

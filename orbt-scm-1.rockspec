@@ -8,8 +8,10 @@ description = {
    summary = "Lua client for the Orbt partner API, with a C core",
    detailed = [[
       Create consumers with initial funds and walk them, with HMAC-SHA256
-      request signing, exact amounts and errors as values. The C core uses
-      libcurl, cJSON and OpenSSL; pagination is pure Lua.
+      request signing, exact amounts and errors as values. The C core links
+      libcurl (connections, proxies, TLS) and OpenSSL's libcrypto (hashing,
+      HMAC); it reads HTTP/1.1 and JSON with readers of its own. Pagination
+      and the nginx cosocket transport are pure Lua.
    ]],
    license = "MIT",
 }
@@ -27,8 +29,10 @@ build = {
    modules = {
       orbt = {
          sources = {
-            "src/orbt.c", "src/answer.c", "src/buffer.c", "src/error.c", "src/http1.c",
-            "src/json.c", "src/retry.c", "src/sign.c", "src/transport.c", "src/validate.c",
+            "src/orbt.c", "src/answer.c", "src/bridge.c", "src/buffer.c", "src/bulk.c",
+            "src/client.c", "src/error.c", "src/http1.c", "src/json.c", "src/operations.c",
+            "src/retry.c", "src/sign.c", "src/sign_lua.c", "src/transport.c", "src/url.c",
+            "src/validate.c",
          },
          defines = { "_GNU_SOURCE" },
          incdirs = { "$(OPENSSL_INCDIR)" },

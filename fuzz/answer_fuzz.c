@@ -2,14 +2,15 @@
  * brought back in, a result table or `nil, err` out.
  *
  * Input layout (missing bytes read as 0):
- *   byte 0      bits 0-1: transport result (OK, NETWORK, TIMEOUT, TOO_LARGE)
- *               bit 2: request_sent
+ *   byte 0      bits 0-2: transport result, modulo 5 (OK, NETWORK, TIMEOUT,
+ *               TOO_LARGE, CERTIFICATE)
+ *               bit 3: request_sent
  *   bytes 1-2   HTTP status, big-endian, modulo 1000 (libcurl reports 3 digits)
  *   bytes 3..   the answer body
  *
- * Each input goes through answer_push twice, once per answer shape (a create
- * as POST, a list as GET), with a secret in call_info, and the result is
- * checked against the contract in SPEC.md and the README.
+ * Each input goes through answer_push once per operation row (each with its
+ * answer shape and retry class), with a secret in call_info, and the result
+ * is checked against the contract in SPEC.md and the README.
  *
  * Headers: answer handling today takes only the status, the body and the
  * transport outcome; no header reaches it. When it grows header inputs
@@ -26,12 +27,12 @@
 #include "answer.h"
 #include "buffer.h"
 #include "error.h"
+#include "operations.h"
 #include "transport.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define SECRET "sk-fuzz-7c1e4a9b2d5f8e03b6a1c4d7"
-#define CUSTOMER_PATH "/api/partner/v1/customer"
 
 static void check(int ok, const char *what)
 {
@@ -53,24 +54,24 @@ static const char *transport_message(transport_result result)
     case TRANSPORT_NETWORK: return "Recv failure: Connection reset by peer";
     case TRANSPORT_TIMEOUT: return "Operation timed out after 30000 milliseconds with 0 bytes received";
     case TRANSPORT_TOO_LARGE: return "the answer is larger than max_body (8388608 bytes)";
+    case TRANSPORT_CERTIFICATE: return "SSL certificate problem: self-signed certificate";
     default: return "";
     }
 }
 
-static int is_transient(long status)
-{
-    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
-}
-
-/* retryable as the README states it, written out independently of answer.c. */
-static int expected_retryable(int is_create, transport_result result, int sent, long status,
+/* retryable as the README states it, written out independently of retry.c. */
+static int expected_retryable(retry_class retry, transport_result result, int sent, long status,
                               const char *kind)
 {
-    if (strcmp(kind, "decode") == 0 || result == TRANSPORT_TOO_LARGE)
+    if (strcmp(kind, "decode") == 0 || result == TRANSPORT_TOO_LARGE || result == TRANSPORT_CERTIFICATE)
         return 0;
     if (result == TRANSPORT_NETWORK || result == TRANSPORT_TIMEOUT)
-        return is_create ? !sent : 1;
-    return is_create ? status == 429 : is_transient(status);
+        return retry == RETRY_CREATE ? !sent : 1;
+    if (status == 429)
+        return 1;
+    if (retry == RETRY_CREATE)
+        return 0;
+    return status == 502 || status == 503 || status == 504 || (status == 500 && retry == RETRY_READ);
 }
 
 /* The string field `key` of the table at idx, or NULL when absent; any other
@@ -89,7 +90,6 @@ static const char *string_field(lua_State *L, int idx, const char *key, size_t *
 }
 
 typedef struct job {
-    answer_shape shape;
     const call_info *call;
     const http_response *rs;
 } job;
@@ -98,18 +98,20 @@ static int call_answer(lua_State *L)
 {
     const job *j = lua_touserdata(L, 1);
     lua_pop(L, 1);
-    return answer_push(L, j->shape, j->call, j->rs);
+    return answer_push(L, j->call, j->rs);
 }
 
-static void check_success(lua_State *L, answer_shape shape, const http_response *rs)
+static void check_success(lua_State *L, const operation *op, const http_response *rs)
 {
     check(rs->result == TRANSPORT_OK, "a result table for a failed transfer");
     check(rs->status >= 200 && rs->status < 300, "a result table for a non-2xx status");
     check(lua_gettop(L) == 1, "success did not leave exactly one value");
     check(lua_type(L, 1) == LUA_TTABLE, "success without a table");
-    if (shape == ANSWER_CUSTOMER) {
-        lua_getfield(L, 1, "id");
-        check(lua_type(L, -1) == LUA_TNUMBER, "a customer without a numeric id");
+    if (op->answer == ANSWER_DATA) {
+        if (op->answer_id != NULL) {
+            lua_getfield(L, 1, op->answer_id);
+            check(lua_type(L, -1) == LUA_TNUMBER, "data without its numeric id");
+        }
     } else {
         lua_getfield(L, 1, "content");
         check(lua_type(L, -1) == LUA_TTABLE, "a page without a content table");
@@ -118,8 +120,7 @@ static void check_success(lua_State *L, answer_shape shape, const http_response 
     }
 }
 
-static void check_failure(lua_State *L, answer_shape shape, const call_info *call,
-                          const http_response *rs)
+static void check_failure(lua_State *L, const call_info *call, const http_response *rs)
 {
     check(lua_gettop(L) == 2, "failure did not leave exactly two values");
     check(lua_isnil(L, 1), "failure whose first value is not nil");
@@ -134,7 +135,7 @@ static void check_failure(lua_State *L, answer_shape shape, const call_info *cal
     const char *kind = string_field(L, 2, "kind", &kind_len);
     check(kind != NULL, "an error without a kind");
     const char *expected = rs->result == TRANSPORT_TIMEOUT ? "timeout"
-                           : rs->result == TRANSPORT_NETWORK ? "network"
+                           : rs->result == TRANSPORT_NETWORK || rs->result == TRANSPORT_CERTIFICATE ? "network"
                            : rs->result == TRANSPORT_TOO_LARGE ? (is_2xx ? "decode" : "api")
                            : is_2xx ? "decode" : "api";
     check(strcmp(kind, expected) == 0, "an error of the wrong kind");
@@ -173,14 +174,13 @@ static void check_failure(lua_State *L, answer_shape shape, const call_info *cal
 
     lua_getfield(L, 2, "retryable");
     check(lua_type(L, -1) == LUA_TBOOLEAN, "err.retryable is not a boolean");
-    int is_create = shape == ANSWER_CUSTOMER;
-    check(lua_toboolean(L, -1) == expected_retryable(is_create, rs->result, rs->request_sent,
+    check(lua_toboolean(L, -1) == expected_retryable(call->op->retry, rs->result, rs->request_sent,
                                                      rs->status, kind),
           "err.retryable disagrees with the README");
     lua_pop(L, 1);
 
     const char *method = string_field(L, 2, "method", &len);
-    check(method != NULL && strcmp(method, call->method) == 0, "err.method is not the call's");
+    check(method != NULL && strcmp(method, call->op->method) == 0, "err.method is not the call's");
     const char *path = string_field(L, 2, "path", &len);
     check(path != NULL && strcmp(path, call->path) == 0, "err.path is not the call's");
     const char *field = string_field(L, 2, "field", &len);
@@ -192,11 +192,10 @@ static void check_failure(lua_State *L, answer_shape shape, const call_info *cal
     lua_pop(L, 1);
 }
 
-static void run_shape(lua_State *L, answer_shape shape, const http_response *rs)
+static void run_operation(lua_State *L, const operation *op, const http_response *rs)
 {
-    call_info call = {shape == ANSWER_CUSTOMER ? "POST" : "GET", CUSTOMER_PATH, SECRET,
-                      sizeof SECRET - 1, 1, -1};
-    job j = {shape, &call, rs};
+    call_info call = {op, op->path, SECRET, sizeof SECRET - 1, 1, -1};
+    job j = {&call, rs};
     lua_settop(L, 0);
     lua_pushcfunction(L, call_answer);
     lua_pushlightuserdata(L, &j);
@@ -209,9 +208,9 @@ static void run_shape(lua_State *L, answer_shape shape, const http_response *rs)
     int n = lua_gettop(L);
     check(n == 1 || n == 2, "answer_push returned neither 1 nor 2 values");
     if (n == 1)
-        check_success(L, shape, rs);
+        check_success(L, op, rs);
     else
-        check_failure(L, shape, &call, rs);
+        check_failure(L, &call, rs);
     lua_settop(L, 0);
 }
 
@@ -223,8 +222,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     http_response rs;
     memset(&rs, 0, sizeof rs);
-    rs.result = (transport_result)(head[0] & 3);
-    rs.request_sent = (head[0] >> 2) & 1;
+    rs.result = (transport_result)((head[0] & 7) % 5);
+    rs.request_sent = (head[0] >> 3) & 1;
     rs.status = (long)(((unsigned)head[1] << 8 | head[2]) % 1000);
     snprintf(rs.message, sizeof rs.message, "%s", transport_message(rs.result));
     /* The transport collects the body in a buffer, which keeps it NUL-terminated. */
@@ -234,8 +233,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lua_State *L = luaL_newstate();
     check(L != NULL, "luaL_newstate failed");
     error_register(L);
-    run_shape(L, ANSWER_CUSTOMER, &rs);
-    run_shape(L, ANSWER_PAGE, &rs);
+    for (size_t i = 0; i < orbt_operation_count; i++)
+        run_operation(L, &orbt_operations[i], &rs);
     lua_close(L);
     buffer_free(&rs.body);
     return 0;

@@ -2,9 +2,11 @@
  *
  * Input layout (missing bytes read as 0):
  *   byte 0      the body limit: 0 for none, else byte * 16
- *   byte 1      how the second reading splits the input: pieces of
- *               1 + (byte % 7) bytes, so that every state is entered
- *               from every place a read can end
+ *   byte 1      bits 0-6: how the second reading splits the input:
+ *               pieces of 1 + (bits % 7) bytes, so that every state is
+ *               entered from every place a read can end (libcurl's reads
+ *               and the nginx transport's feeds both arrive in pieces)
+ *               bit 7: the answer is a proxy's answer to CONNECT
  *   bytes 2..   the bytes the server sent, then the connection closes
  *
  * The input is read twice, in one piece and split, and the two readings
@@ -37,10 +39,14 @@ static void check(int ok, const char *what)
 }
 
 /* Feeds data in pieces of `piece` bytes, then the close. */
-static reading read_in_pieces(http1_reader *r, buffer *body, const char *data, size_t size, size_t piece)
+static reading read_in_pieces(http1_reader *r, buffer *body, const char *data, size_t size, size_t piece,
+                              int tunnel)
 {
     reading out = {HTTP1_MORE, 0};
-    http1_begin(r, body);
+    if (tunnel)
+        http1_begin_tunnel(r, body);
+    else
+        http1_begin(r, body);
     size_t pos = 0;
     while (pos < size && out.outcome == HTTP1_MORE) {
         size_t n = size - pos < piece ? size - pos : piece;
@@ -70,24 +76,33 @@ static void check_promises(const http1_reader *r, const buffer *body, reading go
         if (r->has_length && !r->chunked && r->status != 204 && r->status != 304)
             check(body->len == r->length, "a Content-Length body of another length");
         check(memchr(r->retry_after, '\0', sizeof r->retry_after) != NULL, "Retry-After not terminated");
+        if (r->tunnel && r->status < 300)
+            check(body->len == 0 && r->keep_alive, "a tunnel's 2xx answer with a body, or not kept");
     }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static http1_reader whole_reader, split_reader;
+    static int ready;
+    if (!ready) {
+        http1_init(&whole_reader);
+        http1_init(&split_reader);
+        ready = 1;
+    }
     if (size < 2)
         return 0;
     size_t limit = (size_t)data[0] * 16;
-    size_t piece = 1 + data[1] % 7;
+    size_t piece = 1 + (data[1] & 0x7f) % 7;
+    int tunnel = (data[1] & 0x80) != 0;
     const char *bytes = (const char *)data + 2;
     size_t len = size - 2;
 
     buffer whole_body, split_body;
     buffer_init(&whole_body, limit);
     buffer_init(&split_body, limit);
-    reading whole = read_in_pieces(&whole_reader, &whole_body, bytes, len, len > 0 ? len : 1);
-    reading split = read_in_pieces(&split_reader, &split_body, bytes, len, piece);
+    reading whole = read_in_pieces(&whole_reader, &whole_body, bytes, len, len > 0 ? len : 1, tunnel);
+    reading split = read_in_pieces(&split_reader, &split_body, bytes, len, piece, tunnel);
 
     check_promises(&whole_reader, &whole_body, whole);
     check_promises(&split_reader, &split_body, split);

@@ -191,7 +191,7 @@ describe("orbt in nginx #nginx", function()
     assert.matches(COSOCKET_AGENT, user_agent(mock:last_request()), 1, true)
   end)
 
-  it("verifies TLS peers: a trusted certificate works, an untrusted one is refused unsent", function()
+  it("verifies TLS peers: a trusted certificate works, an untrusted one is refused unsent, for good", function()
     local result = get_json("/tls")
     assert.is_true(result.trusted.ok, result.trusted.error and result.trusted.error.text)
     assert.is_true(result.trusted.again)
@@ -199,9 +199,14 @@ describe("orbt in nginx #nginx", function()
     assert.equal("network", result.untrusted.error.kind)
     assert.matches("TLS handshake", result.untrusted.error.message, 1, true)
     assert.matches("certificate", result.untrusted.error.message, 1, true)
-    -- The handshake failed before any request was sent: a create may be retried.
+    -- The handshake failed before any request was sent, and fails the same
+    -- way every time: not retryable, and said so.
     assert.equal("network", result.untrusted_create.error.kind)
-    assert.is_true(result.untrusted_create.error.retryable)
+    assert.is_false(result.untrusted_create.error.retryable)
+    assert.is_false(result.untrusted.error.retryable)
+    assert.equal(1, result.untrusted.error.attempts, "a refused certificate is not tried again")
+    assert.matches("not trusted", result.untrusted_create.error.message, 1, true)
+    assert.is_nil(result.untrusted_create.error.message:find("may have been applied", 1, true))
     -- Only the two trusted calls reached orbt-mock.
     assert.equal(2, mock:stats().requests_total)
   end)

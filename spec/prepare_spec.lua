@@ -1,10 +1,38 @@
 -- The core's interface for a transport written in Lua (what the nginx
--- transport uses): client:_prepare signs a request, any HTTP client sends
--- it, client:_answer turns the answer into the call's result. Here the
--- sender is the curl command-line tool, against a real orbt-mock.
+-- transport uses): client:_prepare signs and frames a request, any byte
+-- mover sends it and feeds what comes back to the core's reader, and
+-- client:_answer turns it into the call's result. Here the byte mover is
+-- LuaSocket, against a real orbt-mock.
+local socket = require("socket")
 local mockserver = require("support.mock")
 
 local PATH = mockserver.PATH
+
+-- Sends rq.wire on a new connection and feeds the answer to rq.reader.
+-- Returns the reader's last state and whether the connection could be kept.
+local function exchange(url, rq)
+  local host, port = url:match("^http://([^:/]+):(%d+)")
+  local conn = assert(socket.connect(host, tonumber(port)))
+  assert(conn:send(rq.wire))
+  -- Whatever has arrived, in pieces of up to 512 bytes.
+  conn:settimeout(0.01)
+  local state, keep = "more", false
+  local give_up = socket.gettime() + 10
+  repeat
+    local data, err, partial = conn:receive(512)
+    data = data or partial
+    if data and #data > 0 then
+      state, keep = rq.reader:feed(data)
+    end
+    if err == "closed" and state == "more" then
+      state, keep = rq.reader:close()
+    end
+    assert(err == nil or err == "closed" or err == "timeout", err)
+    assert(socket.gettime() < give_up, "no complete answer within 10 s")
+  until state ~= "more"
+  conn:close()
+  return state, keep
+end
 
 describe("client:_prepare and client:_answer", function()
   local mock, client
@@ -26,64 +54,146 @@ describe("client:_prepare and client:_answer", function()
     client:close()
   end)
 
-  -- Sends a prepared request with curl; returns status and body.
-  local function send(method, target, headers, body)
-    local lines = {}
-    for line in headers:gmatch("([^\r\n]+)\r\n") do
-      lines[#lines + 1] = line
-    end
-    return mock:http(method, target, lines, body ~= "" and body or nil)
-  end
-
   it("prepares a signed request that orbt-mock accepts, and reads its answer", function()
-    local method, target, headers, body = client:_prepare("create_customer", {
-      fullName = "Prepared", email = "prepared@example.com", currency = "USD", initialFunds = 19.99 })
-    assert.equal("POST", method)
-    assert.equal(PATH, target)
-    assert.matches("x%-signature: [%w+/=]+\r\n", headers)
-    assert.equal('{"fullName":"Prepared","email":"prepared@example.com","currency":"USD","initialFunds":19.99}', body)
-    local status, answer = send(method, target, headers, body)
-    local customer = assert(client:_answer("create_customer", status, answer))
+    local rq = assert(client:_prepare("create_customer", {
+      fullName = "Prepared", email = "prepared@example.com", currency = "USD", initialFunds = 19.99 }))
+    assert.equal("POST", rq.method)
+    assert.equal(PATH, rq.target)
+    assert.is_false(rq.may_resend, "a create never goes twice")
+    assert.matches("^POST /api/partner/v1/customer HTTP/1%.1\r\nHost: 127%.0%.0%.1:%d+\r\n", rq.wire)
+    assert.matches("\r\nx%-signature: [%w+/=]+\r\n", rq.wire)
+    assert.matches("\r\nContent%-Length: 92\r\n\r\n"
+      .. '{"fullName":"Prepared","email":"prepared@example.com","currency":"USD","initialFunds":19.99}$', rq.wire)
+    local state, keep = exchange(mock.url, rq)
+    assert.equal("done", state)
+    assert.is_true(keep)
+    local customer = assert(client:_answer{ reader = rq.reader, sent = true })
     assert.equal(101, customer.id)
     assert.equal(0, mock:stats().auth_failures)
 
-    method, target, headers, body = client:_prepare("list_customers", { page = 0, size = 1 })
-    assert.same({ "GET", PATH .. "?page=0&size=1", "" }, { method, target, body })
-    local page = assert(client:_answer("list_customers", send(method, target, headers, body)))
+    rq = assert(client:_prepare("list_customers", { page = 0, size = 1 }))
+    assert.same({ "GET", PATH .. "?page=0&size=1", true }, { rq.method, rq.target, rq.may_resend })
+    assert.is_nil(rq.wire:find("Content-Length", 1, true), "a GET has no body")
+    exchange(mock.url, rq)
+    local page = assert(client:_answer{ reader = rq.reader, sent = true })
     assert.equal(101, page.content[1].consumerId)
   end)
 
   it("refuses bad arguments before preparing anything", function()
-    local method, err = client:_prepare("list_customers", { size = 99 })
-    assert.is_nil(method)
+    local rq, err = client:_prepare("list_customers", { size = 99 })
+    assert.is_nil(rq)
     assert.equal("invalid", err.kind)
     assert.equal("size", err.field)
     assert.has_error(function() client:_prepare("delete_everything", {}) end)
   end)
 
+  it("reads the answer from any pieces, and says when the connection cannot be kept", function()
+    local rq = assert(client:_prepare("list_customers", {}))
+    local body = '{"content":[],"page":0,"size":20,"hasNext":false}'
+    local answer = ("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body)
+    for i = 1, #answer - 1 do
+      assert.equal("more", (rq.reader:feed(answer:sub(i, i))))
+    end
+    assert.equal(#answer - 1, rq.reader:received())
+    local state, keep = rq.reader:feed(answer:sub(-1) .. "HTTP/1.1 200")
+    assert.same({ "done", false }, { state, keep }, "bytes past the answer: not kept")
+    assert.equal(200, rq.reader:status())
+    assert.same({ content = {}, page = 0, size = 20, hasNext = false }, assert(client:_answer{ reader = rq.reader }))
+
+    rq = assert(client:_prepare("list_customers", {}))
+    rq.reader:feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{")
+    assert.equal("bad", (rq.reader:close()))
+    assert.matches("before the answer was complete", rq.reader:message())
+    local _, err = client:_answer{ reader = rq.reader, sent = true }
+    assert.equal("network", err.kind)
+    assert.equal(200, err.status)
+  end)
+
   it("turns transport failures into the same errors as libcurl's", function()
-    client:_prepare("create_customer", { fullName = "A", email = "a@example.com", currency = "USD", initialFunds = 1 })
-    local _, never_sent = client:_answer("create_customer", 0, nil, "network", "could not connect", false)
+    local create = { fullName = "A", email = "a@example.com", currency = "USD", initialFunds = 1 }
+    local rq = client:_prepare("create_customer", create)
+    local _, never_sent = client:_answer{ reader = rq.reader, failure = "network", message = "could not connect",
+      sent = false }
     assert.equal("network", never_sent.kind)
     assert.is_true(never_sent.retryable, "a create that never left is safe to repeat")
-    client:_prepare("create_customer", { fullName = "A", email = "a@example.com", currency = "USD", initialFunds = 1 })
-    local _, cut = client:_answer("create_customer", 201, nil, "network", "closed", true)
-    assert.equal(201, cut.status)
+
+    rq = client:_prepare("create_customer", create)
+    rq.reader:feed("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
+    local _, cut = client:_answer{ reader = rq.reader, failure = "network", message = "closed", sent = true }
+    assert.equal(200, cut.status)
     assert.is_false(cut.retryable)
     assert.matches("may have been applied", cut.message)
-    client:_prepare("list_customers", {})
-    local _, slow = client:_answer("list_customers", 0, nil, "timeout", "the call's timeout passed", true)
+
+    rq = client:_prepare("list_customers", {})
+    local _, slow = client:_answer{ reader = rq.reader, failure = "timeout", message = "the call's timeout passed",
+      sent = true }
     assert.equal("timeout", slow.kind)
     assert.is_true(slow.retryable)
+
+    rq = client:_prepare("list_customers", {})
+    local _, refused = client:_answer{ reader = rq.reader, failure = "certificate", sent = false,
+      message = "TLS handshake with h failed: 18: self-signed certificate" }
+    assert.equal("network", refused.kind)
+    assert.is_false(refused.retryable, "a refused certificate is refused again")
+    assert.matches("not trusted", refused.message)
+  end)
+
+  it("gives the delay before the next attempt when the policy wants one", function()
+    local rq = client:_prepare("list_customers", {})
+    rq.reader:feed("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 2\r\n\r\n{}")
+    local result, err, delay = client:_answer{ reader = rq.reader, sent = true, attempt = 1, max_retries = 2,
+      seconds_left = 30 }
+    assert.is_nil(result)
+    assert.equal(503, err.status)
+    assert.equal(1, delay)
+    rq = client:_prepare("create_customer", { fullName = "A", email = "a@example.com", currency = "USD",
+      initialFunds = 1 })
+    rq.reader:feed("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}")
+    result, err, delay = client:_answer{ reader = rq.reader, sent = true, attempt = 1, max_retries = 2,
+      seconds_left = 30 }
+    assert.equal(503, err.status)
+    assert.is_nil(delay, "a create that reached the server is not tried again")
+  end)
+
+  it("reads a proxy's answer to CONNECT with the same reader", function()
+    local reader = client:_tunnel()
+    local state, keep = reader:feed("HTTP/1.1 200 Connection established\r\nProxy-Agent: x\r\n\r\n")
+    assert.same({ "done", true }, { state, keep })
+    reader = client:_tunnel()
+    reader:feed("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 5\r\n\r\nno no")
+    assert.equal(407, reader:status())
+    assert.has_error(function() client:_answer{ reader = reader } end)
+  end)
+
+  it("gives the transport the client's settings, read once by the core", function()
+    local s = client:_settings()
+    assert.same({ "http", "127.0.0.1", "127.0.0.1", mock.port, false, "127.0.0.1:" .. mock.port },
+      { s.scheme, s.host, s.address, s.port, s.tls, s.authority })
+    assert.equal(10, s.timeout)
+    assert.equal("auto", s.transport)
+    assert.is_nil(s.proxy)
+    local other = require("orbt").new{ api_key = "k", client_id = "c", secret = "s",
+      base_url = "https://localhost:8443/sandbox/", proxy = "http://user:pa%3Ass@127.0.0.1:3128" }
+    s = other:_settings()
+    assert.same({ "https", "localhost", "127.0.0.1", 8443, true }, { s.scheme, s.host, s.address, s.port, s.tls })
+    assert.same({ "http", "127.0.0.1", 3128, false }, { s.proxy.scheme, s.proxy.host, s.proxy.port, s.proxy.tls })
+    -- user:pa:ss, Base64
+    assert.equal("CONNECT localhost:8443 HTTP/1.1\r\nHost: localhost:8443\r\nUser-Agent: orbt-lua/"
+      .. require("orbt")._VERSION .. " (nginx cosocket)\r\nProxy-Authorization: Basic dXNlcjpwYTpzcw==\r\n\r\n",
+      s.proxy.connect)
+    assert.is_nil(s.pool:find("user", 1, true), "the pool name holds no credentials")
+    assert.are_not.equal(s.pool, client:_settings().pool)
+    other:close()
   end)
 
   it("lets a call in flight finish when the client is closed meanwhile", function()
-    local method, target, headers, body = client:_prepare("list_customers", { size = 1 })
+    local rq = client:_prepare("list_customers", { size = 1 })
     client:close()
     local _, refused = client:list_customers()
     assert.matches("closed", refused.message)
     -- The answer still decodes: close() waited for it. Then the client is closed.
-    local page = assert(client:_answer("list_customers", send(method, target, headers, body)))
+    exchange(mock.url, rq)
+    local page = assert(client:_answer{ reader = rq.reader, sent = true })
     assert.is_table(page.content)
     local _, after = client:_prepare("list_customers", {})
     assert.equal("invalid", after.kind)

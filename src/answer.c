@@ -1,6 +1,7 @@
 /* answer.c: turning what the transport brought back into the call's result. */
 #include "answer.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -130,6 +131,14 @@ static const char *reason_phrase(long status)
 
 /* ===== Outcomes ===== */
 
+/* Whether a create, or another call the server must not apply twice,
+ * may have been applied although it failed. */
+static int may_have_applied(const call_info *call, const http_response *rs)
+{
+    return call->op->retry == RETRY_CREATE && rs->request_sent && rs->result != TRANSPORT_TOO_LARGE
+           && rs->result != TRANSPORT_CERTIFICATE;
+}
+
 static int push_failure(lua_State *L, const call_info *call, const http_response *rs)
 {
     int is_2xx = rs->status >= 200 && rs->status < 300;
@@ -137,22 +146,24 @@ static int push_failure(lua_State *L, const call_info *call, const http_response
     e.kind = rs->result == TRANSPORT_TIMEOUT ? "timeout"
              : rs->result == TRANSPORT_TOO_LARGE ? (is_2xx ? "decode" : "api")
              : "network";
-    /* A status means the server answered: a create cut off after "201" was
+    /* A status means the server answered: a create cut off after "200" was
      * applied even though its answer was lost. */
     e.status = rs->status;
     e.message = rs->message; /* written by the transport, which never sees the secret */
-    if (rs->result == TRANSPORT_NETWORK && rs->status >= 200 && rs->status < 300)
+    if (rs->result == TRANSPORT_NETWORK && is_2xx)
         e.message = lua_pushfstring(L, "the server answered %d but the answer was cut off, so the "
                                     "request may have been applied (%s)", (int)rs->status, rs->message);
-    else if (strcmp(call->method, "POST") == 0 && rs->request_sent && rs->result != TRANSPORT_TOO_LARGE
-             && strstr(rs->message, "may have") == NULL)
+    else if (rs->result == TRANSPORT_CERTIFICATE)
+        e.message = lua_pushfstring(L, "%s; the certificate was not trusted, so nothing was sent, and "
+                                    "trying again will not help", rs->message);
+    else if (may_have_applied(call, rs) && strstr(rs->message, "may have") == NULL)
         e.message = lua_pushfstring(L, "%s; the create reached the server and may have been applied, "
                                     "so it was not sent again", rs->message);
-    e.method = call->method;
+    e.method = call->op->method;
     e.path = call->path;
     e.attempts = call->attempts;
     e.retry_after = call->retry_after;
-    e.retryable = retry_allowed(call->method, rs->result, rs->request_sent, rs->status);
+    e.retryable = retry_allowed(call->op->retry, rs->result, rs->request_sent, rs->status);
     return error_return(L, &e);
 }
 
@@ -161,11 +172,11 @@ static int push_api_error(lua_State *L, const call_info *call, const http_respon
     orbt_error e = {0};
     e.kind = "api";
     e.status = rs->status;
-    e.method = call->method;
+    e.method = call->op->method;
     e.path = call->path;
     e.attempts = call->attempts;
     e.retry_after = call->retry_after;
-    e.retryable = retry_allowed(call->method, TRANSPORT_OK, 1, rs->status);
+    e.retryable = retry_allowed(call->op->retry, TRANSPORT_OK, 1, rs->status);
     read_error_fields(L, rs->body.data, rs->body.len, call, &e.code, &e.message);
     if (e.message == NULL)
         e.message = reason_phrase(rs->status);
@@ -181,7 +192,7 @@ static int push_decode_error(lua_State *L, const call_info *call, const http_res
     e.kind = "decode";
     e.status = rs->status;
     e.message = why;
-    e.method = call->method;
+    e.method = call->op->method;
     e.path = call->path;
     e.attempts = call->attempts;
     e.retry_after = call->retry_after;
@@ -199,17 +210,17 @@ static int field_has_type(lua_State *L, int t, const char *key, int type)
 }
 
 /* Checks the documented shape and leaves the call's result on top. */
-static const char *take_result(lua_State *L, answer_shape shape)
+static const char *take_result(lua_State *L, const operation *op)
 {
     int doc = lua_gettop(L);
     if (lua_type(L, doc) != LUA_TTABLE)
         return "the answer is not a JSON object";
-    if (shape == ANSWER_CUSTOMER) {
+    if (op->answer == ANSWER_DATA) {
         lua_getfield(L, doc, "data");
         if (lua_type(L, -1) != LUA_TTABLE)
             return "the answer has no \"data\" object";
-        if (!field_has_type(L, -1, "id", LUA_TNUMBER))
-            return "the answer's data has no numeric \"id\"";
+        if (op->answer_id != NULL && !field_has_type(L, -1, op->answer_id, LUA_TNUMBER))
+            return lua_pushfstring(L, "the answer's data has no numeric \"%s\"", op->answer_id);
         return NULL;
     }
     if (!field_has_type(L, doc, "content", LUA_TTABLE))
@@ -219,26 +230,28 @@ static const char *take_result(lua_State *L, answer_shape shape)
     return NULL;
 }
 
-static int push_success(lua_State *L, answer_shape shape, const call_info *call,
-                        const http_response *rs)
+static int push_success(lua_State *L, const call_info *call, const http_response *rs)
 {
     char why[128];
     int base = lua_gettop(L);
     if (json_push_document(L, rs->body.data != NULL ? rs->body.data : "", rs->body.len, why, sizeof why) != 0)
         return push_decode_error(L, call, rs, why);
-    const char *bad_shape = take_result(L, shape);
+    const char *bad_shape = take_result(L, call->op);
     if (bad_shape != NULL) {
+        /* The reason may live on the stack: copied before the stack is cut. */
+        char reason[160];
+        snprintf(reason, sizeof reason, "%s", bad_shape);
         lua_settop(L, base);
-        return push_decode_error(L, call, rs, bad_shape);
+        return push_decode_error(L, call, rs, reason);
     }
     return 1;
 }
 
-int answer_push(lua_State *L, answer_shape shape, const call_info *call, const http_response *rs)
+int answer_push(lua_State *L, const call_info *call, const http_response *rs)
 {
     if (rs->result != TRANSPORT_OK)
         return push_failure(L, call, rs);
     if (rs->status < 200 || rs->status >= 300)
         return push_api_error(L, call, rs);
-    return push_success(L, shape, call, rs);
+    return push_success(L, call, rs);
 }

@@ -8,16 +8,12 @@
 
 #include <lua.h>
 
+#include "operations.h"
 #include "transport.h"
 
-typedef enum answer_shape {
-    ANSWER_CUSTOMER,   /* {"success": true, "data": {...}} -> data */
-    ANSWER_PAGE        /* {"content": [...], "hasNext": bool, ...} -> the page */
-} answer_shape;
-
 typedef struct call_info {
-    const char *method;
-    const char *path;
+    const operation *op;  /* its method, answer shape and retry class */
+    const char *path;     /* the path as sent, for messages */
     const char *secret;   /* scrubbed from anything the server sent back */
     size_t secret_len;
     int attempts;         /* how many were made: err.attempts */
@@ -25,6 +21,6 @@ typedef struct call_info {
 } call_info;
 
 /* Pushes the result table and returns 1, or pushes nil and an error and returns 2. */
-int answer_push(lua_State *L, answer_shape shape, const call_info *call, const http_response *rs);
+int answer_push(lua_State *L, const call_info *call, const http_response *rs);
 
 #endif

@@ -1,8 +1,14 @@
-/* http1.c: an incremental, bounded HTTP/1.1 answer reader (RFC 9112). */
+/* http1.c: HTTP/1.1 framing (RFC 9112): requests written, answers read
+ * incrementally and within bounds. */
 #include "http1.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "ascii.h"
 
@@ -44,6 +50,17 @@ static void forget_header(http1_reader *r)
     r->retry_after[0] = '\0';
 }
 
+void http1_init(http1_reader *r)
+{
+    memset(r, 0, sizeof *r);
+    buffer_init(&r->line, HTTP1_HEADER_BYTES_MAX);
+}
+
+void http1_free(http1_reader *r)
+{
+    buffer_free(&r->line);
+}
+
 void http1_begin(http1_reader *r, buffer *body)
 {
     forget_header(r);
@@ -52,10 +69,18 @@ void http1_begin(http1_reader *r, buffer *body)
     r->header_lines = 0;
     r->header_bytes = 0;
     r->received = 0;
-    r->line_len = 0;
+    r->tunnel = 0;
     r->error = NULL;
     r->body = body;
     buffer_reset(body);
+    /* A long line of an earlier answer does not stay allocated. */
+    buffer_release(&r->line);
+}
+
+void http1_begin_tunnel(http1_reader *r, buffer *body)
+{
+    http1_begin(r, body);
+    r->tunnel = 1;
 }
 
 static int is_space(char c)
@@ -179,6 +204,12 @@ static http1_outcome end_of_header(http1_reader *r)
     }
     if (r->status == 204 || r->status == 304)
         return finish(r);
+    if (r->tunnel && r->status < 300) {
+        /* The tunnel starts right after this header; its bytes are not
+         * part of the answer. */
+        r->keep_alive = 1;
+        return finish(r);
+    }
     if (r->chunked) {
         /* Both framings at once is how requests get smuggled: use chunked,
          * and do not trust the connection with another request. */
@@ -273,28 +304,27 @@ static size_t take_line(http1_reader *r, const char *p, size_t n)
 {
     const char *lf = memchr(p, '\n', n);
     size_t take = lf != NULL ? (size_t)(lf - p) + 1 : n;
-    size_t line_max = CHUNK_LINE_MAX;
     if (is_header_state(r->state)) {
         r->header_bytes += take;
         if (r->header_bytes > HTTP1_HEADER_BYTES_MAX) {
             fail(r, HEADER_LIMIT_MESSAGE);
             return take;
         }
-        line_max = sizeof r->line;
-    }
-    if (r->line_len + take > line_max) {
+    } else if (r->line.len + take > CHUNK_LINE_MAX) {
         fail(r, "the answer has a chunk line that is too long");
         return take;
     }
-    memcpy(r->line + r->line_len, p, take);
-    r->line_len += take;
+    if (buffer_append(&r->line, p, take) != 0) {
+        fail(r, "out of memory reading the answer");
+        return take;
+    }
     if (lf == NULL)
         return take;
-    size_t len = r->line_len - 1;          /* without the LF */
-    if (len > 0 && r->line[len - 1] == '\r')
+    size_t len = r->line.len - 1;          /* without the LF */
+    if (len > 0 && r->line.data[len - 1] == '\r')
         len--;
-    r->line_len = 0;
-    read_line(r, r->line, len);
+    r->line.len = 0;
+    read_line(r, r->line.data, len);
     return take;
 }
 
@@ -346,4 +376,48 @@ http1_outcome http1_end(http1_reader *r)
         return finish(r);
     return fail(r, r->received == 0 ? "the connection closed before any answer came"
                                     : "the connection closed before the answer was complete");
+}
+
+/* ===== Requests ===== */
+
+int http1_frame_request(buffer *out, const http1_request *rq)
+{
+    int ok = buffer_append_str(out, rq->method) == 0 && buffer_append(out, " ", 1) == 0
+             && buffer_append_str(out, rq->target) == 0
+             && buffer_append_str(out, " HTTP/1.1\r\nHost: ") == 0
+             && buffer_append_str(out, rq->authority) == 0
+             && buffer_append_str(out, "\r\nUser-Agent: ") == 0
+             && buffer_append_str(out, rq->user_agent) == 0 && buffer_append(out, "\r\n", 2) == 0
+             && buffer_append(out, rq->header_lines, rq->header_lines_len) == 0;
+    if (ok && strcmp(rq->method, "GET") != 0) {
+        char length[48];
+        int n = snprintf(length, sizeof length, "Content-Length: %zu\r\n", rq->body_len);
+        ok = n > 0 && buffer_append(out, length, (size_t)n) == 0;
+    }
+    ok = ok && buffer_append(out, "\r\n", 2) == 0;
+    if (ok && rq->body_len > 0)
+        ok = buffer_append(out, rq->body, rq->body_len) == 0;
+    return ok ? 0 : -1;
+}
+
+int http1_frame_connect(buffer *out, const char *authority, const char *user_agent,
+                        const char *credentials)
+{
+    int ok = buffer_append_str(out, "CONNECT ") == 0 && buffer_append_str(out, authority) == 0
+             && buffer_append_str(out, " HTTP/1.1\r\nHost: ") == 0 && buffer_append_str(out, authority) == 0
+             && buffer_append_str(out, "\r\nUser-Agent: ") == 0 && buffer_append_str(out, user_agent) == 0
+             && buffer_append(out, "\r\n", 2) == 0;
+    if (ok && credentials != NULL) {
+        size_t len = strlen(credentials);
+        size_t encoded_len = 4 * ((len + 2) / 3);
+        unsigned char *encoded = malloc(encoded_len + 1);
+        ok = encoded != NULL && EVP_EncodeBlock(encoded, (const unsigned char *)credentials, (int)len) >= 0
+             && buffer_append_str(out, "Proxy-Authorization: Basic ") == 0
+             && buffer_append(out, encoded, encoded_len) == 0 && buffer_append(out, "\r\n", 2) == 0;
+        if (encoded != NULL) {
+            OPENSSL_cleanse(encoded, encoded_len + 1);
+            free(encoded);
+        }
+    }
+    return ok && buffer_append(out, "\r\n", 2) == 0 ? 0 : -1;
 }

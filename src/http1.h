@@ -1,5 +1,8 @@
-/* http1.h: reads one HTTP/1.1 answer, fed in pieces as they arrive from the
- * connection. No I/O here, so it can be tested and fuzzed alone.
+/* http1.h: HTTP/1.1 on the wire, without I/O: frames a request, and reads
+ * one answer fed in pieces as they arrive from the connection. Every
+ * transport (libcurl's connections, one at a time or many at once, and
+ * nginx cosockets through the Lua bridge) moves bytes only; the rules live
+ * here, so they are tested and fuzzed once.
  *
  * It is strict where a mistake could lose or mix up answers on a kept-alive
  * connection (the body's length, chunk framing, conflicting lengths) and
@@ -48,15 +51,23 @@ typedef struct http1_reader {
     uint64_t remaining;      /* bytes left of the body or of the current chunk */
     size_t header_lines, header_bytes;
     size_t received;         /* bytes fed so far */
-    size_t line_len;
+    int tunnel;              /* the answer to a CONNECT: a 2xx ends at its header */
     char retry_after[64];    /* the Retry-After header's value, or "" */
     const char *error;       /* why, when the outcome is HTTP1_BAD */
     buffer *body;
-    char line[HTTP1_HEADER_BYTES_MAX];
+    buffer line;             /* the line being read, up to the header limits */
 } http1_reader;
+
+/* Before the first http1_begin, and after the last answer. */
+void http1_init(http1_reader *r);
+void http1_free(http1_reader *r);
 
 /* Starts reading an answer whose body goes into `body` (reset first). */
 void http1_begin(http1_reader *r, buffer *body);
+
+/* Starts reading a proxy's answer to CONNECT: a 2xx answer has no body, and
+ * the connection then carries the tunnel (RFC 9110 section 9.3.6). */
+void http1_begin_tunnel(http1_reader *r, buffer *body);
 
 /* Feeds the next `len` bytes. *used tells how many were taken: fewer than
  * len only once the outcome is no longer HTTP1_MORE (after a complete
@@ -67,5 +78,28 @@ http1_outcome http1_feed(http1_reader *r, const char *data, size_t len, size_t *
 /* The peer closed the connection: completes an answer whose body runs to
  * the close, and makes any other unfinished answer HTTP1_BAD. */
 http1_outcome http1_end(http1_reader *r);
+
+/* What a request says besides its signed header lines. */
+typedef struct http1_request {
+    const char *method;        /* "GET", "POST" */
+    const char *target;        /* origin-form: "/path?query" */
+    const char *authority;     /* the Host header: "host[:port]" */
+    const char *user_agent;
+    const char *header_lines;  /* more "Name: value\r\n" lines */
+    size_t header_lines_len;
+    const char *body;
+    size_t body_len;
+} http1_request;
+
+/* Appends the request as it goes on the wire to out: request line, Host,
+ * User-Agent, the given lines, Content-Length (for every method but GET),
+ * the blank line and the body. Returns 0, or -1 when out cannot grow. */
+int http1_frame_request(buffer *out, const http1_request *rq);
+
+/* Appends "CONNECT authority HTTP/1.1" with Host, User-Agent and, when
+ * credentials is not NULL, Proxy-Authorization: Basic with them
+ * ("user:password"). */
+int http1_frame_connect(buffer *out, const char *authority, const char *user_agent,
+                        const char *credentials);
 
 #endif

@@ -11,20 +11,20 @@
 
 /* ===== Which failures ===== */
 
-static int is_transient_status(long status)
+static int is_transient_status(retry_class retry, long status)
 {
-    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+    return status == 429 || status == 502 || status == 503 || status == 504
+           || (status == 500 && retry == RETRY_READ);
 }
 
-int retry_allowed(const char *method, transport_result result, int request_sent, long status)
+int retry_allowed(retry_class retry, transport_result result, int request_sent, long status)
 {
-    int is_create = strcmp(method, "POST") == 0;
     switch (result) {
     case TRANSPORT_OK:
-        return is_create ? status == 429 : is_transient_status(status);
+        return retry == RETRY_CREATE ? status == 429 : is_transient_status(retry, status);
     case TRANSPORT_NETWORK:
     case TRANSPORT_TIMEOUT:
-        return is_create ? !request_sent : 1;
+        return retry == RETRY_CREATE ? !request_sent : 1;
     default:
         return 0;
     }
@@ -115,13 +115,13 @@ double retry_backoff(retry_random *r, int attempts)
 
 /* ===== The decision ===== */
 
-retry_verdict retry_decide(retry_random *r, const char *method, const http_response *rs,
+retry_verdict retry_decide(retry_random *r, retry_class retry, const http_response *rs,
                            int attempts, int max_retries, double seconds_left)
 {
     retry_verdict v = {0, 0, -1};
     v.retry_after = rs->result == TRANSPORT_OK ? retry_after_seconds(rs->retry_after, time(NULL)) : -1;
     if (attempts > max_retries
-        || !retry_allowed(method, rs->result, rs->request_sent, rs->status))
+        || !retry_allowed(retry, rs->result, rs->request_sent, rs->status))
         return v;
     if (v.retry_after >= 0) {
         if (v.retry_after > RETRY_AFTER_MAX)

@@ -5,11 +5,17 @@
  * The policy (README, "Retries"):
  *
  * - Up to `max_retries` more attempts after the first (default 2).
- * - What is tried again. A list (GET) after a network error, a timeout, or
- *   a 429, 500, 502, 503 or 504 answer. A create (POST) is not idempotent: a
- *   second one would make a second wallet. It is tried again only when it
- *   certainly never reached the server (DNS, connect or TLS handshake
- *   failure), or on 429, which the server sends instead of processing it.
+ * - What is tried again depends on the operation's retry class
+ *   (each operation's row says which). `read` (a GET): after a network error, a timeout, or a
+ *   429, 500, 502, 503 or 504 answer. `keyed` (the body carries an
+ *   idempotency key, so the server applies it once): after a network error,
+ *   a timeout, or 429, 502, 503 or 504 (Orbt answers 500 for lasting
+ *   business errors there). `create` is not idempotent: a second one would
+ *   make a second wallet. It is tried again only when it certainly never
+ *   reached the server (DNS, connect, proxy or TLS handshake failure), or
+ *   on 429, which the server sends instead of processing it.
+ * - A refused certificate is never tried again, whatever the class: it
+ *   fails the same way every time.
  * - The wait before the next attempt, after n attempts, is "full jitter": a
  *   uniformly random time in [0, min(cap, base * 2^(n-1))], base 0.25 s and
  *   cap 5 s, so that many clients failing together do not return together.
@@ -29,6 +35,13 @@
 
 #include "transport.h"
 
+/* When a failed attempt of an operation may be made again. */
+typedef enum retry_class {
+    RETRY_READ,     /* a GET: repeating it changes nothing */
+    RETRY_KEYED,    /* the body carries an idempotency key: the server applies it once */
+    RETRY_CREATE    /* never resent once it may have reached the server */
+} retry_class;
+
 #define RETRY_BASE_DELAY 0.25     /* seconds */
 #define RETRY_MAX_DELAY 5.0       /* seconds: the backoff's cap */
 #define RETRY_AFTER_MAX 30.0      /* seconds: longest Retry-After orbt waits for */
@@ -37,7 +50,7 @@
 #define RETRY_DEFAULT_DEADLINE 60.0
 
 /* Whether repeating a call that ended this way is safe and may succeed. */
-int retry_allowed(const char *method, transport_result result, int request_sent, long status);
+int retry_allowed(retry_class retry, transport_result result, int request_sent, long status);
 
 /* Seconds the Retry-After value asks to wait, counted from `now` for an
  * HTTP-date; -1 when value is NULL, empty or not a valid Retry-After. */
@@ -62,7 +75,7 @@ typedef struct retry_verdict {
 
 /* Decides what follows an attempt that ended as rs. `seconds_left` is what
  * the deadline leaves now. */
-retry_verdict retry_decide(retry_random *r, const char *method, const http_response *rs,
+retry_verdict retry_decide(retry_random *r, retry_class retry, const http_response *rs,
                            int attempts, int max_retries, double seconds_left);
 
 /* Monotonic seconds, for deadlines. */

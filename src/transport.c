@@ -1,17 +1,31 @@
-/* transport.c: the HTTP step. libcurl opens and secures connections (DNS,
- * connect, proxy tunnel, TLS with verification). A single request is framed
- * by orbt itself on the connection libcurl opened (http1.c reads the answer);
- * batches run on libcurl's multi interface. */
+/* transport.c: requests and answers on connections libcurl opens.
+ *
+ * Who does what. libcurl opens every connection: DNS, connect, the proxy
+ * (HTTP CONNECT with auth, HTTPS, SOCKS) and TLS with verification, on
+ * connect-only handles in one multi handle per transport, so that many
+ * connections can be opened at once. orbt then writes each framed request
+ * with curl_easy_send, waits with one poll for every connection in use,
+ * and reads answers with curl_easy_recv into http1.c's reader. A single
+ * call is the same machinery with one exchange.
+ *
+ * The rules. A kept-alive connection is checked before it is used again
+ * (the server must not have closed it or sent anything unasked). When one
+ * dies all the same before any answer (the server closed it just then), a
+ * request that may go twice is sent once more on a new connection, and a
+ * create never is. A connection that carried more bytes than its answer,
+ * Connection: close or HTTP/1.0 is not used again. Nothing of a request
+ * has left orbt when the connection failed to open, so such a failure says
+ * "not sent", whatever the reason: DNS, connect, proxy, TLS. */
 #include "transport.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -19,375 +33,162 @@
 
 #include "http1.h"
 
-#define USER_AGENT "orbt-lua/0.1.0"
+/* How much of an answer one read takes. */
+#define READ_CHUNK 16384
 
-/* Answers with more header lines or bytes than this are refused: orbt
- * reads one header, and a hostile or broken server must not make it hold
- * an unbounded list. The same limits as http1.c's. */
-#define HEADER_LINES_MAX HTTP1_HEADER_LINES_MAX
-#define HEADER_BYTES_MAX HTTP1_HEADER_BYTES_MAX
+/* Kept-alive connections a transport holds at most when idle. */
+#define IDLE_MAX 64
 
 /* Why a create that lost its connection is not sent again. */
 #define RESEND_REFUSED_MESSAGE "the connection closed after the request was sent; it was not sent " \
                                "again because it may have been applied"
 
-/* How much of an answer one read takes. */
-#define READ_CHUNK 16384
-
-/* What the header callback sees of one answer. */
-typedef struct header_reader {
-    http_response *response;
-    size_t lines, bytes;
-    int too_many;
-} header_reader;
-
-/* The kept-alive connection single requests use. libcurl opened it
- * (CURLOPT_CONNECT_ONLY) and owns its socket; orbt sends and reads HTTP/1.1
- * on it with curl_easy_send/curl_easy_recv. */
 typedef struct connection {
-    CURL *curl;            /* NULL: no connection */
+    CURL *curl;                 /* connect-only, inside the transport's multi while it lives */
     curl_socket_t socket;
-    char *origin;          /* "scheme://host[:port]" it goes to */
-    size_t origin_len;
+    struct connection *next;    /* in the idle list */
+    char error[CURL_ERROR_SIZE];
 } connection;
 
-struct transport {
-    CURL *curl;                         /* batches only; made when first needed */
-    char *ca_file;                      /* NULL: the system's CAs */
-    CURLSH *share;                      /* TLS sessions and DNS answers, kept
-                                           across the connections it opens */
-    connection conn;
-    buffer request;                     /* a single request, framed */
-    http1_reader *reader;               /* made when first needed: it is 64 KiB */
-    struct curl_slist *header_cache;    /* the last request's header lines */
-    size_t header_cache_count;
-    int in_batch;                       /* a batch transfer is running on it */
-    http_response *response;            /* where a batch transfer's outcome goes */
-    header_reader headers;
-    int sends;             /* requests libcurl started in this perform */
-    int refuse_resend;     /* this request must not be sent twice */
-    char error[CURL_ERROR_SIZE];
+typedef enum exchange_state {
+    X_IDLE,         /* not started, or handed back */
+    X_CONNECTING,   /* libcurl is opening its connection */
+    X_SENDING,
+    X_READING,
+    X_ENDED         /* waiting to be handed back by transport_next */
+} exchange_state;
+
+struct transport_exchange {
+    transport *t;
+    connection *conn;
+    const http_request *rq;
+    http_response *rs;
+    http1_reader reader;
+    exchange_state state;
+    size_t sent;                /* bytes of the request sent on this connection */
+    int reused;                 /* the connection carried an earlier request */
+    int resent;                 /* already sent once more on a new connection */
+    int sent_before;            /* an earlier connection took bytes of it */
+    double deadline;
+    struct transport_exchange *next;  /* in the running or the ended list */
 };
 
+struct transport {
+    CURLM *multi;
+    CURLSH *share;              /* TLS sessions and DNS answers, across connections */
+    char *origin, *ca_file, *proxy, *proxy_ca_file;
+    connection *idle;           /* most recently used first */
+    int idle_count;
+    int connecting;             /* exchanges waiting for libcurl */
+    transport_exchange *running;
+    transport_exchange *ended;
+    transport_exchange *single; /* transport_perform's */
+    struct pollfd *fds;         /* one wait's sockets, and whose they are */
+    transport_exchange **owners;
+    size_t fds_cap;
+};
+
+/* ===== Set-up ===== */
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_status = CURLE_FAILED_INIT;
+
+static void global_init(void)
+{
+    global_status = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Once per process, never undone: curl_global_init is not thread-safe in
+ * every libcurl, and a host may open many Lua states on many threads. */
 int transport_global_init(void)
 {
-    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+    pthread_once(&global_once, global_init);
+    return global_status == CURLE_OK ? 0 : -1;
 }
 
-void transport_global_cleanup(void)
+static char *copy_or_null(const char *s, int *failed)
 {
-    curl_global_cleanup();
+    char *copy = s != NULL ? strdup(s) : NULL;
+    if (s != NULL && copy == NULL)
+        *failed = 1;
+    return copy;
 }
 
-/* When a reused keep-alive connection dies before the answer, libcurl sends
- * the request again on a new one, by itself. A create already sent may have
- * been processed (it is not idempotent), so a second send within one perform
- * is refused: the caller sees an error instead of a silent second create.
- * libcurl calls this before every send, its own retries included. */
-static int before_send(void *userdata, char *conn_primary_ip, char *conn_local_ip,
-                       int conn_primary_port, int conn_local_port)
-{
-    transport *t = userdata;
-    (void)conn_primary_ip;
-    (void)conn_local_ip;
-    (void)conn_primary_port;
-    (void)conn_local_port;
-    t->sends++;
-    return t->sends > 1 && t->refuse_resend ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
-}
-
-/* Options every handle has, for its whole life. */
-static int configure_handle(transport *t, CURL *c)
-{
-    int ok = 1;
-    ok &= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t->error) == CURLE_OK;
-    /* No signals: safe in threaded hosts, and timeouts do not use SIGALRM. */
-    ok &= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
-    /* A redirect would carry signed credentials to another host. */
-    ok &= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
-#if LIBCURL_VERSION_NUM >= 0x075500
-    ok &= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
-#else
-    ok &= curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) == CURLE_OK;
-#endif
-    ok &= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
-    ok &= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
-    ok &= curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
-    if (t->ca_file != NULL)
-        ok &= curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file) == CURLE_OK;
-    return ok ? 0 : -1;
-}
-
-/* The handle batches use: libcurl frames the requests. */
-static CURL *batch_handle(transport *t)
-{
-    if (t->curl != NULL)
-        return t->curl;
-    CURL *c = curl_easy_init();
-    int ok = c != NULL && configure_handle(t, c) == 0;
-    ok = ok && curl_easy_setopt(c, CURLOPT_USERAGENT, USER_AGENT) == CURLE_OK;
-    ok = ok && curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, before_send) == CURLE_OK;
-    ok = ok && curl_easy_setopt(c, CURLOPT_PREREQDATA, t) == CURLE_OK;
-    if (!ok) {
-        curl_easy_cleanup(c);
-        return NULL;
-    }
-    t->curl = c;
-    return c;
-}
-
-transport *transport_new(const char *ca_file)
+transport *transport_new(const transport_config *config)
 {
     transport *t = calloc(1, sizeof *t);
     if (t == NULL)
         return NULL;
-    t->conn.socket = CURL_SOCKET_BAD;
-    buffer_init(&t->request, 0);
-    /* A new connection (after the server closed the last one) resumes the
-     * TLS session and skips DNS when it can, as one libcurl handle would. */
+    int failed = 0;
+    t->origin = copy_or_null(config->origin, &failed);
+    t->ca_file = copy_or_null(config->ca_file, &failed);
+    t->proxy = copy_or_null(config->proxy, &failed);
+    t->proxy_ca_file = copy_or_null(config->proxy_ca_file, &failed);
+    t->multi = curl_multi_init();
     t->share = curl_share_init();
-    if (t->share == NULL
+    if (failed || t->origin == NULL || t->multi == NULL || t->share == NULL
         || curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK
-        || curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK
-        || (ca_file != NULL && (t->ca_file = strdup(ca_file)) == NULL)) {
+        || curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
         transport_free(t);
         return NULL;
     }
     return t;
 }
 
-static void close_connection(transport *t)
+static void close_connection(transport *t, connection *conn)
 {
-    if (t->conn.curl != NULL)
-        curl_easy_cleanup(t->conn.curl);
-    free(t->conn.origin);
-    t->conn = (connection){NULL, CURL_SOCKET_BAD, NULL, 0};
+    if (conn == NULL)
+        return;
+    if (conn->curl != NULL) {
+        curl_multi_remove_handle(t->multi, conn->curl);
+        curl_easy_cleanup(conn->curl);
+    }
+    free(conn);
 }
+
+static void forget_exchange(transport *t, transport_exchange *x);
 
 void transport_free(transport *t)
 {
     if (t == NULL)
         return;
-    close_connection(t);
-    if (t->curl != NULL)
-        curl_easy_cleanup(t->curl);
+    transport_exchange_free(t->single);
+    while (t->running != NULL)
+        forget_exchange(t, t->running);
+    while (t->ended != NULL)
+        forget_exchange(t, t->ended);
+    transport_trim(t, 0);
+    if (t->multi != NULL)
+        curl_multi_cleanup(t->multi);
     /* After every handle that used it. */
     if (t->share != NULL)
         curl_share_cleanup(t->share);
-    curl_slist_free_all(t->header_cache);
-    buffer_free(&t->request);
-    free(t->reader);
+    free(t->origin);
     free(t->ca_file);
+    if (t->proxy != NULL) {
+        memset(t->proxy, 0, strlen(t->proxy)); /* it may hold credentials */
+        free(t->proxy);
+    }
+    free(t->proxy_ca_file);
+    free(t->fds);
+    free(t->owners);
     free(t);
 }
 
-static size_t collect_body(char *data, size_t size, size_t n, void *userdata)
+void transport_trim(transport *t, int keep)
 {
-    buffer *body = userdata;
-    size_t bytes = size * n;
-    /* Returning less than given makes libcurl stop with CURLE_WRITE_ERROR. */
-    return buffer_append(body, data, bytes) == 0 ? bytes : 0;
-}
-
-/* Keeps the one answer header orbt acts on, Retry-After, and counts the
- * rest. Returning less than given makes libcurl stop (CURLE_WRITE_ERROR). */
-static size_t collect_header(char *data, size_t size, size_t n, void *userdata)
-{
-    header_reader *h = userdata;
-    http_response *rs = h->response;
-    size_t bytes = size * n;
-    static const char name[] = "retry-after:";
-    h->lines++;
-    h->bytes += bytes;
-    if (h->lines > HEADER_LINES_MAX || h->bytes > HEADER_BYTES_MAX) {
-        h->too_many = 1;
-        return 0;
-    }
-    if (bytes > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
-        const char *v = data + sizeof name - 1;
-        size_t len = bytes - (sizeof name - 1);
-        while (len > 0 && (*v == ' ' || *v == '\t'))
-            v++, len--;
-        while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
-            len--;
-        if (len < sizeof rs->retry_after) {
-            memcpy(rs->retry_after, v, len);
-            rs->retry_after[len] = '\0';
-        }
-    }
-    return bytes;
-}
-
-static long milliseconds(double seconds)
-{
-    double ms = ceil(seconds * 1000.0);
-    return ms < 1 ? 1 : (long)ms;
-}
-
-static struct curl_slist *new_header_list(const http_request *rq)
-{
-    struct curl_slist *list = NULL;
-    for (size_t i = 0; i < rq->header_count; i++) {
-        struct curl_slist *next = curl_slist_append(list, rq->headers[i]);
-        if (next == NULL) {
-            curl_slist_free_all(list);
-            return NULL;
-        }
-        list = next;
-    }
-    /* libcurl would otherwise wait for "100 Continue" on larger bodies. */
-    struct curl_slist *next = curl_slist_append(list, "Expect:");
-    if (next == NULL)
-        curl_slist_free_all(list);
-    return next;
-}
-
-/* The request's header lines as a curl_slist, kept between requests. One
- * client's lines differ from request to request only in the signed values,
- * whose lengths are fixed, so the list's strings are overwritten in place
- * instead of being allocated and freed for every request. libcurl reads the
- * list only while a transfer runs. */
-static struct curl_slist *header_list(transport *t, const http_request *rq)
-{
-    if (t->header_cache != NULL && t->header_cache_count == rq->header_count) {
-        struct curl_slist *node = t->header_cache;
-        size_t i = 0;
-        for (; i < rq->header_count && node != NULL; i++, node = node->next) {
-            size_t len = strlen(rq->headers[i]);
-            if (strlen(node->data) != len)
-                break;
-            memcpy(node->data, rq->headers[i], len);
-        }
-        if (i == rq->header_count)
-            return t->header_cache;
-    }
-    curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-    curl_slist_free_all(t->header_cache);
-    t->header_cache = new_header_list(rq);
-    t->header_cache_count = t->header_cache != NULL ? rq->header_count : 0;
-    return t->header_cache;
-}
-
-static int set_request(transport *t, const http_request *rq, struct curl_slist *headers, http_response *rs)
-{
-    buffer *body = &rs->body;
-    CURL *c = t->curl;
-    int ok = 1;
-    ok &= curl_easy_setopt(c, CURLOPT_URL, rq->url) == CURLE_OK;
-    ok &= curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers) == CURLE_OK;
-    ok &= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, milliseconds(rq->timeout)) == CURLE_OK;
-    ok &= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(rq->connect_timeout)) == CURLE_OK;
-    ok &= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect_body) == CURLE_OK;
-    ok &= curl_easy_setopt(c, CURLOPT_WRITEDATA, body) == CURLE_OK;
-    ok &= curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header) == CURLE_OK;
-    t->headers = (header_reader){rs, 0, 0, 0};
-    ok &= curl_easy_setopt(c, CURLOPT_HEADERDATA, &t->headers) == CURLE_OK;
-    if (body->limit != 0)
-        ok &= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)body->limit) == CURLE_OK;
-    t->sends = 0;
-    t->refuse_resend = strcmp(rq->method, "GET") != 0;
-    if (!t->refuse_resend) {
-        ok &= curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) == CURLE_OK;
-    } else {
-        /* Not copied: the body outlives the perform. Headers and body then
-         * go out in one send. */
-        ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len) == CURLE_OK;
-        ok &= curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body != NULL ? rq->body : "") == CURLE_OK;
-    }
-    return ok ? 0 : -1;
-}
-
-/* Whether the request may have reached the server: a create that failed
- * before this point can be repeated without risk of a duplicate. */
-static int request_was_sent(CURL *c, CURLcode code)
-{
-    long header_bytes = 0;
-    switch (code) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_CONNECT:
-        return 0;
-    case CURLE_OPERATION_TIMEDOUT:
-        curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &header_bytes);
-        return header_bytes > 0;
-    default:
-        return 1;
+    connection **link = &t->idle;
+    for (int i = 0; *link != NULL && i < keep; i++)
+        link = &(*link)->next;
+    while (*link != NULL) {
+        connection *conn = *link;
+        *link = conn->next;
+        close_connection(t, conn);
+        t->idle_count--;
     }
 }
 
-static transport_result classify(CURLcode code, const buffer *body)
-{
-    switch (code) {
-    case CURLE_OK:
-        return TRANSPORT_OK;
-    case CURLE_OPERATION_TIMEDOUT:
-        return TRANSPORT_TIMEOUT;
-    case CURLE_FILESIZE_EXCEEDED:
-        return TRANSPORT_TOO_LARGE;
-    case CURLE_WRITE_ERROR:
-        return body->overflow ? TRANSPORT_TOO_LARGE : TRANSPORT_NETWORK;
-    default:
-        return TRANSPORT_NETWORK;
-    }
-}
-
-/* Empties a response before a request (or an attempt) fills it. */
-static void reset_response(http_response *rs)
-{
-    buffer_reset(&rs->body);
-    rs->result = TRANSPORT_OK;
-    rs->request_sent = 0;
-    rs->status = 0;
-    rs->message[0] = '\0';
-    rs->retry_after[0] = '\0';
-}
-
-/* Sets up one transfer: the caller performs it (easy or multi). */
-static CURLcode begin_transfer(transport *t, const http_request *rq, http_response *rs)
-{
-    reset_response(rs);
-    t->error[0] = '\0';
-    t->response = rs;
-    if (batch_handle(t) == NULL)
-        return CURLE_OUT_OF_MEMORY;
-    struct curl_slist *headers = header_list(t, rq);
-    if (headers == NULL || set_request(t, rq, headers, rs) != 0)
-        return CURLE_OUT_OF_MEMORY;
-    return CURLE_OK;
-}
-
-/* Reads the transfer's outcome into its response. */
-static void end_transfer(transport *t, CURLcode code)
-{
-    http_response *rs = t->response;
-    t->in_batch = 0;
-    if (t->curl != NULL)
-        curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &rs->status);
-
-    rs->result = classify(code, &rs->body);
-    rs->request_sent = t->curl != NULL && request_was_sent(t->curl, code);
-    if (rs->result == TRANSPORT_TOO_LARGE)
-        snprintf(rs->message, sizeof rs->message, "the answer is larger than max_body (%zu bytes)", rs->body.limit);
-    else if (t->headers.too_many)
-        snprintf(rs->message, sizeof rs->message, "the answer has more than %d header lines or %zu bytes of headers",
-                 HEADER_LINES_MAX, HEADER_BYTES_MAX);
-    else if (code == CURLE_ABORTED_BY_CALLBACK && t->sends > 1)
-        snprintf(rs->message, sizeof rs->message, "%s", RESEND_REFUSED_MESSAGE);
-    else if (rs->result != TRANSPORT_OK)
-        snprintf(rs->message, sizeof rs->message, "%s", t->error[0] ? t->error : curl_easy_strerror(code));
-}
-
-
-/* ===== A single request: orbt frames HTTP/1.1 on libcurl's connection =====
- *
- * libcurl's easy interface spends several system calls and a good part of
- * a request's CPU on machinery a kept-alive exchange of one small request
- * and one small answer does not need. So libcurl opens the connection and
- * orbt writes the request in one send and reads the answer with poll and
- * recv. The rules libcurl followed stay: a kept-alive connection is checked
- * before it is used again, and when it dies before any answer all the same
- * (the server closed it just then), a GET is sent again once on a new one,
- * a create never is. */
+/* ===== Time ===== */
 
 static double monotonic_now(void)
 {
@@ -404,368 +205,546 @@ static long remaining_ms(double deadline)
     return left > INT_MAX ? INT_MAX : (long)left;
 }
 
-static transport_result set_failure(http_response *rs, transport_result result, const char *message)
+static long milliseconds(double seconds)
 {
+    double ms = ceil(seconds * 1000.0);
+    return ms < 1 ? 1 : ms > LONG_MAX ? LONG_MAX : (long)ms;
+}
+
+/* ===== Lists ===== */
+
+static void unlink_from(transport_exchange **list, transport_exchange *x)
+{
+    for (transport_exchange **link = list; *link != NULL; link = &(*link)->next) {
+        if (*link == x) {
+            *link = x->next;
+            x->next = NULL;
+            return;
+        }
+    }
+}
+
+/* Takes x out of the transport's lists; its connection, if any, is closed:
+ * an exchange stopped half way leaves the connection out of step. */
+static void forget_exchange(transport *t, transport_exchange *x)
+{
+    if (x->state == X_CONNECTING)
+        t->connecting--;
+    unlink_from(&t->running, x);
+    unlink_from(&t->ended, x);
+    close_connection(t, x->conn);
+    x->conn = NULL;
+    x->state = X_IDLE;
+}
+
+/* ===== Ending an exchange ===== */
+
+/* The connection goes back to the idle list when it can carry another
+ * request; otherwise it is closed. */
+static void put_back(transport *t, transport_exchange *x, int reusable)
+{
+    connection *conn = x->conn;
+    x->conn = NULL;
+    if (conn == NULL)
+        return;
+    if (!reusable || t->idle_count >= IDLE_MAX) {
+        close_connection(t, conn);
+        return;
+    }
+    conn->next = t->idle;
+    t->idle = conn;
+    t->idle_count++;
+}
+
+static void end_exchange(transport_exchange *x, transport_result result, int extra_bytes)
+{
+    transport *t = x->t;
+    http_response *rs = x->rs;
     rs->result = result;
-    snprintf(rs->message, sizeof rs->message, "%s", message);
-    return result;
+    rs->status = x->reader.status;
+    memcpy(rs->retry_after, x->reader.retry_after, sizeof rs->retry_after);
+    rs->request_sent = x->sent > 0 || x->sent_before;
+    put_back(t, x, result == TRANSPORT_OK && x->reader.keep_alive && !extra_bytes);
+    if (x->state == X_CONNECTING)
+        t->connecting--;
+    unlink_from(&t->running, x);
+    x->state = X_ENDED;
+    x->next = t->ended;
+    t->ended = x;
 }
 
-static transport_result set_curl_failure(http_response *rs, const char *what, CURLcode code)
+_Static_assert(sizeof(((http_response *)0)->retry_after) == sizeof(((http1_reader *)0)->retry_after),
+               "Retry-After is copied whole from the reader to the response");
+
+static void fail(transport_exchange *x, transport_result result, const char *message)
 {
-    rs->result = code == CURLE_OPERATION_TIMEDOUT ? TRANSPORT_TIMEOUT : TRANSPORT_NETWORK;
-    snprintf(rs->message, sizeof rs->message, "%s: %s", what, curl_easy_strerror(code));
-    return rs->result;
+    snprintf(x->rs->message, sizeof x->rs->message, "%s", message);
+    end_exchange(x, result, 0);
 }
 
-/* "https://host:port/path?query": the length of "https://host:port" and
- * where the request target starts. Refuses what cannot go in a request line. */
-static int split_url(const char *url, size_t *origin_len, const char **target)
+static void fail_timeout(transport_exchange *x, const char *doing)
 {
-    const char *authority = strstr(url, "://");
-    if (authority == NULL)
-        return -1;
-    authority += 3;
-    size_t n = strcspn(authority, "/?");
-    if (n == 0)
-        return -1;
-    for (const unsigned char *p = (const unsigned char *)url; *p != '\0'; p++) {
-        if (*p <= 0x20 || *p >= 0x7f)
-            return -1;
-    }
-    *origin_len = (size_t)(authority + n - url);
-    *target = authority + n;
-    return 0;
+    char message[TRANSPORT_MESSAGE_MAX];
+    snprintf(message, sizeof message, "timed out after %.0f ms %s", x->rq->timeout * 1000.0, doing);
+    fail(x, TRANSPORT_TIMEOUT, message);
 }
 
-/* The request as it goes on the wire: request line, header, body. */
-static int frame_request(transport *t, const http_request *rq, size_t origin_len, const char *target)
-{
-    buffer *b = &t->request;
-    const char *authority = strstr(rq->url, "://") + 3;
-    size_t authority_len = origin_len - (size_t)(authority - rq->url);
-    buffer_reset(b);
-    int ok = buffer_append_str(b, rq->method) == 0 && buffer_append(b, " ", 1) == 0;
-    if (ok && *target != '/')
-        ok = buffer_append(b, "/", 1) == 0;
-    ok = ok && buffer_append_str(b, target) == 0 && buffer_append_str(b, " HTTP/1.1\r\nHost: ") == 0
-         && buffer_append(b, authority, authority_len) == 0
-         && buffer_append_str(b, "\r\nUser-Agent: " USER_AGENT "\r\n") == 0;
-    for (size_t i = 0; ok && i < rq->header_count; i++)
-        ok = buffer_append_str(b, rq->headers[i]) == 0 && buffer_append(b, "\r\n", 2) == 0;
-    if (ok && strcmp(rq->method, "GET") != 0) {
-        char length[48];
-        int n = snprintf(length, sizeof length, "Content-Length: %zu\r\n", rq->body_len);
-        ok = n > 0 && buffer_append(b, length, (size_t)n) == 0;
-    }
-    ok = ok && buffer_append(b, "\r\n", 2) == 0;
-    if (ok && rq->body_len > 0)
-        ok = buffer_append(b, rq->body, rq->body_len) == 0;
-    return ok ? 0 : -1;
-}
-
-static int same_origin(const connection *conn, const char *url, size_t origin_len)
-{
-    return conn->curl != NULL && conn->origin_len == origin_len
-           && memcmp(conn->origin, url, origin_len) == 0;
-}
+/* ===== Connections ===== */
 
 /* A kept-alive connection is usable when the server has neither closed it
- * nor sent anything unasked (an alert such as TLS close_notify counts). */
-static int connection_open_and_idle(const connection *conn)
+ * nor sent anything unasked (an alert such as TLS close_notify counts).
+ * This sees every byte the server sent because nothing reads ahead of
+ * orbt: OpenSSL (the TLS of Debian's libcurl) reads one record at a time,
+ * and the reads below go on until it has none left. */
+static int open_and_idle(const connection *conn)
 {
     char byte;
     ssize_t n = recv(conn->socket, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-/* libcurl resolves, connects, tunnels through a proxy when one is set, and
- * does the TLS handshake with verification on; then it hands the socket over. */
-static transport_result open_connection(transport *t, const http_request *rq, size_t origin_len,
-                                        double deadline, http_response *rs)
+static connection *take_idle(transport *t)
 {
-    close_connection(t);
-    CURL *c = curl_easy_init();
-    char *origin = c != NULL ? strndup(rq->url, origin_len) : NULL;
-    if (origin == NULL) {
-        curl_easy_cleanup(c);
-        return set_failure(rs, TRANSPORT_NETWORK, "out of memory opening a connection");
-    }
-    t->conn = (connection){c, CURL_SOCKET_BAD, origin, origin_len};
-    long left = remaining_ms(deadline);
-    int ok = configure_handle(t, c) == 0 && curl_easy_setopt(c, CURLOPT_URL, origin) == CURLE_OK
-             && curl_easy_setopt(c, CURLOPT_SHARE, t->share) == CURLE_OK
-             && curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L) == CURLE_OK
-             /* ALPN then offers HTTP/1.1 only, the one protocol framed here. */
-             && curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK
-             /* Through a proxy, a tunnel: the request goes to the origin as framed. */
-             && curl_easy_setopt(c, CURLOPT_HTTPPROXYTUNNEL, 1L) == CURLE_OK
-             && curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(rq->connect_timeout)) == CURLE_OK
-             && curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, left < 1 ? 1L : left) == CURLE_OK;
-    if (!ok) {
-        close_connection(t);
-        return set_failure(rs, TRANSPORT_NETWORK, "could not set up a connection");
-    }
-    t->error[0] = '\0';
-    CURLcode code = curl_easy_perform(c);
-    if (code == CURLE_OK && curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &t->conn.socket) != CURLE_OK)
-        t->conn.socket = CURL_SOCKET_BAD;
-    if (code == CURLE_OK && t->conn.socket == CURL_SOCKET_BAD)
-        code = CURLE_COULDNT_CONNECT;
-    if (code != CURLE_OK) {
-        rs->result = code == CURLE_OPERATION_TIMEDOUT ? TRANSPORT_TIMEOUT : TRANSPORT_NETWORK;
-        snprintf(rs->message, sizeof rs->message, "%s", t->error[0] ? t->error : curl_easy_strerror(code));
-        close_connection(t);
-        return rs->result;
-    }
-    return TRANSPORT_OK;
-}
-
-/* Waits until the socket is ready for `events`. Returns 1 when it is (or
- * has an error for the next call to report), 0 at the deadline, -1 when
- * poll fails. */
-static int wait_socket(curl_socket_t socket, short events, double deadline)
-{
-    for (;;) {
-        long left = remaining_ms(deadline);
-        if (left <= 0)
-            return 0;
-        struct pollfd p = {socket, events, 0};
-        int n = poll(&p, 1, (int)left);
-        if (n > 0)
-            return 1;
-        if (n < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
-static transport_result wait_failure(http_response *rs, int ready, double timeout, const char *doing)
-{
-    char message[TRANSPORT_MESSAGE_MAX];
-    if (ready < 0)
-        return set_failure(rs, TRANSPORT_NETWORK, "could not wait for the connection");
-    snprintf(message, sizeof message, "timed out after %.0f ms %s", timeout * 1000.0, doing);
-    return set_failure(rs, TRANSPORT_TIMEOUT, message);
-}
-
-/* Sends the framed request; *sent counts the bytes that went out. */
-static transport_result send_request(transport *t, const http_request *rq, double deadline,
-                                     size_t *sent, http_response *rs)
-{
-    const char *p = t->request.data;
-    size_t left = t->request.len;
-    while (left > 0) {
-        if (remaining_ms(deadline) <= 0)
-            return wait_failure(rs, 0, rq->timeout, "sending the request");
-        size_t n = 0;
-        CURLcode code = curl_easy_send(t->conn.curl, p, left, &n);
-        if (code == CURLE_AGAIN) {
-            int ready = wait_socket(t->conn.socket, POLLOUT, deadline);
-            if (ready <= 0)
-                return wait_failure(rs, ready, rq->timeout, "sending the request");
-            continue;
-        }
-        if (code != CURLE_OK)
-            return set_curl_failure(rs, "could not send the request", code);
-        p += n;
-        left -= n;
-        *sent += n;
-    }
-    return TRANSPORT_OK;
-}
-
-/* Reads the answer into rs. *extra is set when the server sent more than
- * the answer: the connection is then out of step and not used again. This
- * and the check before reuse see every byte the server sent because
- * nothing reads ahead of orbt: OpenSSL (the TLS of Debian's libcurl) reads
- * one record at a time, and one record fits in READ_CHUNK. */
-static transport_result read_answer(transport *t, const http_request *rq, double deadline,
-                                    http_response *rs, int *extra)
-{
-    http1_reader *r = t->reader;
-    char chunk[READ_CHUNK];
-    /* Right after the request, the answer cannot be there yet: waiting
-     * first saves a read that would find nothing. */
-    int wait_first = 1;
-    for (;;) {
-        /* Checked on every pass: a server that keeps sending must not keep
-         * the call past its timeout either. */
-        if (remaining_ms(deadline) <= 0)
-            return wait_failure(rs, 0, rq->timeout, "reading the answer");
-        if (wait_first) {
-            int ready = wait_socket(t->conn.socket, POLLIN, deadline);
-            if (ready <= 0)
-                return wait_failure(rs, ready, rq->timeout, "waiting for the answer");
-        }
-        size_t n = 0;
-        CURLcode code = curl_easy_recv(t->conn.curl, chunk, sizeof chunk, &n);
-        wait_first = code == CURLE_AGAIN;
-        if (wait_first)
-            continue;
-        if (code != CURLE_OK)
-            return set_curl_failure(rs, "the connection failed while reading the answer", code);
-        size_t used = 0;
-        http1_outcome outcome = n == 0 ? http1_end(r) : http1_feed(r, chunk, n, &used);
-        switch (outcome) {
-        case HTTP1_MORE:
-            continue;
-        case HTTP1_DONE:
-            *extra = used < n;
-            return TRANSPORT_OK;
-        case HTTP1_TOO_LARGE:
-            rs->result = TRANSPORT_TOO_LARGE;
-            snprintf(rs->message, sizeof rs->message, "the answer is larger than max_body (%zu bytes)",
-                     rs->body.limit);
-            return rs->result;
-        case HTTP1_BAD:
-        default:
-            return set_failure(rs, TRANSPORT_NETWORK, r->error);
-        }
-    }
-}
-
-/* One request and its answer on the open connection. */
-static transport_result exchange(transport *t, const http_request *rq, double deadline,
-                                 size_t *sent, http_response *rs)
-{
-    http1_reader *r = t->reader;
-    int extra = 0;
-    http1_begin(r, &rs->body);
-    transport_result result = send_request(t, rq, deadline, sent, rs);
-    if (result == TRANSPORT_OK)
-        result = read_answer(t, rq, deadline, rs, &extra);
-    rs->status = r->status;
-    memcpy(rs->retry_after, r->retry_after, sizeof rs->retry_after);
-    if (result != TRANSPORT_OK || !r->keep_alive || extra)
-        close_connection(t);
-    return result;
-}
-
-_Static_assert(sizeof(((http_response *)0)->retry_after) == sizeof(((http1_reader *)0)->retry_after),
-               "Retry-After is copied whole from the reader to the response");
-
-transport_result transport_perform(transport *t, const http_request *rq, http_response *rs)
-{
-    double deadline = monotonic_now() + rq->timeout;
-    size_t origin_len = 0;
-    const char *target = NULL;
-    reset_response(rs);
-    if (t->reader == NULL && (t->reader = malloc(sizeof *t->reader)) == NULL)
-        return set_failure(rs, TRANSPORT_NETWORK, "out of memory");
-    if (split_url(rq->url, &origin_len, &target) != 0)
-        return set_failure(rs, TRANSPORT_NETWORK, "the URL cannot be sent as it is");
-    if (frame_request(t, rq, origin_len, target) != 0)
-        return set_failure(rs, TRANSPORT_NETWORK, "out of memory");
-    int may_resend = strcmp(rq->method, "GET") == 0;
-    int sent_before = 0;
-    for (int attempt = 0;; attempt++) {
-        reset_response(rs);
-        int reused = same_origin(&t->conn, rq->url, origin_len);
-        /* Nothing is sent on a connection the server has closed, or on one
-         * with bytes nobody asked for (a server's 408 before it closes an
-         * idle connection must not pass for this request's answer). */
-        if (reused && !connection_open_and_idle(&t->conn)) {
-            close_connection(t);
-            reused = 0;
-        }
-        if (!reused && open_connection(t, rq, origin_len, deadline, rs) != TRANSPORT_OK) {
-            rs->request_sent = sent_before; /* an earlier attempt's request may have arrived */
-            return rs->result;
-        }
-        size_t sent = 0;
-        transport_result result = exchange(t, rq, deadline, &sent, rs);
-        rs->request_sent = sent > 0 || sent_before;
-        sent_before = rs->request_sent;
-        if (result != TRANSPORT_NETWORK || !reused || attempt > 0 || t->reader->received > 0)
-            return result;
-        /* A kept-alive connection that died before any answer: the server
-         * closed it while it was idle, most likely. Once more on a new
-         * connection, when that cannot make a duplicate. */
-        if (may_resend || sent == 0)
-            continue;
-        return set_failure(rs, TRANSPORT_NETWORK, RESEND_REFUSED_MESSAGE);
-    }
-}
-
-/* ===== Batches: several transfers at once on libcurl's multi interface ===== */
-
-struct transport_batch {
-    CURLM *multi;
-};
-
-transport_batch *transport_batch_new(int max_connections)
-{
-    transport_batch *b = calloc(1, sizeof *b);
-    if (b == NULL)
-        return NULL;
-    b->multi = curl_multi_init();
-    /* One connection per concurrent transfer, kept alive and reused by the
-     * next transfer that needs one. */
-    if (b->multi == NULL
-        || curl_multi_setopt(b->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)max_connections) != CURLM_OK
-        || curl_multi_setopt(b->multi, CURLMOPT_MAXCONNECTS, (long)max_connections) != CURLM_OK) {
-        transport_batch_free(b);
-        return NULL;
-    }
-    return b;
-}
-
-void transport_batch_free(transport_batch *b)
-{
-    if (b == NULL)
-        return;
-    if (b->multi != NULL)
-        curl_multi_cleanup(b->multi);
-    free(b);
-}
-
-int transport_batch_add(transport_batch *b, transport *t, const http_request *rq, http_response *rs)
-{
-    CURLcode code = begin_transfer(t, rq, rs);
-    if (code == CURLE_OK && curl_multi_add_handle(b->multi, t->curl) == CURLM_OK) {
-        curl_easy_setopt(t->curl, CURLOPT_PRIVATE, (void *)t);
-        t->in_batch = 1;
-        return 0;
-    }
-    end_transfer(t, code == CURLE_OK ? CURLE_OUT_OF_MEMORY : code);
-    return -1;
-}
-
-/* The next transfer that ended, if any. */
-static transport *ended_transfer(transport_batch *b)
-{
-    int queued = 0;
-    CURLMsg *msg;
-    while ((msg = curl_multi_info_read(b->multi, &queued)) != NULL) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        transport *t = NULL;
-        CURLcode code = msg->data.result;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-        curl_multi_remove_handle(b->multi, msg->easy_handle);
-        end_transfer(t, code);
-        return t;
+    while (t->idle != NULL) {
+        connection *conn = t->idle;
+        t->idle = conn->next;
+        t->idle_count--;
+        conn->next = NULL;
+        if (open_and_idle(conn))
+            return conn;
+        close_connection(t, conn);
     }
     return NULL;
 }
 
-transport *transport_batch_next(transport_batch *b, int wait_ms)
+/* Options of a connect-only handle: libcurl connects, tunnels through the
+ * proxy, does the TLS handshake with verification on, and stops. */
+static int configure(transport *t, connection *conn, const transport_exchange *x)
 {
-    transport *t = ended_transfer(b);
-    if (t != NULL)
-        return t;
-    int active = 0;
-    curl_multi_perform(b->multi, &active);
-    t = ended_transfer(b);
-    if (t != NULL || wait_ms <= 0)
-        return t;
-    curl_multi_poll(b->multi, NULL, 0, wait_ms, NULL);
-    curl_multi_perform(b->multi, &active);
-    return ended_transfer(b);
+    CURL *c = conn->curl;
+    long left = remaining_ms(x->deadline);
+    int ok = 1;
+    ok &= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, conn->error) == CURLE_OK;
+    /* No signals: safe in threaded hosts, and timeouts do not use SIGALRM. */
+    ok &= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_URL, t->origin) == CURLE_OK;
+#if LIBCURL_VERSION_NUM >= 0x075500
+    ok &= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+#else
+    ok &= curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) == CURLE_OK;
+#endif
+    ok &= curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L) == CURLE_OK;
+    /* ALPN then offers HTTP/1.1 only, the one protocol framed here. */
+    ok &= curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_SHARE, t->share) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)x) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(x->rq->connect_timeout)) == CURLE_OK;
+    ok &= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, left < 1 ? 1L : left) == CURLE_OK;
+    if (t->ca_file != NULL)
+        ok &= curl_easy_setopt(c, CURLOPT_CAINFO, t->ca_file) == CURLE_OK;
+    /* The proxy was chosen from the option or the environment by url.c;
+     * libcurl is told exactly, so that it reads no environment of its own:
+     * "" means no proxy, and an empty no-proxy list means none is skipped. */
+    ok &= curl_easy_setopt(c, CURLOPT_PROXY, t->proxy != NULL ? t->proxy : "") == CURLE_OK;
+    if (t->proxy != NULL) {
+        ok &= curl_easy_setopt(c, CURLOPT_NOPROXY, "") == CURLE_OK;
+        /* Through an HTTP proxy, a tunnel: the request goes to the origin as framed. */
+        ok &= curl_easy_setopt(c, CURLOPT_HTTPPROXYTUNNEL, 1L) == CURLE_OK;
+        ok &= curl_easy_setopt(c, CURLOPT_PROXY_SSL_VERIFYPEER, 1L) == CURLE_OK;
+        ok &= curl_easy_setopt(c, CURLOPT_PROXY_SSL_VERIFYHOST, 2L) == CURLE_OK;
+        if (t->proxy_ca_file != NULL)
+            ok &= curl_easy_setopt(c, CURLOPT_PROXY_CAINFO, t->proxy_ca_file) == CURLE_OK;
+    }
+    return ok ? 0 : -1;
 }
 
-void transport_batch_remove(transport_batch *b, transport *t)
+static void start_sending(transport_exchange *x);
+
+/* Starts opening a new connection for x. */
+static void open_connection(transport_exchange *x)
 {
-    if (t->in_batch && curl_multi_remove_handle(b->multi, t->curl) == CURLM_OK)
-        end_transfer(t, CURLE_ABORTED_BY_CALLBACK);
+    transport *t = x->t;
+    connection *conn = calloc(1, sizeof *conn);
+    if (conn != NULL) {
+        conn->socket = CURL_SOCKET_BAD;
+        conn->curl = curl_easy_init();
+    }
+    if (conn == NULL || conn->curl == NULL || configure(t, conn, x) != 0
+        || curl_multi_add_handle(t->multi, conn->curl) != CURLM_OK) {
+        if (conn != NULL && conn->curl != NULL)
+            curl_easy_cleanup(conn->curl);
+        free(conn);
+        fail(x, TRANSPORT_NETWORK, "could not set up a connection (out of memory)");
+        return;
+    }
+    x->conn = conn;
+    x->reused = 0;
+    x->state = X_CONNECTING;
+    t->connecting++;
+}
+
+/* Certificate failures do not go away when tried again. */
+static transport_result connect_failure(CURLcode code)
+{
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return TRANSPORT_TIMEOUT;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        return TRANSPORT_CERTIFICATE;
+    default:
+        return TRANSPORT_NETWORK;
+    }
+}
+
+/* libcurl finished opening x's connection, well or not. */
+static void connected(transport_exchange *x, CURLcode code)
+{
+    connection *conn = x->conn;
+    x->t->connecting--;
+    x->state = X_SENDING;
+    if (code == CURLE_OK && curl_easy_getinfo(conn->curl, CURLINFO_ACTIVESOCKET, &conn->socket) != CURLE_OK)
+        conn->socket = CURL_SOCKET_BAD;
+    if (code == CURLE_OK && conn->socket == CURL_SOCKET_BAD)
+        code = CURLE_COULDNT_CONNECT;
+    if (code != CURLE_OK) {
+        fail(x, connect_failure(code), conn->error[0] != '\0' ? conn->error : curl_easy_strerror(code));
+        return;
+    }
+    start_sending(x);
+}
+
+/* ===== Sending and reading ===== */
+
+static void end_read(transport_exchange *x, http1_outcome outcome, int extra_bytes);
+
+/* A failure on the connection once it was open. A kept-alive connection
+ * that died before any answer was most likely closed by the server while
+ * idle: the request goes once more on a new connection when that cannot
+ * make a duplicate. */
+static void fail_on_connection(transport_exchange *x, transport_result result, const char *message)
+{
+    if (result == TRANSPORT_NETWORK && x->reused && !x->resent && x->reader.received == 0) {
+        if (x->rq->may_resend || x->sent == 0) {
+            x->sent_before = x->sent_before || x->sent > 0;
+            close_connection(x->t, x->conn);
+            x->conn = NULL;
+            x->resent = 1;
+            x->sent = 0;
+            http1_begin(&x->reader, &x->rs->body);
+            open_connection(x);
+            return;
+        }
+        message = RESEND_REFUSED_MESSAGE;
+    }
+    fail(x, result, message);
+}
+
+static void curl_failure(transport_exchange *x, const char *what, CURLcode code)
+{
+    char message[TRANSPORT_MESSAGE_MAX];
+    snprintf(message, sizeof message, "%s: %s", what, curl_easy_strerror(code));
+    fail_on_connection(x, code == CURLE_OPERATION_TIMEDOUT ? TRANSPORT_TIMEOUT : TRANSPORT_NETWORK, message);
+}
+
+/* Sends what it can without waiting. */
+static void try_send(transport_exchange *x)
+{
+    while (x->sent < x->rq->wire_len) {
+        size_t n = 0;
+        CURLcode code = curl_easy_send(x->conn->curl, x->rq->wire + x->sent, x->rq->wire_len - x->sent, &n);
+        if (code == CURLE_AGAIN)
+            return;
+        if (code != CURLE_OK) {
+            curl_failure(x, "could not send the request", code);
+            return;
+        }
+        x->sent += n;
+    }
+    /* Right after the request, the answer cannot be there yet: the read
+     * waits for the poll, which saves one that would find nothing. */
+    x->state = X_READING;
+}
+
+static void start_sending(transport_exchange *x)
+{
+    x->state = X_SENDING;
+    x->sent = 0;
+    try_send(x);
+}
+
+/* Reads what has arrived, until the answer is complete or nothing is left. */
+static void try_read(transport_exchange *x)
+{
+    char chunk[READ_CHUNK];
+    for (;;) {
+        size_t n = 0;
+        CURLcode code = curl_easy_recv(x->conn->curl, chunk, sizeof chunk, &n);
+        if (code == CURLE_AGAIN)
+            return;
+        if (code != CURLE_OK) {
+            curl_failure(x, "the connection failed while reading the answer", code);
+            return;
+        }
+        size_t used = 0;
+        http1_outcome outcome = n == 0 ? http1_end(&x->reader) : http1_feed(&x->reader, chunk, n, &used);
+        if (outcome != HTTP1_MORE) {
+            end_read(x, outcome, used < n);
+            return;
+        }
+    }
+}
+
+static void end_read(transport_exchange *x, http1_outcome outcome, int extra_bytes)
+{
+    switch (outcome) {
+    case HTTP1_DONE:
+        end_exchange(x, TRANSPORT_OK, extra_bytes);
+        return;
+    case HTTP1_TOO_LARGE: {
+        char message[TRANSPORT_MESSAGE_MAX];
+        snprintf(message, sizeof message, "the answer is larger than max_body (%zu bytes)",
+                 x->rs->body.limit);
+        fail(x, TRANSPORT_TOO_LARGE, message);
+        return;
+    }
+    default:
+        fail_on_connection(x, TRANSPORT_NETWORK, x->reader.error);
+        return;
+    }
+}
+
+/* ===== Exchanges ===== */
+
+transport_exchange *transport_exchange_new(transport *t)
+{
+    transport_exchange *x = calloc(1, sizeof *x);
+    if (x == NULL)
+        return NULL;
+    x->t = t;
+    http1_init(&x->reader);
+    return x;
+}
+
+void transport_exchange_free(transport_exchange *x)
+{
+    if (x == NULL)
+        return;
+    forget_exchange(x->t, x);
+    http1_free(&x->reader);
+    free(x);
+}
+
+static void reset_response(http_response *rs)
+{
+    rs->result = TRANSPORT_OK;
+    rs->request_sent = 0;
+    rs->status = 0;
+    rs->retry_after[0] = '\0';
+    rs->message[0] = '\0';
+    buffer_reset(&rs->body);
+}
+
+void transport_start(transport_exchange *x, const http_request *rq, http_response *rs)
+{
+    transport *t = x->t;
+    forget_exchange(t, x);
+    reset_response(rs);
+    x->rq = rq;
+    x->rs = rs;
+    x->sent = 0;
+    x->resent = 0;
+    x->sent_before = 0;
+    x->deadline = monotonic_now() + rq->timeout;
+    http1_begin(&x->reader, &rs->body);
+    x->next = t->running;
+    t->running = x;
+    x->conn = take_idle(t);
+    if (x->conn == NULL) {
+        open_connection(x);
+        return;
+    }
+    x->reused = 1;
+    start_sending(x);
+}
+
+/* ===== Waiting ===== */
+
+/* Hands the connections libcurl finished opening to their exchanges. */
+static void drive_connects(transport *t)
+{
+    int still_running = 0;
+    curl_multi_perform(t->multi, &still_running);
+    int queued = 0;
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(t->multi, &queued)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        transport_exchange *x = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        if (x != NULL && x->state == X_CONNECTING && x->conn != NULL && x->conn->curl == msg->easy_handle)
+            connected(x, msg->data.result);
+    }
+}
+
+/* Exchanges past their deadline end as timeouts. */
+static void expire(transport *t, double now)
+{
+    transport_exchange *x = t->running;
+    while (x != NULL) {
+        transport_exchange *next = x->next;
+        if (now >= x->deadline) {
+            if (x->state == X_CONNECTING)
+                fail_timeout(x, "opening the connection");
+            else if (x->state == X_SENDING)
+                fail_timeout(x, "sending the request");
+            else if (x->reader.received == 0)
+                fail_timeout(x, "waiting for the answer");
+            else
+                fail_timeout(x, "reading the answer");
+        }
+        x = next;
+    }
+}
+
+static int grow_poll_set(transport *t, size_t n)
+{
+    if (n <= t->fds_cap)
+        return 0;
+    size_t cap = n < 8 ? 8 : n * 2;
+    struct pollfd *fds = realloc(t->fds, cap * sizeof *fds);
+    if (fds != NULL)
+        t->fds = fds;
+    transport_exchange **owners = realloc(t->owners, cap * sizeof *owners);
+    if (owners != NULL)
+        t->owners = owners;
+    if (fds == NULL || owners == NULL)
+        return -1;
+    t->fds_cap = cap;
+    return 0;
+}
+
+/* The sockets to wait for: sending ones until writable, reading ones until
+ * readable. Returns how many, or -1 when memory runs out. */
+static int poll_set(transport *t)
+{
+    size_t n = 0;
+    for (transport_exchange *x = t->running; x != NULL; x = x->next)
+        n++;
+    if (grow_poll_set(t, n) != 0)
+        return -1;
+    n = 0;
+    for (transport_exchange *x = t->running; x != NULL; x = x->next) {
+        if (x->state != X_SENDING && x->state != X_READING)
+            continue;
+        t->fds[n] = (struct pollfd){x->conn->socket, x->state == X_SENDING ? POLLOUT : POLLIN, 0};
+        t->owners[n] = x;
+        n++;
+    }
+    return (int)n;
+}
+
+/* Waits up to timeout_ms for a socket to be ready or a connection to make
+ * progress, then moves the ready exchanges on. */
+static void wait_and_move(transport *t, int timeout_ms)
+{
+    int n = poll_set(t);
+    if (n < 0) {
+        while (t->running != NULL)
+            fail(t->running, TRANSPORT_NETWORK, "out of memory waiting for answers");
+        return;
+    }
+    if (t->connecting > 0) {
+        /* libcurl's own sockets and ours in one wait. */
+        struct curl_waitfd extra[64];
+        int count = n < 64 ? n : 64;
+        for (int i = 0; i < count; i++)
+            extra[i] = (struct curl_waitfd){t->fds[i].fd, (short)t->fds[i].events, 0};
+        if (count < n)
+            timeout_ms = 0; /* more than fit: do not sleep on the rest */
+        curl_multi_poll(t->multi, extra, (unsigned int)count, timeout_ms, NULL);
+        for (int i = 0; i < count; i++)
+            t->fds[i].revents = extra[i].revents;
+        for (int i = count; i < n; i++)
+            t->fds[i].revents = t->fds[i].events;
+    } else if (n > 0) {
+        if (poll(t->fds, (nfds_t)n, timeout_ms) < 0 && errno != EINTR) {
+            for (int i = 0; i < n; i++)
+                fail(t->owners[i], TRANSPORT_NETWORK, "could not wait for the connection");
+            return;
+        }
+    } else {
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        transport_exchange *x = t->owners[i];
+        if (t->fds[i].revents == 0)
+            continue;
+        if (x->state == X_SENDING)
+            try_send(x);
+        else if (x->state == X_READING)
+            try_read(x);
+    }
+}
+
+static transport_exchange *take_ended(transport *t)
+{
+    transport_exchange *x = t->ended;
+    if (x != NULL) {
+        t->ended = x->next;
+        x->next = NULL;
+        x->state = X_IDLE;
+    }
+    return x;
+}
+
+/* The soonest deadline of the running exchanges, at most `until`. */
+static double next_deadline(const transport *t, double until)
+{
+    for (const transport_exchange *x = t->running; x != NULL; x = x->next)
+        if (x->deadline < until)
+            until = x->deadline;
+    return until;
+}
+
+transport_exchange *transport_next(transport *t, int wait_ms)
+{
+    double until = monotonic_now() + wait_ms / 1000.0;
+    for (;;) {
+        if (t->connecting > 0)
+            drive_connects(t);
+        expire(t, monotonic_now());
+        if (t->ended != NULL)
+            return take_ended(t);
+        if (t->running == NULL)
+            return NULL;
+        long left = remaining_ms(next_deadline(t, until));
+        /* A due deadline expires on the next pass. */
+        int pass_ms = left > INT_MAX ? INT_MAX : (int)left;
+        if (pass_ms <= 0 && monotonic_now() >= until)
+            return NULL;
+        wait_and_move(t, pass_ms);
+    }
+}
+
+transport_result transport_perform(transport *t, const http_request *rq, http_response *rs)
+{
+    if (t->single == NULL && (t->single = transport_exchange_new(t)) == NULL) {
+        reset_response(rs);
+        rs->result = TRANSPORT_NETWORK;
+        snprintf(rs->message, sizeof rs->message, "out of memory");
+        return rs->result;
+    }
+    transport_exchange *x = t->single;
+    transport_start(x, rq, rs);
+    /* Nothing else runs on this transport meanwhile: the next exchange to
+     * end is this one. */
+    while (transport_next(t, (int)milliseconds(rq->timeout) + 1000) != x) {
+    }
+    return rs->result;
 }

@@ -1,8 +1,9 @@
-/* transport.h: the HTTP step. A transport keeps one connection, opened by
- * libcurl (DNS, connect, proxy tunnel, TLS with verification), and sends a
- * fully prepared request on it and collects the answer. Nothing here knows
- * about Lua, signing or JSON, so another transport can replace
- * transport_perform. */
+/* transport.h: moving a framed request to the server and its answer back,
+ * on connections libcurl opens (DNS, connect, proxies, TLS with
+ * verification) and orbt keeps alive. The answer is read by http1.c. One
+ * exchange at a time (transport_perform), or many at once on the same
+ * connections (transport_start and transport_next). Nothing here knows
+ * about Lua, signing or JSON. */
 #ifndef ORBT_TRANSPORT_H
 #define ORBT_TRANSPORT_H
 
@@ -12,28 +13,34 @@
 
 typedef enum transport_result {
     TRANSPORT_OK = 0,
-    TRANSPORT_NETWORK,    /* DNS, connect, TLS, reset, partial answer */
+    TRANSPORT_NETWORK,      /* DNS, connect, proxy, TLS handshake, reset, broken framing */
     TRANSPORT_TIMEOUT,
-    TRANSPORT_TOO_LARGE   /* the answer body passed max_body */
+    TRANSPORT_TOO_LARGE,    /* the answer body passed max_body */
+    TRANSPORT_CERTIFICATE   /* the server's or the proxy's certificate was refused: lasting */
 } transport_result;
 
+typedef struct transport_config {
+    const char *origin;         /* "scheme://host:port" */
+    const char *ca_file;        /* CAs to trust instead of the system's, or NULL */
+    const char *proxy;          /* the proxy's URL, or NULL for none (the caller chose) */
+    const char *proxy_ca_file;  /* CAs to trust for an https:// proxy, or NULL */
+} transport_config;
+
 typedef struct http_request {
-    const char *method;           /* "GET" or "POST" */
-    const char *url;
-    const char *const *headers;   /* "Name: value" lines */
-    size_t header_count;
-    const char *body;             /* NULL for none */
-    size_t body_len;
-    double timeout;               /* seconds, whole exchange */
-    double connect_timeout;       /* seconds */
+    const char *wire;           /* the request as framed by http1_frame_request */
+    size_t wire_len;
+    int may_resend;             /* it may go again on a new connection when a kept-alive
+                                   one turns out dead before any answer (not a create) */
+    double timeout;             /* seconds, the whole exchange */
+    double connect_timeout;     /* seconds */
 } http_request;
 
 #define TRANSPORT_MESSAGE_MAX 256
 
 typedef struct http_response {
     transport_result result;
-    int request_sent;             /* 0: it certainly never reached the server (DNS or
-                                     connect failure, timeout before connecting) */
+    int request_sent;             /* 0: not one byte of it left orbt (DNS, connect, proxy
+                                     or TLS failure, a timeout before sending) */
     long status;
     buffer body;                  /* bounded by the buffer's limit (max_body) */
     char retry_after[64];         /* the Retry-After header's value, or "" */
@@ -41,31 +48,29 @@ typedef struct http_response {
 } http_response;
 
 typedef struct transport transport;
+typedef struct transport_exchange transport_exchange;
 
-/* ca_file: a PEM file of CAs to trust instead of the system's, or NULL. */
-transport *transport_new(const char *ca_file);
+transport *transport_new(const transport_config *config);
 void transport_free(transport *t);
 
-/* Sends rq and fills rs (its body buffer is reset first). Returns rs->result. */
+/* Sends rq and reads its answer into rs (whose body is reset first).
+ * Returns rs->result. */
 transport_result transport_perform(transport *t, const http_request *rq, http_response *rs);
 
-/* A batch runs several transfers at once (libcurl's multi interface), each
- * on its own transport, sharing kept-alive connections. */
-typedef struct transport_batch transport_batch;
+/* Many at once: an exchange object per request in flight, each on its own
+ * connection. rq's bytes and rs must live until the exchange comes back
+ * from transport_next. */
+transport_exchange *transport_exchange_new(transport *t);
+void transport_exchange_free(transport_exchange *x);   /* stops it if it runs */
+void transport_start(transport_exchange *x, const http_request *rq, http_response *rs);
+/* Moves every started exchange on, waiting up to wait_ms for one to end;
+ * returns one that ended (its response filled in), or NULL. */
+transport_exchange *transport_next(transport *t, int wait_ms);
 
-transport_batch *transport_batch_new(int max_connections);
-void transport_batch_free(transport_batch *b);
-/* Starts rq on t; rq's strings and rs must live until t comes back from
- * transport_batch_next. Returns -1 (with rs filled) when it cannot start. */
-int transport_batch_add(transport_batch *b, transport *t, const http_request *rq, http_response *rs);
-/* Moves the transfers on, waiting up to wait_ms for one to end. Returns a
- * transport whose transfer ended (its response filled in), or NULL. */
-transport *transport_batch_next(transport_batch *b, int wait_ms);
-/* Stops t's transfer if it is still in the batch (before freeing either). */
-void transport_batch_remove(transport_batch *b, transport *t);
+/* Closes kept-alive connections beyond the `keep` most recently used. */
+void transport_trim(transport *t, int keep);
 
-/* Process-wide libcurl set-up, reference counted by libcurl itself. */
+/* Process-wide libcurl set-up. */
 int transport_global_init(void);
-void transport_global_cleanup(void);
 
 #endif

@@ -5,10 +5,11 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
-#include <arpa/inet.h>
 #include <lauxlib.h>
 
 #include "compat.h"
@@ -23,6 +24,7 @@
 
 /* ===== Reporting ===== */
 
+__attribute__((format(printf, 3, 4)))
 static int fail(validation_error *err, const char *field, const char *fmt, ...)
 {
     snprintf(err->field, sizeof err->field, "%s", field);
@@ -248,55 +250,97 @@ static int require_table(lua_State *L, int idx, const char *what, validation_err
     return 1;
 }
 
-/* ===== The base URL ===== */
+/* ===== URLs and files ===== */
 
-static int is_loopback_host(const char *host, size_t len)
+/* base_url, read by url.c; http:// only for loopback hosts unless the
+ * caller opted in. No Lua call follows the allocations here or in
+ * choose_proxy, so a Lua error cannot leak them. */
+static int parse_base_url(const lua_text *text, client_options *out, validation_error *err)
 {
-    char name[64];
-    if (len == 0 || len >= sizeof name)
-        return 0;
-    memcpy(name, host, len);
-    name[len] = '\0';
-    if (strcasecmp(name, "localhost") == 0 || strcmp(name, "[::1]") == 0)
-        return 1;
-    struct in_addr addr;
-    return inet_pton(AF_INET, name, &addr) == 1 && (ntohl(addr.s_addr) >> 24) == 127;
+    char why[URL_WHY_MAX];
+    if (memchr(text->ptr, '\0', text->len) != NULL)
+        return fail(err, "base_url", "base_url must be a plain https://host[:port][/path] URL (no NUL)");
+    if (url_parse_base(text->ptr, &out->base, why) != 0)
+        return fail(err, "base_url", "%s", why);
+    if (!out->base.tls && !out->allow_insecure_http && !url_host_is_loopback(out->base.host))
+        return fail(err, "base_url", "base_url must use https:// (http:// is accepted only for loopback hosts, or with allow_insecure_http = true)");
+    return 1;
 }
 
-/* https://host[:port][/prefix]; http:// only for loopback hosts unless the
- * caller opted in. No user info, query or fragment: the URL is a base. */
-static int check_base_url(const lua_text *url, int allow_insecure_http, validation_error *err)
+/* A file of CAs must be a readable file now: a typo is an error before any
+ * traffic, not a TLS failure on the first call. */
+static int read_file_path(lua_State *L, int idx, const char *key, lua_text *out, validation_error *err)
 {
-    const char *s = url->ptr;
-    size_t scheme_len;
-    int secure;
-    if (url->len > 8 && strncasecmp(s, "https://", 8) == 0) {
-        scheme_len = 8;
-        secure = 1;
-    } else if (url->len > 7 && strncasecmp(s, "http://", 7) == 0) {
-        scheme_len = 7;
-        secure = 0;
-    } else {
-        return fail(err, "base_url", "base_url must start with https://");
+    if (!read_string(L, idx, key, 0, out, err))
+        return 0;
+    if (out->ptr == NULL)
+        return 1;
+    if (memchr(out->ptr, '\0', out->len) != NULL)
+        return fail(err, key, "%s must be a file path without NUL", key);
+    FILE *f = fopen(out->ptr, "rb");
+    if (f == NULL)
+        return fail(err, key, "%s cannot be read: %s", key, strerror(errno));
+    struct stat st;
+    int regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    fclose(f);
+    if (!regular)
+        return fail(err, key, "%s must be a file of PEM certificates, not a directory or device", key);
+    return 1;
+}
+
+/* A proxy URL written without a scheme ("proxy:3128", as environment
+ * variables often are) is an HTTP proxy, as libcurl reads it. */
+static char *proxy_url_text(const char *text)
+{
+    size_t len = strlen(text);
+    int has_scheme = strstr(text, "://") != NULL;
+    char *url = malloc(len + 8);
+    if (url != NULL)
+        snprintf(url, len + 8, "%s%s", has_scheme ? "" : "http://", text);
+    return url;
+}
+
+/* The `proxy` option: a URL, false for none, or nil for the environment's. */
+static int read_proxy_option(lua_State *L, int idx, lua_text *text, int *disabled, validation_error *err)
+{
+    static const char rule[] = "proxy must be a URL such as http://host:port, or false for none";
+    lua_getfield(L, idx, "proxy");
+    int type = lua_type(L, -1);
+    *disabled = type == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+    text->ptr = NULL;
+    text->len = 0;
+    if (type == LUA_TSTRING) {
+        text->ptr = lua_tolstring(L, -1, &text->len); /* stays on the stack */
+        if (text->len == 0 || memchr(text->ptr, '\0', text->len) != NULL)
+            return fail(err, "proxy", "%s", rule);
+        return 1;
     }
-    if (!is_header_safe(url) || strpbrk(s, " ?#@\\") != NULL)
-        return fail(err, "base_url", "base_url must be a plain https://host[:port][/path] URL (no spaces, user info, query or fragment)");
-    const char *host = s + scheme_len;
-    const char *host_end = host[0] == '[' ? strchr(host, ']') : host + strcspn(host, ":/");
-    if (host_end == NULL || host_end == host)
-        return fail(err, "base_url", "base_url has no host");
-    if (host[0] == '[')
-        host_end++;
-    if (*host_end == ':') {
-        const char *port = host_end + 1;
-        size_t digits = strspn(port, "0123456789");
-        if (digits == 0 || digits > 5 || (port[digits] != '\0' && port[digits] != '/'))
-            return fail(err, "base_url", "base_url has an invalid port");
-    } else if (*host_end != '\0' && *host_end != '/') {
-        return fail(err, "base_url", "base_url has an invalid host");
+    lua_pop(L, 1);
+    if (type != LUA_TNIL && !*disabled)
+        return fail(err, "proxy", "%s", rule);
+    return 1;
+}
+
+/* The proxy: the option's, else the environment's as libcurl reads it. */
+static int choose_proxy(const lua_text *option, int disabled, client_options *out, validation_error *err)
+{
+    char why[URL_WHY_MAX];
+    const char *text = option->ptr;
+    const char *source = "proxy";
+    if (disabled)
+        return 1;
+    if (text == NULL) {
+        text = url_proxy_from_environment(out->base.scheme, out->base.host);
+        source = out->base.tls ? "proxy (from https_proxy or all_proxy in the environment)"
+                               : "proxy (from http_proxy or all_proxy in the environment)";
     }
-    if (!secure && !allow_insecure_http && !is_loopback_host(host, (size_t)(host_end - host)))
-        return fail(err, "base_url", "base_url must use https:// (http:// is accepted only for loopback hosts, or with allow_insecure_http = true)");
+    if (text == NULL)
+        return 1;
+    out->proxy = proxy_url_text(text);
+    if (out->proxy == NULL)
+        return fail(err, "proxy", "out of memory reading the proxy");
+    if (url_parse_proxy(out->proxy, &out->proxy_parts, why) != 0)
+        return fail(err, "proxy", "%s %s", source, why + strlen("proxy "));
     return 1;
 }
 
@@ -322,23 +366,6 @@ static int read_transport_choice(lua_State *L, int idx, transport_choice *out, v
     return 1;
 }
 
-/* A CA file must be readable now: a typo is an error before any traffic,
- * not a TLS failure on the first call. */
-static int read_ca_file(lua_State *L, int idx, lua_text *out, validation_error *err)
-{
-    if (!read_string(L, idx, "ca_file", 0, out, err))
-        return 0;
-    if (out->ptr == NULL)
-        return 1;
-    if (memchr(out->ptr, '\0', out->len) != NULL)
-        return fail(err, "ca_file", "ca_file must be a file path without NUL");
-    FILE *f = fopen(out->ptr, "rb");
-    if (f == NULL)
-        return fail(err, "ca_file", "ca_file cannot be read: %s", strerror(errno));
-    fclose(f);
-    return 1;
-}
-
 static int read_limits(lua_State *L, int idx, call_limits *out, validation_error *err)
 {
     int64_t retries = 0;
@@ -357,7 +384,8 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
 {
     static const char *const known[] = {"api_key", "client_id", "secret", "base_url", "timeout",
                                         "connect_timeout", "max_body", "allow_insecure_http",
-                                        "transport", "max_retries", "deadline", "ca_file", NULL};
+                                        "transport", "max_retries", "deadline", "ca_file", "proxy",
+                                        "proxy_ca_file", NULL};
     memset(out, 0, sizeof *out);
     out->timeout = DEFAULT_TIMEOUT;
     out->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
@@ -366,7 +394,6 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
         || !read_header_value(L, idx, "api_key", 1, &out->api_key, err)
         || !read_header_value(L, idx, "client_id", 1, &out->client_id, err)
         || !read_secret(L, idx, &out->secret, err)
-        || !read_string(L, idx, "base_url", 0, &out->base_url, err)
         || !read_positive_number(L, idx, "timeout", TIMEOUT_CEILING, &out->timeout, err)
         || !read_positive_number(L, idx, "connect_timeout", TIMEOUT_CEILING, &out->connect_timeout, err)
         || !read_boolean(L, idx, "allow_insecure_http", &out->allow_insecure_http, err)
@@ -377,19 +404,35 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
         return 0;
     out->max_retries = limits.max_retries;
     out->deadline = limits.deadline;
-    if (!read_ca_file(L, idx, &out->ca_file, err))
-        return 0;
     int64_t max_body = 0;
     int has_max_body = 0;
     if (!read_integer(L, idx, "max_body", 1024, MAX_BODY_CEILING, &max_body, &has_max_body, err))
         return 0;
     if (has_max_body)
         out->max_body = (size_t)max_body;
-    if (out->base_url.ptr == NULL) {
-        out->base_url.ptr = DEFAULT_BASE_URL;
-        out->base_url.len = strlen(DEFAULT_BASE_URL);
+    lua_text base_url = {NULL, 0}, proxy = {NULL, 0};
+    int proxy_disabled = 0;
+    if (!read_file_path(L, idx, "ca_file", &out->ca_file, err)
+        || !read_file_path(L, idx, "proxy_ca_file", &out->proxy_ca_file, err)
+        || !read_string(L, idx, "base_url", 0, &base_url, err)
+        || !read_proxy_option(L, idx, &proxy, &proxy_disabled, err))
+        return 0;
+    if (base_url.ptr == NULL) {
+        base_url.ptr = DEFAULT_BASE_URL;
+        base_url.len = strlen(DEFAULT_BASE_URL);
     }
-    return check_base_url(&out->base_url, out->allow_insecure_http, err);
+    return parse_base_url(&base_url, out, err) && choose_proxy(&proxy, proxy_disabled, out, err);
+}
+
+void client_options_free(client_options *o)
+{
+    url_parts_free(&o->base);
+    url_parts_free(&o->proxy_parts);
+    if (o->proxy != NULL) {
+        memset(o->proxy, 0, strlen(o->proxy)); /* it may hold credentials */
+        free(o->proxy);
+        o->proxy = NULL;
+    }
 }
 
 static int is_email_shaped(const lua_text *t)
@@ -457,9 +500,10 @@ static int read_amount(lua_State *L, int idx, char *out, size_t outlen, validati
     return ok ? 1 : fail(err, "initialFunds", "%s", rule);
 }
 
-int validate_customer(lua_State *L, int idx, customer_input *out, validation_error *err)
+int validate_customer(lua_State *L, int idx, op_input *in, validation_error *err)
 {
     static const char *const known[] = {"fullName", "email", "currency", "initialFunds", NULL};
+    customer_input *out = &in->customer;
     memset(out, 0, sizeof *out);
     if (!require_table(L, idx, "customer", err) || !only_known_fields(L, idx, known, err)
         || !read_string(L, idx, "fullName", 1, &out->full_name, err)
@@ -475,15 +519,36 @@ int validate_customer(lua_State *L, int idx, customer_input *out, validation_err
     return read_amount(L, idx, out->initial_funds, sizeof out->initial_funds, err);
 }
 
-int validate_page_query(lua_State *L, int idx, page_query *out, validation_error *err)
+int validate_page_query(lua_State *L, int idx, op_input *in, validation_error *err)
 {
     static const char *const known[] = {"page", "size", NULL};
+    page_query *out = &in->page;
     memset(out, 0, sizeof *out);
     if (lua_isnoneornil(L, idx))
         return 1;
     return require_table(L, idx, "options", err) && only_known_fields(L, idx, known, err)
            && read_integer(L, idx, "page", 0, INT32_MAX, &out->page, &out->has_page, err)
            && read_integer(L, idx, "size", 1, PAGE_SIZE_MAX, &out->size, &out->has_size, err);
+}
+
+int validate_path_param(lua_State *L, int idx, const char *name, param_kind kind, param_value *out,
+                        validation_error *err)
+{
+    memset(out, 0, sizeof *out);
+    luaL_checkstack(L, VALIDATE_STACK_SLOTS, "orbt: validating arguments");
+    int type = lua_type(L, idx);
+    if (type == LUA_TNIL || type == LUA_TNONE)
+        return fail(err, name, "%s is required", name);
+    if (kind == PARAM_ID) {
+        if (!orbt_to_int64(L, idx, &out->id) || out->id < 1)
+            return fail(err, name, "%s must be an integer >= 1", name);
+        return 1;
+    }
+    if (!take_string(L, idx, name, 1, &out->text, err))
+        return 0;
+    if (!is_header_safe(&out->text) || out->text.len > HEADER_VALUE_MAX)
+        return fail(err, name, "%s must be printable ASCII of at most %d characters", name, HEADER_VALUE_MAX);
+    return 1;
 }
 
 int validate_call_limits(lua_State *L, int idx, call_limits *out, validation_error *err)

@@ -12,6 +12,7 @@
 #include <lua.h>
 
 #include "json.h"
+#include "url.h"
 
 typedef struct validation_error {
     char field[64];
@@ -32,15 +33,22 @@ typedef enum transport_choice {
 } transport_choice;
 
 typedef struct client_options {
-    lua_text api_key, client_id, secret, base_url;
+    lua_text api_key, client_id, secret;
+    url_parts base;            /* base_url, read (free with client_options_free) */
     double timeout, connect_timeout;
     size_t max_body;
     int allow_insecure_http;
     transport_choice transport;
     int max_retries;
     double deadline;
-    lua_text ca_file;      /* ptr NULL: the system's CAs */
+    lua_text ca_file;          /* ptr NULL: the system's CAs */
+    char *proxy;               /* the proxy URL from the option or the environment, or NULL */
+    url_parts proxy_parts;     /* its parts, when proxy is not NULL */
+    lua_text proxy_ca_file;    /* ptr NULL: the system's CAs */
 } client_options;
+
+/* Frees what validate_client_options allocated (safe after a failure). */
+void client_options_free(client_options *o);
 
 /* Per-call limits: the client's, or a call's own second argument. */
 typedef struct call_limits {
@@ -58,6 +66,24 @@ typedef struct page_query {
     int has_page, has_size;
 } page_query;
 
+/* What an operation's arguments table says, read by its validator: one
+ * member per kind of operation (operations.h). */
+typedef union op_input {
+    customer_input customer;
+    page_query page;
+} op_input;
+
+/* The kinds of value a path parameter ({customerId}) takes. */
+typedef enum param_kind {
+    PARAM_ID,      /* an integer >= 1 */
+    PARAM_TEXT     /* a non-empty printable string, percent-encoded into the path */
+} param_kind;
+
+typedef struct param_value {
+    int64_t id;
+    lua_text text;
+} param_value;
+
 typedef struct sign_input {
     lua_text method, body, client_id, api_key, secret, timestamp; /* timestamp.ptr NULL: now */
 } sign_input;
@@ -65,8 +91,11 @@ typedef struct sign_input {
 /* Each returns 1 when valid, else 0 with err filled in. `idx` is the argument
  * table's stack index. */
 int validate_client_options(lua_State *L, int idx, client_options *out, validation_error *err);
-int validate_customer(lua_State *L, int idx, customer_input *out, validation_error *err);
-int validate_page_query(lua_State *L, int idx, page_query *out, validation_error *err);
+int validate_customer(lua_State *L, int idx, op_input *in, validation_error *err);
+int validate_page_query(lua_State *L, int idx, op_input *in, validation_error *err);
+/* A method's positional path parameter. */
+int validate_path_param(lua_State *L, int idx, const char *name, param_kind kind, param_value *out,
+                        validation_error *err);
 int validate_sign_input(lua_State *L, int idx, sign_input *out, validation_error *err);
 /* out holds the client's limits on entry; a call's options override them.
  * Nothing (none or nil) at idx keeps them. */

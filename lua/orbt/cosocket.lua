@@ -7,21 +7,27 @@
 -- reuse connections from nginx's keep-alive pool and verify TLS. Elsewhere
 -- (init phases, plain Lua) the C core's libcurl transport is used.
 --
--- Only the bytes move here. Validation, signing and reading the answer stay
--- in the C core, through client:_prepare and client:_answer.
+-- Only bytes move here. Validation, signing, framing, reading the answer
+-- (the core's HTTP/1.1 reader, the same one libcurl's connections feed) and
+-- the retry decision stay in the C core, through client:_prepare,
+-- reader:feed and client:_answer. Which operations exist comes from the
+-- core's operation table.
 --
 -- Choice per client: orbt.new{transport = "auto"} (the default) as above,
 -- "curl" always libcurl, "cosocket" always cosockets (an `invalid` error in
 -- a phase without them).
 
 local ngx = ngx -- the global nginx provides; nil in plain Lua
-local tonumber = tonumber
 local tostring = tostring
+local type = type
+local pairs = pairs
+local ipairs = ipairs
+local error = error
 local setmetatable = setmetatable
 local pcall = pcall
-local concat = table.concat
 local floor = math.floor
 local min = math.min
+local unpack = table.unpack or unpack -- luacheck: ignore 143 (Lua 5.1's global)
 
 local M = {}
 
@@ -33,56 +39,25 @@ local COSOCKET_PHASES = {
 
 local KEEPALIVE_IDLE_MS = 30000   -- a pooled connection idle longer is closed
 local KEEPALIVE_POOL_SIZE = 32    -- connections kept per pool, per worker
-local HEADER_LINES_MAX = 200      -- answers with more header lines are refused
-local HEADER_BYTES_MAX = 64 * 1024
-local LINE_BYTES_MAX = 8 * 1024
+local READ_CHUNK = 16384          -- bytes one receive takes at most
 
-local VERSION = "0.1.0"
+-- Why a create that lost its connection is not sent again (as libcurl's transport says it).
+local RESEND_REFUSED = "the connection closed after the request was sent; it was not sent again because it "
+  .. "may have been applied"
 
 -- Set by install: the core's error constructor.
 local make_error = function(fields) return fields end
 
-local CUSTOMER_PATH = "/api/partner/v1/customer"
-
 -- nil and an `invalid` error for operation op, refused before any traffic.
 local function invalid(op, field, message)
   return nil, make_error({ kind = "invalid", field = field, message = message, retryable = false,
-    method = op == "list_customers" and "GET" or "POST", path = CUSTOMER_PATH })
+    method = op.method, path = op.path })
 end
 
 -- ===== Settings =====
 
--- "https://host:8443/prefix" -> its parts; the default ports by scheme.
-local function parse_base_url(url)
-  local scheme, authority, prefix = url:match("^(%a[%w+.-]*)://([^/?#]+)(.*)$")
-  if not scheme then
-    return nil
-  end
-  scheme = scheme:lower()
-  local host, port = authority:match("^%[([^%]]+)%]:?(%d*)$") -- [::1]:8080
-  if not host then
-    host, port = authority:match("^([^:]+):?(%d*)$")
-  end
-  if not host then
-    return nil
-  end
-  local tls = scheme == "https"
-  return {
-    tls = tls,
-    host = host,
-    -- Cosockets resolve names through nginx's `resolver` directive, which
-    -- does not read /etc/hosts; localhost is loopback by definition (RFC 6761).
-    address = (host:lower() == "localhost" or host:lower():match("%.localhost$")) and "127.0.0.1" or host,
-    port = tonumber(port) or (tls and 443 or 80),
-    authority = authority,
-    prefix = prefix,
-    -- One pool per scheme, host and port: a TLS connection is never handed
-    -- to a plain-text request, nor the other way round.
-    pool = ("orbt:%s:%s:%s"):format(scheme, host, port ~= "" and port or (tls and "443" or "80")),
-  }
-end
-
--- Settings read once per client; weak keys let clients be collected.
+-- Settings read once per client from the core; weak keys let clients be
+-- collected.
 local settings_cache = setmetatable({}, { __mode = "k" })
 
 local function settings_of(client)
@@ -90,35 +65,25 @@ local function settings_of(client)
   if s then
     return s
   end
-  local base_url, timeout, connect_timeout, max_body, transport, has_ca_file = client:_settings()
-  if not base_url then
-    return nil
+  s = client:_settings()
+  if s then
+    settings_cache[client] = s
   end
-  s = parse_base_url(base_url)
-  if not s then
-    return nil
-  end
-  s.timeout, s.connect_timeout, s.max_body, s.transport = timeout, connect_timeout, max_body, transport
-  s.has_ca_file = has_ca_file
-  settings_cache[client] = s
   return s
 end
 
 -- ===== One exchange =====
-
--- An exchange ends as: status, body, failure, message, request_sent.
--- failure is nil, "network", "timeout" or "too_large" (the core's names).
-
-local function failed(err)
-  return err == "timeout" and "timeout" or "network"
-end
 
 local function now()
   ngx.update_time()
   return ngx.now()
 end
 
--- Gives the socket what is left of the call's time; false once it is spent.
+local function failed(err)
+  return err == "timeout" and "timeout" or "network"
+end
+
+-- Gives the socket what is left of the attempt's time; false once it is spent.
 local function set_remaining(sock, deadline)
   local left = deadline - now()
   if left <= 0 then
@@ -128,283 +93,205 @@ local function set_remaining(sock, deadline)
   return true
 end
 
--- One CRLF-terminated line. receive("*l") would hold a line of any length
--- in memory; this refuses one longer than LINE_BYTES_MAX.
-local function read_line(sock)
-  local reader = sock:receiveuntil("\r\n")
-  local parts, total = {}, 0
-  while true do
-    local data, err = reader(4096)
-    if not data then
-      if err then
-        return nil, err
-      end
-      return concat(parts)
-    end
-    total = total + #data
-    if total > LINE_BYTES_MAX then
-      return nil, ("an answer line is longer than %d bytes"):format(LINE_BYTES_MAX)
-    end
-    parts[#parts + 1] = data
-  end
-end
-
--- Reads the header lines after the status line.
-local function read_headers(sock)
-  local length, chunked, close, keep_alive, retry_after = nil, false, false, false, nil
-  local lines, bytes = 0, 0
-  while true do
-    local line, err = read_line(sock)
-    if not line then
-      return nil, err
-    end
-    if line == "" then
-      return { length = length, chunked = chunked, close = close, keep_alive = keep_alive,
-        retry_after = retry_after }
-    end
-    lines, bytes = lines + 1, bytes + #line
-    if lines > HEADER_LINES_MAX or bytes > HEADER_BYTES_MAX then
-      return nil, ("the answer has more than %d header lines or %d bytes of headers")
-        :format(HEADER_LINES_MAX, HEADER_BYTES_MAX)
-    end
-    local name, value = line:match("^([^:]+):%s*(.-)%s*$")
-    if name then
-      name = name:lower()
-      if name == "content-length" then
-        if not value:match("^%d+$") or (length and length ~= tonumber(value)) then
-          return nil, "the answer has an invalid Content-Length"
-        end
-        length = tonumber(value)
-      elseif name == "transfer-encoding" then
-        chunked = value:lower():find("chunked", 1, true) ~= nil
-      elseif name == "connection" then
-        close = value:lower():find("close", 1, true) ~= nil
-        keep_alive = value:lower():find("keep-alive", 1, true) ~= nil
-      elseif name == "retry-after" then
-        retry_after = value
-      end
-    end
-  end
-end
-
-local function read_chunked(sock, max_body, deadline)
-  local parts, total = {}, 0
+-- Feeds what arrives to the reader until it has an answer. Returns its
+-- state ("done", "bad", "too_large") and whether the connection may be
+-- kept, or nil and the socket's error.
+local function read_answer(sock, reader, deadline)
   while true do
     if not set_remaining(sock, deadline) then
       return nil, "timeout"
     end
-    local line, err = read_line(sock)
-    if not line then
+    local data, err = sock:receiveany(READ_CHUNK)
+    local state, keep
+    if data then
+      state, keep = reader:feed(data)
+    elseif err == "closed" then
+      state, keep = reader:close()
+    else
       return nil, err
     end
-    local size = tonumber(line:match("^%x+"), 16)
-    if not size then
-      return nil, "the answer has a malformed chunk"
-    end
-    if size == 0 then
-      repeat -- trailer lines, up to the empty one
-        line, err = read_line(sock)
-      until not line or line == ""
-      if not line then
-        return nil, err
-      end
-      return concat(parts)
-    end
-    total = total + size
-    if total > max_body then
-      return nil, "too_large"
-    end
-    local data
-    data, err = sock:receive(size)
-    if not data then
-      return nil, err
-    end
-    parts[#parts + 1] = data
-    local crlf
-    crlf, err = sock:receive(2)
-    if crlf ~= "\r\n" then
-      return nil, err or "the answer has a malformed chunk"
+    if state ~= "more" then
+      return state, keep
     end
   end
 end
 
--- An answer with neither a length nor chunks ends when the server closes.
-local function read_until_close(sock, max_body)
-  local parts, total = {}, 0
-  while true do
-    local data, err = sock:receiveany(64 * 1024)
-    if not data then
-      if err == "closed" then
-        return concat(parts)
-      end
-      return nil, err
-    end
-    total = total + #data
-    if total > max_body then
-      return nil, "too_large"
-    end
-    parts[#parts + 1] = data
+-- TLS with the peer's name checked; a certificate nginx does not trust
+-- (lua_ssl_trusted_certificate) fails the same way every time.
+local function handshake(sock, host, deadline)
+  if not set_remaining(sock, deadline) then
+    return nil, "timeout", "the call's timeout passed during the TLS handshake"
   end
+  local session, err = sock:sslhandshake(nil, host, true)
+  if session then
+    return true
+  end
+  err = tostring(err)
+  -- lua-nginx-module reports verification failures as "<X509 code>: <text>"
+  -- or "certificate host mismatch"; other handshake failures otherwise.
+  local refused = err:match("^%d+: ") or err:find("certificate", 1, true)
+  return nil, refused and "certificate" or failed(err), ("TLS handshake with %s failed: %s"):format(host, err)
 end
 
-local function read_body(sock, status, head, s, deadline)
-  if status == 204 or status == 304 or (status >= 100 and status < 200) then
-    return ""
-  end
-  if head.chunked then
-    return read_chunked(sock, s.max_body, deadline)
-  end
-  if head.length then
-    if head.length > s.max_body then
-      return nil, "too_large"
+-- Through an HTTP proxy: a CONNECT over the cosocket, read with the core's
+-- reader, then the tunnel carries everything else.
+local function tunnel(client, sock, s, deadline)
+  local proxy = s.proxy
+  if proxy.tls then
+    local ok, failure, message = handshake(sock, proxy.host, deadline)
+    if not ok then
+      return nil, failure, message
     end
-    return sock:receive(head.length)
   end
-  head.close = true
-  return read_until_close(sock, s.max_body)
+  if not set_remaining(sock, deadline) then
+    return nil, "timeout", "the call's timeout passed while asking the proxy for a tunnel"
+  end
+  local sent, err = sock:send(proxy.connect)
+  if not sent then
+    return nil, failed(err), ("could not ask the proxy %s:%d for a tunnel: %s"):format(proxy.host, proxy.port,
+      tostring(err))
+  end
+  local reader = client:_tunnel()
+  local state
+  state, err = read_answer(sock, reader, deadline)
+  if state ~= "done" then
+    return nil, err and failed(err) or "network", ("the proxy %s:%d did not answer the tunnel request: %s")
+      :format(proxy.host, proxy.port, tostring(err or reader:message() or state))
+  end
+  local status = reader:status()
+  if status < 200 or status >= 300 then
+    return nil, "network", ("the proxy %s:%d refused the tunnel: %d"):format(proxy.host, proxy.port, status)
+  end
+  return true
 end
 
-local function request_text(s, method, target, headers, body)
-  local parts = {
-    method, " ", s.prefix, target, " HTTP/1.1\r\n",
-    "Host: ", s.authority, "\r\n",
-    "User-Agent: orbt-lua/", VERSION, " (nginx cosocket)\r\n",
-    headers,
-  }
-  if body ~= "" or method == "POST" then
-    parts[#parts + 1] = "Content-Length: " .. #body .. "\r\n"
-  end
-  parts[#parts + 1] = "\r\n"
-  parts[#parts + 1] = body
-  return concat(parts)
-end
-
-local function connect(s, deadline)
+-- A connection from the pool, or a new one (through the proxy, TLS).
+-- Returns the socket, or nil, failure, message: nothing was sent.
+local function connect(client, s, deadline)
   local sock = ngx.socket.tcp()
   sock:settimeout(floor(min(s.connect_timeout, deadline - now()) * 1000) + 1)
-  local ok, err = sock:connect(s.address, s.port, { pool = s.pool, pool_size = KEEPALIVE_POOL_SIZE })
-  if not ok then
-    return nil, failed(err), ("could not connect to %s:%d: %s"):format(s.host, s.port, tostring(err))
+  local via = s.proxy
+  local host, port = s.address, s.port
+  if via then
+    host, port = via.address, via.port
   end
-  -- A connection from the pool already did its handshake.
-  if s.tls and sock:getreusedtimes() == 0 then
-    if not set_remaining(sock, deadline) then
+  local ok, err = sock:connect(host, port, { pool = s.pool, pool_size = KEEPALIVE_POOL_SIZE })
+  if not ok then
+    return nil, failed(err), ("could not connect to %s:%d: %s"):format(via and via.host or s.host, port,
+      tostring(err))
+  end
+  -- A connection from the pool already has its tunnel and handshake.
+  if sock:getreusedtimes() > 0 then
+    return sock
+  end
+  local failure, message
+  if via then
+    ok, failure, message = tunnel(client, sock, s, deadline)
+    if not ok then
       sock:close()
-      return nil, "timeout", "the call's timeout passed during the TLS handshake"
+      return nil, failure, message
     end
-    local session
-    session, err = sock:sslhandshake(nil, s.host, true) -- true: verify the peer
-    if not session then
+  end
+  if s.tls then
+    ok, failure, message = handshake(sock, s.host, deadline)
+    if not ok then
       sock:close()
-      return nil, failed(err), ("TLS handshake with %s failed: %s"):format(s.host, tostring(err))
+      return nil, failure, message
     end
   end
   return sock
 end
 
--- Also returns whether the connection came from the pool and died before
--- any of the answer arrived: the server had closed it while it sat idle.
-local function exchange_once(s, method, target, headers, body, deadline)
-  local sock, failure, message = connect(s, deadline)
+-- One try of a prepared request. Returns the outcome for client:_answer,
+-- and whether it died on a pooled connection before any answer (the
+-- server had closed it while it sat idle).
+local function exchange_once(client, s, rq, deadline)
+  local sock, failure, message = connect(client, s, deadline)
   if not sock then
-    return 0, nil, failure, message, false
+    return { failure = failure, message = message, sent = false }, false
   end
   local reused = sock:getreusedtimes() > 0
-  local function fail(status, err, what)
+  local function fail(err, what)
     sock:close()
-    if err == "too_large" then
-      return status, nil, "too_large", ("the answer is larger than max_body (%d bytes)"):format(s.max_body), true
-    end
+    local stale = reused and err ~= "timeout" and rq.reader:received() == 0
     if err == "timeout" then
-      return status, nil, "timeout", "the call's timeout passed while " .. what, true
+      return { failure = "timeout", message = "the call's timeout passed while " .. what, sent = true }, false
     end
-    local stale = reused and status == 0 and err ~= "timeout"
-    return status, nil, "network", what .. ": " .. tostring(err), true, stale
+    return { failure = "network", message = what .. ": " .. tostring(err), sent = true }, stale
   end
-
   if not set_remaining(sock, deadline) then
-    return fail(0, "timeout", "sending the request")
+    return fail("timeout", "sending the request")
   end
-  local sent, err = sock:send(request_text(s, method, target, headers, body))
+  local sent, err = sock:send(rq.wire)
   if not sent then
-    return fail(0, err, "sending the request")
+    return fail(err, "sending the request")
   end
-  if not set_remaining(sock, deadline) then
-    return fail(0, "timeout", "waiting for the answer")
+  local state, keep_or_err = read_answer(sock, rq.reader, deadline)
+  if not state then
+    return fail(keep_or_err, rq.reader:received() == 0 and "waiting for the answer" or "reading the answer")
   end
-  local line
-  line, err = read_line(sock)
-  if not line then
-    return fail(0, err, "no answer arrived")
-  end
-  local minor, status = line:match("^HTTP/1%.([01]) (%d%d%d)")
-  status = tonumber(status)
-  if not status then
-    return fail(0, "not an HTTP/1.x status line", "reading the answer")
-  end
-  local head
-  head, err = read_headers(sock)
-  if not head then
-    return fail(status, err, "reading the answer's headers")
-  end
-  local answer
-  answer, err = read_body(sock, status, head, s, deadline)
-  if not answer then
-    return fail(status, err, "the answer was cut off")
-  end
-  if head.close or (minor == "0" and not head.keep_alive) then
-    sock:close()
+  local keep = keep_or_err
+  if state == "done" and keep then
+    -- A connection nginx cannot pool (unread bytes) is closed instead.
+    if not sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL_SIZE) then
+      sock:close()
+    end
   else
-    sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL_SIZE)
+    sock:close()
   end
-  return status, answer, nil, nil, true, false, head.retry_after
+  -- "bad" and "too_large" are the reader's to tell: no failure here.
+  if state == "bad" and reused and rq.reader:received() == 0 then
+    return { sent = true }, true
+  end
+  return { sent = true }, false
 end
 
 -- One attempt, within `deadline` (an ngx.now() time): the call's deadline or
 -- the client's timeout, whichever comes first.
-local function exchange(s, method, target, headers, body, deadline)
-  local status, answer, failure, message, sent, stale, retry_after =
-    exchange_once(s, method, target, headers, body, deadline)
+local function exchange(client, s, rq, deadline)
+  local outcome, stale = exchange_once(client, s, rq, deadline)
   -- libcurl's rule, kept here: a request on a pooled connection that turned
-  -- out dead is sent once more on another connection if it is a GET (no
-  -- body, nothing applied), but never a create, which the server may have
-  -- received before the connection died.
-  if stale and method == "GET" then
-    local again -- luacheck: ignore 231 (a second stale connection is not retried)
-    status, answer, failure, message, sent, again, retry_after =
-      exchange_once(s, method, target, headers, body, deadline)
+  -- out dead is sent once more on another connection if it may go twice
+  -- (not a create), which the core says.
+  if stale and rq.may_resend then
+    rq.reader:reset()
+    outcome = exchange_once(client, s, rq, deadline)
+  elseif stale then
+    outcome = { failure = "network", message = RESEND_REFUSED, sent = true }
   end
-  return status, answer, failure, message, sent, retry_after
+  return outcome
 end
 
--- ===== The methods =====
+-- ===== Calls =====
 
 -- A call with the core's retry policy (src/retry.h): the core decides
 -- whether and how long to wait; the wait is ngx.sleep, so it yields too.
 -- Every attempt is prepared, and so signed, afresh.
-local function call(client, op, args, opts, s)
+local function call(client, op, s, ...)
   local started = now()
   local attempt = 0
   while true do
     attempt = attempt + 1
-    local method, target, headers, body, deadline, max_retries = client:_prepare(op, args, opts)
-    if not method then
-      return nil, target -- refused before any traffic: nil, err
+    local rq, err = client:_prepare(op.name, ...)
+    if not rq then
+      return nil, err -- refused before any traffic: nil, err
     end
-    local deadline_at = started + deadline
+    local deadline_at = started + rq.deadline
     local attempt_end = min(now() + s.timeout, deadline_at)
-    local ok, status, answer, failure, message, sent, retry_after =
-      pcall(exchange, s, method, target, headers, body, attempt_end)
+    local ok, outcome = pcall(exchange, client, s, rq, attempt_end)
     if not ok then
       -- A fault in this module still ends as an error value, and the core
       -- still hears about the request it prepared.
-      status, answer, failure, message, sent =
-        0, nil, "network", "the nginx transport failed: " .. tostring(status), true
-    elseif failure == "timeout" and attempt_end == deadline_at then
-      message = ("the call's deadline of %g s passed (attempt %d)"):format(deadline, attempt)
+      outcome = { failure = "network", message = "the nginx transport failed: " .. tostring(outcome), sent = true }
+    elseif outcome.failure == "timeout" and attempt_end == deadline_at then
+      outcome.message = ("the call's deadline of %g s passed (attempt %d)"):format(rq.deadline, attempt)
     end
-    local result, err, delay = client:_answer(op, status, answer, failure, message, sent, retry_after,
-      attempt, max_retries, deadline_at - now())
+    outcome.reader = rq.reader
+    outcome.attempt = attempt
+    outcome.max_retries = rq.max_retries
+    outcome.seconds_left = deadline_at - now()
+    local result, delay
+    result, err, delay = client:_answer(outcome)
     if result or not delay then
       return result, err
     end
@@ -412,63 +299,115 @@ local function call(client, op, args, opts, s)
   end
 end
 
-local function phase()
-  return ngx.get_phase()
+-- Why this client cannot use cosockets here, or nil.
+local function refusal(s)
+  if s.has_ca_file then
+    -- Cosockets trust what nginx.conf says; a ca_file silently ignored
+    -- would be a surprise.
+    return "ca_file", "ca_file applies to libcurl only: in nginx, trust a CA with "
+      .. 'lua_ssl_trusted_certificate, or give the client transport = "curl"'
+  end
+  local proxy = s.proxy
+  if proxy then
+    if proxy.scheme ~= "http" and proxy.scheme ~= "https" then
+      return "proxy", ("a %s:// proxy needs libcurl: give the client transport = \"curl\", or use an "
+        .. "http:// proxy"):format(proxy.scheme)
+    end
+    if proxy.has_ca_file then
+      return "proxy_ca_file", "proxy_ca_file applies to libcurl only: in nginx, trust the proxy's CA with "
+        .. 'lua_ssl_trusted_certificate, or give the client transport = "curl"'
+    end
+    if proxy.tls and s.tls then
+      return "proxy", "cosockets cannot speak TLS to the server inside TLS to an https:// proxy: use an "
+        .. 'http:// proxy, or give the client transport = "curl"'
+    end
+  end
+  return nil
+end
+
+-- Whether this client's calls go over cosockets now: nil, or the settings.
+local function cosocket_settings(client)
+  local s = settings_of(client)
+  if not s or s.transport == "curl" then
+    return nil
+  end
+  if not COSOCKET_PHASES[ngx.get_phase()] and s.transport == "auto" then
+    return nil
+  end
+  return s
 end
 
 local function wrap(direct, op)
-  return function(client, args, opts)
-    local s = settings_of(client)
+  return function(client, ...)
+    local s = cosocket_settings(client)
     if not s then
-      return direct(client, args, opts) -- closed or not a client: the core says so
+      return direct(client, ...) -- libcurl; or closed, or not a client: the core says so
     end
-    if s.transport == "curl" then
-      return direct(client, args, opts)
-    end
-    local current = phase()
+    local current = ngx.get_phase()
     if not COSOCKET_PHASES[current] then
-      if s.transport == "cosocket" then
-        return invalid(op, "transport", ('transport = "cosocket" needs a phase where nginx allows cosockets '
-          .. '(rewrite, access, content, timer); this is the %s phase'):format(tostring(current)))
-      end
-      return direct(client, args, opts)
+      return invalid(op, "transport", ('transport = "cosocket" needs a phase where nginx allows cosockets '
+        .. '(rewrite, access, content, timer); this is the %s phase'):format(tostring(current)))
     end
-    if s.has_ca_file then
-      -- Cosockets trust what nginx.conf says; a ca_file silently ignored
-      -- would be a surprise.
-      return invalid(op, "ca_file", "ca_file applies to libcurl only: in nginx, trust a CA with "
-        .. 'lua_ssl_trusted_certificate, or give the client transport = "curl"')
+    local field, message = refusal(s)
+    if field then
+      return invalid(op, field, message)
     end
-    return call(client, op, args, opts, s)
+    return call(client, op, s, ...)
   end
 end
 
--- create_customers over cosockets: `concurrency` light threads
--- (ngx.thread) share the list, each sending one create at a time through
--- create_customer. One result per input, in input order.
+-- Many calls at once over cosockets: `concurrency` light threads
+-- (ngx.thread) share the list, each making one call at a time through the
+-- operation's method. One result per input, in input order.
 local BULK_OPTIONS = { concurrency = true, max_retries = true, deadline = true }
 local THREAD_PHASES = { rewrite = true, access = true, content = true, timer = true }
 
-local function create_many(client, create, list, opts)
-  if type(list) ~= "table" then
-    return invalid("create_customers", "customers", "create_customers takes a list (a table) of customers")
-  end
-  opts = opts or {}
+local function bulk_options(op, opts)
   if type(opts) ~= "table" then
-    return invalid("create_customers", "options", "options must be a table")
+    return invalid(op, "options", "options must be a table")
   end
   for key in pairs(opts) do
     if not BULK_OPTIONS[key] then
-      return invalid("create_customers", tostring(key), "unknown field '" .. tostring(key) .. "'")
+      return invalid(op, tostring(key), "unknown field '" .. tostring(key) .. "'")
     end
   end
   local concurrency = opts.concurrency or 8
   if type(concurrency) ~= "number" or concurrency ~= floor(concurrency) or concurrency < 1 or concurrency > 64 then
-    return invalid("create_customers", "concurrency", "concurrency must be an integer from 1 to 64")
+    return invalid(op, "concurrency", "concurrency must be an integer from 1 to 64")
   end
   local limits
   if opts.max_retries ~= nil or opts.deadline ~= nil then
     limits = { max_retries = opts.max_retries, deadline = opts.deadline }
+  end
+  return concurrency, limits
+end
+
+-- The arguments of one call from a list item: the path parameters are its
+-- fields, the rest is the arguments table.
+local function call_arguments(op, item)
+  local names = op.params
+  if #names == 0 or type(item) ~= "table" then
+    return item
+  end
+  local args, params = {}, {}
+  for k, v in pairs(item) do
+    args[k] = v
+  end
+  for i, name in ipairs(names) do
+    params[i] = item[name]
+    args[name] = nil
+  end
+  params[#names + 1] = args
+  return unpack(params, 1, #names + 1)
+end
+
+local function call_many(client, single, op, list, opts)
+  if type(list) ~= "table" then
+    return invalid(op, op.bulk_list, ("%s takes a list (a table) of %s"):format(op.bulk, op.bulk_list))
+  end
+  local concurrency, limits = bulk_options(op, opts or {})
+  if not concurrency then
+    return nil, limits
   end
   local n = #list
   local results, failures, next_index = {}, 0, 1
@@ -476,9 +415,11 @@ local function create_many(client, create, list, opts)
     while next_index <= n do
       local i = next_index
       next_index = i + 1
-      local customer, err = create(client, list[i], limits)
-      results[i] = customer or err
-      if not customer then
+      local args = { call_arguments(op, list[i]) }
+      args[#op.params + 2] = limits
+      local result, err = single(client, unpack(args, 1, #op.params + 2))
+      results[i] = result or err
+      if not result then
         failures = failures + 1
       end
     end
@@ -500,26 +441,30 @@ local function create_many(client, create, list, opts)
   return results, failures
 end
 
--- Called by luaopen_orbt with the client's method table. Outside nginx the
--- core's methods stay as they are.
-function M.install(methods, error_constructor)
+local function wrap_bulk(direct, single, op)
+  return function(client, list, opts)
+    if not cosocket_settings(client) then
+      return direct(client, list, opts)
+    end
+    return call_many(client, single, op, list, opts)
+  end
+end
+
+-- Called by luaopen_orbt with the client's method table, the core's error
+-- constructor and the operation rows. Outside nginx the core's methods stay
+-- as they are.
+function M.install(methods, error_constructor, operations)
   make_error = error_constructor
   if not (ngx and ngx.socket and ngx.socket.tcp and ngx.get_phase) then
     return
   end
-  for _, op in ipairs({ "create_customer", "list_customers" }) do
-    methods[op] = wrap(methods[op], op)
-  end
-  local bulk_direct, create = methods.create_customers, methods.create_customer
-  methods.create_customers = function(client, list, opts)
-    local s = settings_of(client)
-    if not s or s.transport == "curl" or (s.transport == "auto" and not COSOCKET_PHASES[phase()]) then
-      return bulk_direct(client, list, opts)
+  for _, op in ipairs(operations) do
+    local single = wrap(methods[op.name], op)
+    methods[op.name] = single
+    if op.bulk then
+      methods[op.bulk] = wrap_bulk(methods[op.bulk], single, op)
     end
-    return create_many(client, create, list, opts)
   end
 end
-
-M._parse_base_url = parse_base_url -- for the specs
 
 return M

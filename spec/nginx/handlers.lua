@@ -35,7 +35,7 @@ local function error_fields(err)
     return nil
   end
   return { kind = err.kind, status = err.status, message = err.message, field = err.field,
-    text = tostring(err), retryable = err.retryable }
+    text = tostring(err), retryable = err.retryable, attempts = err.attempts }
 end
 
 local function reply(doc)

@@ -1,0 +1,459 @@
+/* bridge.c: the core's side of a transport written in Lua (the nginx one,
+ * lua/orbt/cosocket.lua). Such a transport only moves bytes:
+ *
+ *   local rq, err = client:_prepare(operation, ...)  -- the method's arguments
+ *   -- rq = {wire =, method =, target =, deadline =, max_retries =,
+ *   --       may_resend =, reader =}: send rq.wire, then feed the reader
+ *   local state, keep = rq.reader:feed(bytes)          -- "more", "done", "bad", "too_large"
+ *   local state = rq.reader:close()                    -- the server closed the connection
+ *   local result, err, delay = client:_answer{ reader = rq.reader,
+ *     failure = nil | "network" | "timeout" | "certificate", message =,
+ *     sent =, attempt =, seconds_left = }
+ *
+ * Validation, signing, framing, reading the answer (http1.c, the same
+ * reader as libcurl's connections) and the retry decision all stay here.
+ * Every successful _prepare is followed by one _answer; each attempt of a
+ * call is prepared again, so it is signed afresh. */
+#include "bridge.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <lauxlib.h>
+#include <openssl/evp.h>
+
+#include "compat.h"
+#include "http1.h"
+#include "version.h"
+
+#define READER_METATABLE "orbt.reader"
+
+/* The answer to a CONNECT is read whole but kept small. */
+#define TUNNEL_BODY_MAX ((size_t)64 * 1024)
+
+typedef struct bridge_reader {
+    http1_reader http;
+    buffer body;
+    const operation *op;       /* NULL: the answer to a CONNECT */
+    char *path;                /* the call's path, for errors */
+    http1_outcome outcome;
+    int extra;                 /* bytes came after the answer */
+    int answered;              /* _answer has seen it */
+} bridge_reader;
+
+/* ===== The reader ===== */
+
+static bridge_reader *check_reader(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, READER_METATABLE);
+}
+
+static int reader_gc(lua_State *L)
+{
+    bridge_reader *r = check_reader(L, 1);
+    http1_free(&r->http);
+    buffer_free(&r->body);
+    free(r->path);
+    r->path = NULL;
+    return 0;
+}
+
+static const char *outcome_name(http1_outcome outcome)
+{
+    switch (outcome) {
+    case HTTP1_MORE: return "more";
+    case HTTP1_DONE: return "done";
+    case HTTP1_TOO_LARGE: return "too_large";
+    default: return "bad";
+    }
+}
+
+/* The state, and on "done" whether the connection may carry another request. */
+static int push_state(lua_State *L, const bridge_reader *r)
+{
+    lua_pushstring(L, outcome_name(r->outcome));
+    lua_pushboolean(L, r->outcome == HTTP1_DONE && r->http.keep_alive && !r->extra);
+    return 2;
+}
+
+/* reader:feed(bytes) -> state, keep */
+static int reader_feed(lua_State *L)
+{
+    bridge_reader *r = check_reader(L, 1);
+    size_t len = 0;
+    const char *data = luaL_checklstring(L, 2, &len);
+    if (r->outcome == HTTP1_MORE) {
+        size_t used = 0;
+        r->outcome = http1_feed(&r->http, data, len, &used);
+        r->extra = used < len;
+    } else if (len > 0) {
+        r->extra = 1;
+    }
+    return push_state(L, r);
+}
+
+/* reader:close() -> state: the server closed the connection. */
+static int reader_close(lua_State *L)
+{
+    bridge_reader *r = check_reader(L, 1);
+    if (r->outcome == HTTP1_MORE)
+        r->outcome = http1_end(&r->http);
+    return push_state(L, r);
+}
+
+/* reader:reset(): reads the answer afresh, for a request sent once more. */
+static int reader_reset(lua_State *L)
+{
+    bridge_reader *r = check_reader(L, 1);
+    http1_begin(&r->http, &r->body);
+    r->outcome = HTTP1_MORE;
+    r->extra = 0;
+    return 0;
+}
+
+/* reader:status() -> the answer's status (0 before the status line). */
+static int reader_status(lua_State *L)
+{
+    orbt_push_int64(L, check_reader(L, 1)->http.status);
+    return 1;
+}
+
+/* reader:received() -> bytes of the answer fed so far. */
+static int reader_received(lua_State *L)
+{
+    orbt_push_int64(L, (int64_t)check_reader(L, 1)->http.received);
+    return 1;
+}
+
+/* reader:message() -> why the answer was refused, or nil. */
+static int reader_message(lua_State *L)
+{
+    const bridge_reader *r = check_reader(L, 1);
+    if (r->outcome == HTTP1_BAD && r->http.error != NULL)
+        lua_pushstring(L, r->http.error);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static bridge_reader *push_reader(lua_State *L, const operation *op, size_t max_body)
+{
+    bridge_reader *r = lua_newuserdata(L, sizeof *r);
+    memset(r, 0, sizeof *r);
+    http1_init(&r->http);
+    buffer_init(&r->body, max_body);
+    r->op = op;
+    if (luaL_newmetatable(L, READER_METATABLE)) {
+        static const luaL_Reg methods[] = {
+            {"feed", reader_feed},         {"close", reader_close},     {"status", reader_status},
+            {"received", reader_received}, {"message", reader_message}, {"reset", reader_reset},
+            {NULL, NULL},
+        };
+        lua_pushcfunction(L, reader_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_setmetatable(L, -2);
+    if (op == NULL)
+        http1_begin_tunnel(&r->http, &r->body);
+    else
+        http1_begin(&r->http, &r->body);
+    r->outcome = HTTP1_MORE;
+    return r;
+}
+
+/* ===== _prepare ===== */
+
+typedef struct prepared_job {
+    orbt_client *client;
+    const call_plan *plan;
+} prepared_job;
+
+static void set_string(lua_State *L, const char *key, const char *value, size_t len)
+{
+    lua_pushlstring(L, value, len);
+    lua_setfield(L, -2, key);
+}
+
+static int push_prepared(lua_State *L)
+{
+    const prepared_job *job = lua_touserdata(L, 1);
+    orbt_client *c = job->client;
+    const operation *op = job->plan->op;
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 7);
+    set_string(L, "wire", c->wire.data, c->wire.len);
+    lua_pushstring(L, op->method);
+    lua_setfield(L, -2, "method");
+    set_string(L, "target", c->target.data, c->target.len);
+    lua_pushnumber(L, job->plan->limits.deadline);
+    lua_setfield(L, -2, "deadline");
+    orbt_push_int64(L, job->plan->limits.max_retries);
+    lua_setfield(L, -2, "max_retries");
+    lua_pushboolean(L, op->retry != RETRY_CREATE);
+    lua_setfield(L, -2, "may_resend");
+    bridge_reader *r = push_reader(L, op, c->response.body.limit);
+    r->path = strdup(c->path.data != NULL ? c->path.data : op->path);
+    if (r->path == NULL)
+        return luaL_error(L, "orbt: out of memory");
+    lua_setfield(L, -2, "reader");
+    return 1;
+}
+
+static int client_prepare(lua_State *L)
+{
+    orbt_client *c = client_check(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    const operation *op = operation_named(name);
+    if (op == NULL)
+        return luaL_error(L, "orbt: no operation named '%s'", name);
+    call_plan p;
+    if (client_read_call(L, c, op, 3, &p) != 0 || client_refuse_if_unusable(L, c, op->method, op->path) != 0)
+        return 2;
+    if (client_write_call(c, &p, &c->path, &c->target, &c->request_body) != 0
+        || client_frame(c, op->method, c->target.data, &c->request_body, ORBT_USER_AGENT_COSOCKET, &c->wire) != 0)
+        return luaL_error(L, "orbt: could not sign the request (OpenSSL failure or out of memory)");
+    prepared_job job = {c, &p};
+    c->in_flight++; /* from here a close() waits for the _answer */
+    return client_run_busy(L, c, push_prepared, &job);
+}
+
+/* ===== _answer ===== */
+
+static transport_result failure_named(lua_State *L, int table)
+{
+    static const char *const names[] = {"network", "timeout", "certificate", NULL};
+    static const transport_result results[] = {TRANSPORT_NETWORK, TRANSPORT_TIMEOUT, TRANSPORT_CERTIFICATE};
+    lua_getfield(L, table, "failure");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return TRANSPORT_OK;
+    }
+    transport_result result = results[luaL_checkoption(L, -1, NULL, names)];
+    lua_pop(L, 1);
+    return result;
+}
+
+static lua_Number number_field(lua_State *L, int table, const char *key, lua_Number otherwise)
+{
+    lua_getfield(L, table, key);
+    lua_Number v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : otherwise;
+    lua_pop(L, 1);
+    return v;
+}
+
+/* What the transport and the reader say, as the libcurl transport says it. */
+static void read_outcome(lua_State *L, int table, const bridge_reader *r, http_response *rs)
+{
+    memset(rs, 0, sizeof *rs);
+    rs->status = r->http.status;
+    rs->body = r->body; /* read only; the reader keeps it */
+    memcpy(rs->retry_after, r->http.retry_after, sizeof rs->retry_after);
+    lua_getfield(L, table, "sent");
+    rs->request_sent = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    rs->result = failure_named(L, table);
+    if (rs->result != TRANSPORT_OK) {
+        lua_getfield(L, table, "message");
+        snprintf(rs->message, sizeof rs->message, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "the transport failed");
+        lua_pop(L, 1);
+        return;
+    }
+    switch (r->outcome) {
+    case HTTP1_DONE:
+        return;
+    case HTTP1_TOO_LARGE:
+        rs->result = TRANSPORT_TOO_LARGE;
+        snprintf(rs->message, sizeof rs->message, "the answer is larger than max_body (%zu bytes)", r->body.limit);
+        return;
+    case HTTP1_BAD:
+        rs->result = TRANSPORT_NETWORK;
+        snprintf(rs->message, sizeof rs->message, "%s", r->http.error);
+        return;
+    default:
+        rs->result = TRANSPORT_NETWORK;
+        snprintf(rs->message, sizeof rs->message, "the connection closed before the answer was complete");
+        return;
+    }
+}
+
+_Static_assert(sizeof(((http_response *)0)->retry_after) == sizeof(((http1_reader *)0)->retry_after),
+               "Retry-After is copied whole from the reader to the response");
+
+static int client_answer(lua_State *L)
+{
+    orbt_client *c = client_check(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "reader");
+    bridge_reader *r = check_reader(L, -1);
+    if (r->op == NULL)
+        return luaL_argerror(L, 2, "the reader of a CONNECT has no call to answer");
+    int attempt = (int)number_field(L, 2, "attempt", 1);
+    int max_retries = (int)number_field(L, 2, "max_retries", 0);
+    double seconds_left = (double)number_field(L, 2, "seconds_left", 0);
+    http_response rs;
+    read_outcome(L, 2, r, &rs);
+    if (!r->answered && c->in_flight > 0)
+        c->in_flight--;
+    r->answered = 1;
+    if (c->closed && !c->close_pending) {
+        validation_error closed = {"client", "the client was closed while this call was in flight"};
+        return client_invalid(L, &closed, r->op->method, r->path);
+    }
+    retry_verdict verdict = retry_decide(&c->random, r->op->retry, &rs, attempt, max_retries, seconds_left);
+    int again = verdict.again && !c->closed;
+    call_info call = {r->op, r->path, c->secret, c->secret_len, attempt, verdict.retry_after};
+    int n = client_finish_call(L, c, &call, &rs);
+    buffer_release(&r->body);
+    if (again && n == 2) {
+        lua_pushnumber(L, verdict.delay);
+        n++;
+    }
+    return n;
+}
+
+/* ===== _settings and _tunnel ===== */
+
+static void set_field_string(lua_State *L, const char *key, const char *value)
+{
+    lua_pushstring(L, value);
+    lua_setfield(L, -2, key);
+}
+
+static void set_field_integer(lua_State *L, const char *key, int64_t value)
+{
+    orbt_push_int64(L, value);
+    lua_setfield(L, -2, key);
+}
+
+/* Cosockets resolve names through nginx's `resolver`, which does not read
+ * /etc/hosts; localhost is loopback by definition (RFC 6761). */
+static const char *connect_address(const char *host)
+{
+    size_t n = strlen(host);
+    static const char suffix[] = ".localhost";
+    if (strcasecmp(host, "localhost") == 0
+        || (n > sizeof suffix - 1 && strcasecmp(host + n - (sizeof suffix - 1), suffix) == 0))
+        return "127.0.0.1";
+    return host;
+}
+
+/* A name for the keep-alive pool: connections to one origin through one
+ * proxy (named by a digest, never its credentials) share a pool. */
+static void push_pool_name(lua_State *L, const orbt_client *c)
+{
+    if (c->proxy.host == NULL) {
+        lua_pushfstring(L, "orbt:%s:%s:%d", c->base.scheme, c->base.host, c->base.port);
+        return;
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    char hex[17];
+    const char *parts[] = {c->proxy.origin, c->proxy.user, c->proxy.password};
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+    for (size_t i = 0; ok && i < 3; i++)
+        ok = parts[i] == NULL || EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + 1) == 1;
+    ok = ok && EVP_DigestFinal_ex(ctx, digest, &len) == 1;
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; i < 8; i++)
+        snprintf(hex + 2 * i, 3, "%02x", ok ? digest[i] : 0);
+    lua_pushfstring(L, "orbt:%s:%s:%d:via:%s", c->base.scheme, c->base.host, c->base.port, hex);
+}
+
+static int push_proxy(lua_State *L, const orbt_client *c)
+{
+    lua_createtable(L, 0, 6);
+    set_field_string(L, "scheme", c->proxy.scheme);
+    set_field_string(L, "host", c->proxy.host);
+    set_field_string(L, "address", connect_address(c->proxy.host));
+    set_field_integer(L, "port", c->proxy.port);
+    lua_pushboolean(L, c->proxy.tls);
+    lua_setfield(L, -2, "tls");
+    lua_pushboolean(L, c->has_proxy_ca_file);
+    lua_setfield(L, -2, "has_ca_file");
+    /* The CONNECT request, credentials included: built here, once. */
+    buffer connect;
+    buffer_init(&connect, 0);
+    char *credentials = NULL;
+    if (c->proxy.user != NULL) {
+        size_t n = strlen(c->proxy.user) + (c->proxy.password ? strlen(c->proxy.password) : 0) + 2;
+        credentials = malloc(n);
+        if (credentials != NULL)
+            snprintf(credentials, n, "%s:%s", c->proxy.user, c->proxy.password ? c->proxy.password : "");
+    }
+    int ok = (c->proxy.user == NULL || credentials != NULL)
+             && http1_frame_connect(&connect, c->base.authority, ORBT_USER_AGENT_COSOCKET, credentials) == 0;
+    if (credentials != NULL) {
+        sign_wipe(credentials, strlen(credentials));
+        free(credentials);
+    }
+    if (ok)
+        lua_pushlstring(L, connect.data, connect.len);
+    if (connect.data != NULL)
+        sign_wipe(connect.data, connect.len);
+    buffer_free(&connect);
+    if (!ok)
+        return luaL_error(L, "orbt: out of memory");
+    lua_setfield(L, -2, "connect");
+    return 1;
+}
+
+/* client:_settings() -> {scheme, host, address, port, tls, authority,
+ * timeout, connect_timeout, max_body, transport ("auto", "curl" or
+ * "cosocket"), has_ca_file, pool, proxy = {scheme, host, address, port,
+ * tls, has_ca_file, connect} or nil}, or nil, err once closed. */
+static int client_settings(lua_State *L)
+{
+    static const char *const choices[] = {"auto", "curl", "cosocket"};
+    orbt_client *c = client_check(L, 1);
+    if (client_refuse_if_unusable(L, c, NULL, NULL))
+        return 2;
+    lua_createtable(L, 0, 14);
+    set_field_string(L, "scheme", c->base.scheme);
+    set_field_string(L, "host", c->base.host);
+    set_field_string(L, "address", connect_address(c->base.host));
+    set_field_integer(L, "port", c->base.port);
+    lua_pushboolean(L, c->base.tls);
+    lua_setfield(L, -2, "tls");
+    set_field_string(L, "authority", c->base.authority);
+    lua_pushnumber(L, c->timeout);
+    lua_setfield(L, -2, "timeout");
+    lua_pushnumber(L, c->connect_timeout);
+    lua_setfield(L, -2, "connect_timeout");
+    set_field_integer(L, "max_body", (int64_t)c->response.body.limit);
+    set_field_string(L, "transport", choices[c->transport_choice]);
+    lua_pushboolean(L, c->has_ca_file);
+    lua_setfield(L, -2, "has_ca_file");
+    push_pool_name(L, c);
+    lua_setfield(L, -2, "pool");
+    if (c->proxy.host != NULL) {
+        push_proxy(L, c);
+        lua_setfield(L, -2, "proxy");
+    }
+    return 1;
+}
+
+/* client:_tunnel() -> a reader for the proxy's answer to CONNECT. */
+static int client_tunnel(lua_State *L)
+{
+    client_check(L, 1);
+    push_reader(L, NULL, TUNNEL_BODY_MAX);
+    return 1;
+}
+
+void bridge_register(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"_prepare", client_prepare},
+        {"_answer", client_answer},
+        {"_settings", client_settings},
+        {"_tunnel", client_tunnel},
+        {NULL, NULL},
+    };
+    luaL_setfuncs(L, methods, 0);
+}

@@ -1,0 +1,350 @@
+/* bulk.c: many calls of one operation at once, on the transport's
+ * connections: client:create_customers(list, {concurrency = N,
+ * max_retries =, deadline =}) -> results, failures.
+ *
+ * results[i] is the result for list[i] or an error value: one result per
+ * input, in input order, nothing skipped. Inputs that fail validation get
+ * their `invalid` error and are never sent. The rest go out N at a time,
+ * each on its own kept-alive connection, each with the retry policy of its
+ * operation's class and its own deadline from its first attempt. */
+#include "bulk.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "compat.h"
+#include "error.h"
+
+#define BULK_METATABLE "orbt.bulk"
+
+typedef struct bulk_item {
+    int index;              /* position in the input, from 1 */
+    buffer path, target, body;
+    int attempts;
+    double deadline_at;     /* from the first attempt */
+    double not_before;      /* the next attempt waits until then */
+} bulk_item;
+
+typedef struct bulk_slot {
+    transport_exchange *exchange;
+    bulk_item *item;        /* NULL: free */
+    http_response response;
+    buffer wire;
+    http_request request;
+    int cut;                /* the attempt's timeout was cut by the deadline */
+} bulk_slot;
+
+/* Lives in a userdata whose __gc frees it: a Lua error half way (out of
+ * memory) cannot leak the exchanges. */
+typedef struct bulk_job {
+    orbt_client *client;
+    const operation *op;
+    call_limits limits;
+    bulk_item *items;
+    int item_count;
+    bulk_item **waiting;    /* to send: [waiting_head, waiting_end), in order; retries join at the end */
+    int waiting_head, waiting_end, waiting_cap;
+    bulk_slot *slots;
+    int slot_count;
+    int active;
+    int failures;
+} bulk_job;
+
+static void bulk_job_release(bulk_job *job)
+{
+    for (int i = 0; i < job->slot_count; i++) {
+        bulk_slot *slot = &job->slots[i];
+        transport_exchange_free(slot->exchange);
+        buffer_free(&slot->response.body);
+        buffer_free(&slot->wire);
+    }
+    for (int i = 0; i < job->item_count; i++) {
+        buffer_free(&job->items[i].path);
+        buffer_free(&job->items[i].target);
+        buffer_free(&job->items[i].body);
+    }
+    free(job->slots);
+    free(job->waiting);
+    free(job->items);
+    memset(job, 0, sizeof *job);
+}
+
+static int bulk_job_gc(lua_State *L)
+{
+    bulk_job_release(luaL_checkudata(L, 1, BULK_METATABLE));
+    return 0;
+}
+
+static bulk_job *bulk_job_new(lua_State *L, orbt_client *c, const operation *op, int count)
+{
+    bulk_job *job = lua_newuserdata(L, sizeof *job);
+    memset(job, 0, sizeof *job);
+    if (luaL_newmetatable(L, BULK_METATABLE)) {
+        lua_pushcfunction(L, bulk_job_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    job->client = c;
+    job->op = op;
+    job->items = calloc((size_t)count + 1, sizeof *job->items);
+    job->waiting = calloc((size_t)count + 1, sizeof(bulk_item *));
+    job->waiting_cap = count + 1;
+    if (job->items == NULL || job->waiting == NULL)
+        luaL_error(L, "orbt: out of memory");
+    return job;
+}
+
+/* Reads list[i] as one call of the operation: its path parameters are
+ * fields of the item, next to the arguments. Leaves, from stack index
+ * `first`, what client_read_call reads. */
+static void push_call_arguments(lua_State *L, const operation *op, int item)
+{
+    size_t nparams = operation_param_count(op);
+    if (nparams == 0 || !lua_istable(L, item)) {
+        lua_pushvalue(L, item);
+        return;
+    }
+    for (size_t i = 0; i < nparams; i++)
+        lua_getfield(L, item, op->params[i].name);
+    /* The arguments without the parameters, so the validator does not
+     * take them for unknown fields. */
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, item) != 0) {
+        int is_param = 0;
+        for (size_t i = 0; i < nparams && lua_type(L, -2) == LUA_TSTRING; i++)
+            is_param = is_param || strcmp(lua_tostring(L, -2), op->params[i].name) == 0;
+        if (is_param) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+}
+
+/* Validates every input: a valid one gets its request written, an invalid
+ * one its error in results. Returns the number refused. */
+static int bulk_validate(lua_State *L, bulk_job *job, int list, int results, int count)
+{
+    int refused = 0;
+    for (int i = 1; i <= count; i++) {
+        int top = lua_gettop(L);
+        lua_rawgeti(L, list, i);
+        push_call_arguments(L, job->op, top + 1);
+        lua_pushnil(L); /* no call options: the job's limits apply */
+        call_plan plan;
+        if (client_read_call(L, job->client, job->op, top + 2, &plan) != 0) {
+            lua_rawseti(L, results, i);
+            lua_settop(L, top);
+            refused++;
+            continue;
+        }
+        bulk_item *item = &job->items[job->item_count++];
+        item->index = i;
+        buffer_init(&item->path, 0);
+        buffer_init(&item->target, 0);
+        buffer_init(&item->body, 0);
+        if (client_write_call(job->client, &plan, &item->path, &item->target, &item->body) != 0)
+            luaL_error(L, "orbt: out of memory");
+        lua_settop(L, top);
+    }
+    return refused;
+}
+
+static int bulk_open_slots(bulk_job *job, int concurrency, size_t max_body)
+{
+    job->slot_count = job->item_count < concurrency ? job->item_count : concurrency;
+    job->slots = calloc((size_t)job->slot_count, sizeof *job->slots);
+    if (job->slots == NULL) {
+        job->slot_count = 0;
+        return -1;
+    }
+    for (int i = 0; i < job->slot_count; i++) {
+        job->slots[i].exchange = transport_exchange_new(job->client->transport);
+        buffer_init(&job->slots[i].response.body, max_body);
+        buffer_init(&job->slots[i].wire, 0);
+        if (job->slots[i].exchange == NULL)
+            return -1;
+    }
+    for (int i = 0; i < job->item_count; i++)
+        job->waiting[job->waiting_end++] = &job->items[i];
+    return 0;
+}
+
+/* The first waiting item whose time has come, taken off the list. Items
+ * are mostly taken from the front: that costs one step, not a move of the
+ * whole list. */
+static bulk_item *bulk_take_ready(bulk_job *job, double now)
+{
+    for (int i = job->waiting_head; i < job->waiting_end; i++) {
+        bulk_item *item = job->waiting[i];
+        if (item->not_before <= now) {
+            /* The items before it (still waiting) move up one place. */
+            memmove(&job->waiting[job->waiting_head + 1], &job->waiting[job->waiting_head],
+                    (size_t)(i - job->waiting_head) * sizeof(bulk_item *));
+            job->waiting_head++;
+            return item;
+        }
+    }
+    return NULL;
+}
+
+/* Puts an item back at the end of the list, to be tried again. An item is
+ * on the list at most once, so after moving the list to the front there is
+ * always room. */
+static void bulk_wait_again(bulk_job *job, bulk_item *item)
+{
+    if (job->waiting_end == job->waiting_cap) {
+        int n = job->waiting_end - job->waiting_head;
+        memmove(job->waiting, &job->waiting[job->waiting_head], (size_t)n * sizeof(bulk_item *));
+        job->waiting_head = 0;
+        job->waiting_end = n;
+    }
+    job->waiting[job->waiting_end++] = item;
+}
+
+static void bulk_start(lua_State *L, bulk_job *job, bulk_slot *slot, bulk_item *item, double now)
+{
+    orbt_client *c = job->client;
+    if (item->attempts == 0)
+        item->deadline_at = now + job->limits.deadline;
+    if (client_prepare_attempt(c, job->op, item->target.data, &item->body, &slot->wire,
+                               item->deadline_at - now, &slot->request, &slot->cut) != 0)
+        luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
+    slot->item = item;
+    item->attempts++;
+    job->active++;
+    transport_start(slot->exchange, &slot->request, &slot->response);
+}
+
+/* An attempt ended: wait and retry, or decode it into results[index]. */
+static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int results)
+{
+    orbt_client *c = job->client;
+    bulk_item *item = slot->item;
+    http_response *rs = &slot->response;
+    if (item == NULL)
+        return;
+    double now = retry_clock();
+    retry_verdict verdict = retry_decide(&c->random, job->op->retry, rs, item->attempts, job->limits.max_retries,
+                                         item->deadline_at - now);
+    slot->item = NULL;
+    job->active--;
+    if (verdict.again) {
+        item->not_before = now + verdict.delay;
+        bulk_wait_again(job, item);
+        return;
+    }
+    client_note_deadline(rs, slot->cut, job->limits.deadline, item->attempts);
+    call_info call = {job->op, item->path.data, c->secret, c->secret_len, item->attempts, verdict.retry_after};
+    if (answer_push(L, &call, rs) == 2) {
+        lua_remove(L, -2);
+        job->failures++;
+    }
+    lua_rawseti(L, results, item->index);
+    buffer_release(&rs->body);
+}
+
+static bulk_slot *bulk_slot_of(bulk_job *job, const transport_exchange *x)
+{
+    for (int i = 0; i < job->slot_count; i++)
+        if (job->slots[i].exchange == x)
+            return &job->slots[i];
+    return NULL;
+}
+
+/* How long to wait for an exchange to end: at most 50 ms, and no longer
+ * than until the next retry is due. */
+static int bulk_wait_ms(const bulk_job *job, double now)
+{
+    double wait = 0.05;
+    for (int i = job->waiting_head; i < job->waiting_end; i++) {
+        double until = job->waiting[i]->not_before - now;
+        if (until > 0 && until < wait)
+            wait = until;
+    }
+    return (int)(wait * 1000) + 1;
+}
+
+/* The exchanges, under lua_pcall: the job (1) and the results table (2). */
+static int bulk_run(lua_State *L)
+{
+    bulk_job *job = lua_touserdata(L, 1);
+    const int results = 2;
+    while (job->waiting_end > job->waiting_head || job->active > 0) {
+        double now = retry_clock();
+        for (int i = 0; i < job->slot_count; i++) {
+            if (job->slots[i].item != NULL)
+                continue;
+            bulk_item *item = bulk_take_ready(job, now);
+            if (item == NULL)
+                break;
+            bulk_start(L, job, &job->slots[i], item, now);
+        }
+        if (job->active == 0) {
+            retry_sleep(bulk_wait_ms(job, retry_clock()) / 1000.0);
+            continue;
+        }
+        transport_exchange *done = transport_next(job->client->transport, bulk_wait_ms(job, now));
+        bulk_slot *slot = done != NULL ? bulk_slot_of(job, done) : NULL;
+        if (slot != NULL)
+            bulk_finish(L, job, slot, results);
+    }
+    return 0;
+}
+
+int bulk_call(lua_State *L)
+{
+    orbt_client *c = client_check(L, 1);
+    const operation *op = lua_touserdata(L, lua_upvalueindex(1));
+    validation_error v;
+    int concurrency = 0;
+    call_limits limits = c->limits;
+    if (!validate_bulk_options(L, 3, &concurrency, &limits, &v))
+        return client_invalid(L, &v, op->method, op->path);
+    if (!lua_istable(L, 2)) {
+        validation_error not_list;
+        snprintf(not_list.field, sizeof not_list.field, "%s", op->bulk_list);
+        snprintf(not_list.message, sizeof not_list.message, "%s takes a list (a table) of %s", op->bulk,
+                 op->bulk_list);
+        return client_invalid(L, &not_list, op->method, op->path);
+    }
+    if (client_refuse_if_unusable(L, c, op->method, op->path))
+        return 2;
+    lua_settop(L, 3);
+    int count = (int)lua_rawlen(L, 2);
+    lua_createtable(L, count, 0);
+    const int results = 4;
+    bulk_job *job = bulk_job_new(L, c, op, count); /* stays at 5: the job's anchor */
+    job->limits = limits;
+    int refused = bulk_validate(L, job, 2, results, count);
+    /* Validation can run Lua code (__index): the client may be gone. */
+    if (client_refuse_if_unusable(L, c, op->method, op->path)) {
+        bulk_job_release(job);
+        return 2;
+    }
+    int status = 0;
+    if (job->item_count > 0) {
+        if (bulk_open_slots(job, concurrency, c->response.body.limit) != 0)
+            return luaL_error(L, "orbt: out of memory");
+        c->busy = 1;
+        lua_pushcfunction(L, bulk_run);
+        lua_pushlightuserdata(L, job);
+        lua_pushvalue(L, results);
+        status = lua_pcall(L, 2, 0, 0);
+        c->busy = 0;
+        refused += job->failures;
+    }
+    bulk_job_release(job);
+    client_release_if_pending(c);
+    if (status != 0)
+        return lua_error(L);
+    lua_pushvalue(L, results);
+    orbt_push_int64(L, refused);
+    return 2;
+}

@@ -1,0 +1,13 @@
+/* bulk.h: many calls of one operation at once (create_customers). */
+#ifndef ORBT_BULK_H
+#define ORBT_BULK_H
+
+#include <lua.h>
+
+#include "client.h"
+
+/* client:<op.bulk>(list, {concurrency =, max_retries =, deadline =}) ->
+ * results, failures. Upvalue 1 is the operation's row. */
+int bulk_call(lua_State *L);
+
+#endif

@@ -1,0 +1,130 @@
+/* operations.c: the rows of the partner API, and how each writes its
+ * query and body. */
+#include "operations.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "json.h"
+
+/* ===== Query strings and bodies ===== */
+
+static int write_page_query(const op_input *in, buffer *query)
+{
+    const page_query *q = &in->page;
+    char text[64];
+    int n = 0;
+    if (q->has_page)
+        n = snprintf(text, sizeof text, "page=%" PRId64, q->page);
+    if (q->has_size)
+        n += snprintf(text + n, sizeof text - (size_t)n, "%ssize=%" PRId64, n ? "&" : "", q->size);
+    return n > 0 ? buffer_append(query, text, (size_t)n) : 0;
+}
+
+static int write_customer_body(const op_input *in, buffer *b)
+{
+    const customer_input *c = &in->customer;
+    return buffer_append_str(b, "{\"fullName\":") || json_append_string(b, c->full_name.ptr, c->full_name.len)
+           || buffer_append_str(b, ",\"email\":") || json_append_string(b, c->email.ptr, c->email.len)
+           || buffer_append_str(b, ",\"currency\":") || json_append_string(b, c->currency.ptr, c->currency.len)
+           || buffer_append_str(b, ",\"initialFunds\":") || buffer_append_str(b, c->initial_funds)
+           || buffer_append_str(b, "}");
+}
+
+/* ===== The rows ===== */
+
+const operation orbt_operations[] = {
+    {
+        .name = "create_customer",
+        .method = "POST",
+        .path = "/api/partner/v1/customer",
+        .validate = validate_customer,
+        .write_body = write_customer_body,
+        .answer = ANSWER_DATA,
+        .answer_id = "id",
+        .retry = RETRY_CREATE,
+        .bulk = "create_customers",
+        .bulk_list = "customers",
+    },
+    {
+        .name = "list_customers",
+        .method = "GET",
+        .path = "/api/partner/v1/customer",
+        .validate = validate_page_query,
+        .write_query = write_page_query,
+        .answer = ANSWER_PAGE,
+        .retry = RETRY_READ,
+        .items = "customers",
+        .pages = "customer_pages",
+    },
+};
+
+const size_t orbt_operation_count = sizeof orbt_operations / sizeof orbt_operations[0];
+
+const operation *operation_named(const char *name)
+{
+    for (size_t i = 0; i < orbt_operation_count; i++)
+        if (strcmp(orbt_operations[i].name, name) == 0)
+            return &orbt_operations[i];
+    return NULL;
+}
+
+size_t operation_param_count(const operation *op)
+{
+    size_t n = 0;
+    while (n < OP_PARAMS_MAX && op->params[n].name != NULL)
+        n++;
+    return n;
+}
+
+const char *retry_class_name(retry_class retry)
+{
+    switch (retry) {
+    case RETRY_READ: return "read";
+    case RETRY_KEYED: return "keyed";
+    default: return "create";
+    }
+}
+
+/* ===== Paths ===== */
+
+static int append_param(buffer *out, const op_param *p, const param_value *v)
+{
+    if (p->kind == PARAM_ID) {
+        char digits[24];
+        int n = snprintf(digits, sizeof digits, "%" PRId64, v->id);
+        return n > 0 ? buffer_append(out, digits, (size_t)n) : -1;
+    }
+    /* Every byte but the unreserved ones is percent-encoded, '/' included,
+     * so a value stays one path segment. */
+    char *escaped = curl_easy_escape(NULL, v->text.ptr, (int)v->text.len);
+    int rc = escaped != NULL ? buffer_append_str(out, escaped) : -1;
+    curl_free(escaped);
+    return rc;
+}
+
+int operation_fill_path(const operation *op, const param_value *params, buffer *out)
+{
+    const char *p = op->path;
+    while (*p != '\0') {
+        const char *open = strchr(p, '{');
+        if (open == NULL)
+            return buffer_append_str(out, p);
+        const char *close = strchr(open, '}');
+        if (close == NULL || buffer_append(out, p, (size_t)(open - p)) != 0)
+            return -1;
+        size_t name_len = (size_t)(close - open - 1);
+        size_t i = 0;
+        while (i < OP_PARAMS_MAX && op->params[i].name != NULL
+               && !(strlen(op->params[i].name) == name_len && memcmp(op->params[i].name, open + 1, name_len) == 0))
+            i++;
+        if (i == OP_PARAMS_MAX || op->params[i].name == NULL
+            || append_param(out, &op->params[i], &params[i]) != 0)
+            return -1;
+        p = close + 1;
+    }
+    return 0;
+}
