@@ -96,10 +96,14 @@ $(MODULE): $(OBJ)
 	$(CC) -shared $(SAN_FLAGS) -o $@ $(OBJ) $$(pkg-config --libs $(PKGS))
 
 # For hosts that embed Lua: the same objects in a static library, and the
-# example host program linked with it.
+# example host program linked with it. The objects are linked into one
+# first, and every symbol they did not export (-fvisibility=hidden) is made
+# local to it: a host sees luaopen_orbt and nothing else.
 $(LIBORBT): $(OBJ)
-	rm -f $@
-	ar rcs $@ $(OBJ)
+	rm -f $@ $(BUILD)/liborbt.o
+	$(CC) -r -nostdlib -o $(BUILD)/liborbt.o $(OBJ)
+	objcopy --localize-hidden $(BUILD)/liborbt.o
+	ar rcs $@ $(BUILD)/liborbt.o
 
 $(EMBED): examples/embed/host.c $(LIBORBT)
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) $$(pkg-config --cflags $(LUA_PC)) $< $(LIBORBT) \

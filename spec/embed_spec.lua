@@ -53,4 +53,25 @@ describe("a C host embedding Lua with orbt linked in", function()
     assert.equal(0, stats.auth_failures)
     assert.equal(5, stats.requests_total) -- 2 creates, 1 list, 2 pages of the walk
   end)
+
+  it("puts no name into the host but luaopen_orbt and orbt_ ones", function()
+    local out, built = shell.run(("make --no-print-directory embed %s 2>&1")
+      :format(os.getenv("ORBT_MAKE_ARGS") or ""))
+    assert.is_true(built, out)
+    local archive = assert(os.getenv("ORBT_BUILD")) .. "/liborbt.a"
+    local symbols, listed = shell.run("nm -g --defined-only " .. shell.quote(archive))
+    assert.is_true(listed, symbols)
+    -- Every defined global: luaopen_orbt, or a name with orbt's prefix.
+    local unprefixed = {}
+    for name in symbols:gmatch("\n%x+ %u ([^\n]+)") do
+      if not name:match("^orbt_") then
+        unprefixed[#unprefixed + 1] = name
+      end
+    end
+    assert.same({ "luaopen_orbt" }, unprefixed)
+    -- The helpers are inside, but local: a host's own buffer_init cannot clash.
+    local all = shell.run("nm " .. shell.quote(archive))
+    assert.matches(" t buffer_init\n", all, 1, true)
+    assert.matches(" t transport_perform\n", all, 1, true)
+  end)
 end)
