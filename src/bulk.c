@@ -298,10 +298,10 @@ static int bulk_run(lua_State *L)
     return 0;
 }
 
-int bulk_call(lua_State *L)
+/* The bulk call of op: the client at 1, the list at 2, the options at 3. */
+static int run_bulk(lua_State *L, const operation *op)
 {
     orbt_client *c = client_check(L, 1);
-    const operation *op = lua_touserdata(L, lua_upvalueindex(1));
     validation_error v;
     int concurrency = 0;
     call_limits limits = c->limits;
@@ -309,9 +309,9 @@ int bulk_call(lua_State *L)
         return client_invalid(L, &v, op->method, op->path);
     if (!lua_istable(L, 2)) {
         validation_error not_list;
-        snprintf(not_list.field, sizeof not_list.field, "%s", op->bulk_list);
-        snprintf(not_list.message, sizeof not_list.message, "%s takes a list (a table) of %s", op->bulk,
-                 op->bulk_list);
+        snprintf(not_list.field, sizeof not_list.field, "%s", op->bulk_list ? op->bulk_list : "list");
+        snprintf(not_list.message, sizeof not_list.message, "%s takes a list (a table) of %s",
+                 op->bulk ? op->bulk : "a bulk call", op->bulk_list ? op->bulk_list : "arguments");
         return client_invalid(L, &not_list, op->method, op->path);
     }
     if (client_refuse_if_unusable(L, c, op->method, op->path))
@@ -347,4 +347,20 @@ int bulk_call(lua_State *L)
     lua_pushvalue(L, results);
     orbt_push_int64(L, refused);
     return 2;
+}
+
+int bulk_call(lua_State *L)
+{
+    return run_bulk(L, lua_touserdata(L, lua_upvalueindex(1)));
+}
+
+int bulk_any(lua_State *L)
+{
+    client_check(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    const operation *op = operation_named(name);
+    if (op == NULL)
+        return luaL_error(L, "orbt: no operation named '%s'", name);
+    lua_remove(L, 2);
+    return run_bulk(L, op);
 }

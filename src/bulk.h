@@ -10,4 +10,8 @@
  * results, failures. Upvalue 1 is the operation's row. */
 int bulk_call(lua_State *L);
 
+/* client:_bulk(operation, list, options): the same for any operation, by
+ * name (the specs run every operation's cases through the bulk engine). */
+int bulk_any(lua_State *L);
+
 #endif

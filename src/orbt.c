@@ -128,6 +128,8 @@ int luaopen_orbt(lua_State *L)
 
     lua_newtable(L); /* the client's methods */
     register_operations(L);
+    lua_pushcfunction(L, bulk_any);
+    lua_setfield(L, -2, "_bulk");
     bridge_register(L);
     push_operations(L);
     /* The nginx transport (lua/orbt/cosocket.lua) wraps the operations'

@@ -195,4 +195,29 @@ function M.errors()
     closed = error_fields(after_close), network = error_fields(network) })
 end
 
+-- The framing spec's calls (spec/framing_spec.lua), in order, on a client
+-- made with the posted options; answers one outcome per call.
+function M.framing()
+  ngx.req.read_body()
+  local request = assert(json.decode(ngx.req.get_body_data()))
+  local client = assert(orbt.new(request.options))
+  local outcomes = {}
+  for _, call in ipairs(request.calls) do
+    if call == "pause" then
+      ngx.sleep(0.2)
+    else
+      local result, err = client[call[1]](client, call[2])
+      if result then
+        outcomes[#outcomes + 1] = { ok = true,
+          id = result.id or (result.content and result.content[1] and result.content[1].id) }
+      else
+        outcomes[#outcomes + 1] = { ok = false, kind = err.kind, status = err.status, message = err.message,
+          retryable = err.retryable, retry_after = err.retry_after }
+      end
+    end
+  end
+  client:close()
+  reply(outcomes)
+end
+
 return M

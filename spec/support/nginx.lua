@@ -103,6 +103,15 @@ function Nginx:get(path)
   return tonumber(out) or 0, shell.read_file(self.dir .. "/answer") or ""
 end
 
+-- POST body (JSON) to path on nginx; returns status and body.
+function Nginx:post(path, body)
+  shell.write_file(self.dir .. "/request", body)
+  local out = shell.run(("curl -s --max-time 60 -o %s -w '%%{http_code}' -H 'Content-Type: application/json' "
+    .. "--data-binary @%s %s"):format(shell.quote(self.dir .. "/answer"), shell.quote(self.dir .. "/request"),
+    shell.quote(self.url .. path)))
+  return tonumber(out) or 0, shell.read_file(self.dir .. "/answer") or ""
+end
+
 -- Sends `count` GETs of path at once (curl --parallel); returns the bodies.
 function Nginx:get_parallel(path, count)
   local urls, outputs = {}, {}

@@ -42,13 +42,15 @@ function M.start(scenario_source)
   return self
 end
 
--- What the server saw: connections accepted and request lines read.
+-- What the server saw: connections accepted, request lines and User-Agents read.
 function Raw:seen()
   local log = shell.read_file(self.dir .. "/log") or ""
-  local seen = { connections = 0, requests = {} }
+  local seen = { connections = 0, requests = {}, agents = {} }
   for line in log:gmatch("[^\n]+") do
     if line:match("^connection ") then
       seen.connections = seen.connections + 1
+    elseif line:match("^agent ") then
+      seen.agents[#seen.agents + 1] = line:match("^agent %d+ (.*)$")
     else
       seen.requests[#seen.requests + 1] = line:match("^request %d+ (.*)$")
     end

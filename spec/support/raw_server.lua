@@ -7,8 +7,8 @@
 -- order they arrive (and `default` for the rest). A step: bytes (sent as
 -- the answer), pieces (send them this many bytes at a time, 1 ms apart),
 -- close (close the connection after the step), hold (seconds to wait before
--- answering), later (bytes sent unasked 50 ms after the answer). LOG gets "connection N" per accepted connection and
--- "request N <request line>" per request read. It runs with LuaSocket, one
+-- answering), later (bytes sent unasked 50 ms after the answer). LOG gets "connection N" per accepted connection,
+-- "request N <request line>" and "agent N <User-Agent>" per request read. It runs with LuaSocket, one
 -- connection at a time (the specs' clients are sequential), and exits after
 -- 60 s without a connection.
 local socket = require("socket")
@@ -24,19 +24,21 @@ io.stdout:write("listening on http://127.0.0.1:", port, "\n")
 io.stdout:flush()
 
 -- Reads one request (line, header, Content-Length body); nil at the close.
+-- Returns the request line and the User-Agent.
 local function read_request(conn)
   local first = conn:receive("*l")
   if not first then return nil end
-  local length = 0
+  local length, agent = 0, ""
   while true do
     local line = conn:receive("*l")
     if not line then return nil end
     if line == "" then break end
     local n = line:lower():match("^content%-length:%s*(%d+)")
     if n then length = tonumber(n) end
+    agent = line:match("^[Uu]ser%-[Aa]gent:%s*(.*)$") or agent
   end
   if length > 0 and not conn:receive(length) then return nil end
-  return first
+  return first, agent
 end
 
 local function answer(conn, step)
@@ -62,10 +64,11 @@ while true do
   conn:settimeout(30)
   conn:setoption("tcp-nodelay", true)
   while true do
-    local line = read_request(conn)
+    local line, agent = read_request(conn)
     if not line then break end
     requests = requests + 1
     log:write("request ", requests, " ", line, "\n")
+    log:write("agent ", requests, " ", agent, "\n")
     local step = scenario[requests] or scenario.default or { close = true }
     answer(conn, step)
     if step.close then break end
