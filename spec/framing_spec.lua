@@ -301,7 +301,7 @@ describe("HTTP/1.1 framing, over nginx cosockets #nginx", function()
     local opts = client_options(url, case)
     opts.transport = "cosocket"
     local request = json.encode({ options = opts, calls = case.calls })
-    local status, body = nginx:post("/framing", request)
+    local status, body = nginx:post("/calls", request)
     assert.equal(200, status, body)
     return assert(json.decode(body), body)
   end, true)

@@ -195,9 +195,9 @@ function M.errors()
     closed = error_fields(after_close), network = error_fields(network) })
 end
 
--- The framing spec's calls (spec/framing_spec.lua), in order, on a client
--- made with the posted options; answers one outcome per call.
-function M.framing()
+-- Calls posted by a spec (framing_spec.lua, proxy_spec.lua), in order, on a
+-- client made with the posted options; answers one outcome per call.
+function M.calls()
   ngx.req.read_body()
   local request = assert(json.decode(ngx.req.get_body_data()))
   local client = assert(orbt.new(request.options))
@@ -212,7 +212,7 @@ function M.framing()
           id = result.id or (result.content and result.content[1] and result.content[1].id) }
       else
         outcomes[#outcomes + 1] = { ok = false, kind = err.kind, status = err.status, message = err.message,
-          retryable = err.retryable, retry_after = err.retry_after }
+          retryable = err.retryable, retry_after = err.retry_after, attempts = err.attempts, field = err.field }
       end
     end
   end

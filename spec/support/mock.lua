@@ -115,11 +115,14 @@ end
 
 -- One HTTP exchange through the curl CLI. headers: list of "Name: value".
 -- Returns status (number, 0 when no answer) and the raw body. Over HTTPS
--- curl verifies the mock's certificate against tls.ca.
+-- curl verifies the mock's certificate against tls.ca, unless tls.insecure
+-- (a mock whose certificate a spec wants refused, by the client under test).
 function Mock:http(method, path, headers, body)
   local args = { "curl", "-sS", "--max-time", "30", "-o", self.dir .. "/answer", "-w", "'%{http_code}'",
     "-X", method, "-H", "'Expect:'" }
-  if self.tls and self.tls.ca then
+  if self.tls and self.tls.insecure then
+    args[#args + 1] = "--insecure"
+  elseif self.tls and self.tls.ca then
     args[#args + 1] = "--cacert " .. shell.quote(self.tls.ca)
   end
   for _, h in ipairs(headers or {}) do

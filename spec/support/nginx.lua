@@ -24,6 +24,14 @@ local function random_port()
   return 20000 + (tonumber(hex) % 40000)
 end
 
+local function env_lines(env)
+  local lines = {}
+  for name, value in pairs(env or {}) do
+    lines[#lines + 1] = ("env %s=%s;"):format(name, value)
+  end
+  return table.concat(lines, "\n")
+end
+
 local function fill_template(text, values)
   return (text:gsub("@([%u_]+)@", function(name)
     return assert(values[name], "no value for @" .. name .. "@")
@@ -31,7 +39,9 @@ local function fill_template(text, values)
 end
 
 -- Starts nginx. opts.settings: the table handlers see as spec_settings.
--- Ports are picked at random and picked again if taken.
+-- opts.env: environment variables the workers see ({name = value}), as
+-- nginx.conf's `env` directive sets them. Ports are picked at random and
+-- picked again if taken.
 function M.start(opts)
   local dir = shell.tmpdir()
   assert(shell.exec("mkdir -p " .. shell.quote(dir .. "/tmp")))
@@ -59,6 +69,7 @@ function M.start(opts)
       LUA_CPATH = build .. "/?.so",
       MOCK_URL = opts.settings.mock_url,
       SETTINGS = settings_literal(settings),
+      ENV = env_lines(opts.env),
     })
     shell.write_file(dir .. "/nginx.conf", conf)
     local self = setmetatable({ dir = dir, port = port, url = ("http://127.0.0.1:%d"):format(port),

@@ -28,7 +28,7 @@ local function check_word(what, s)
   return s
 end
 
-local function config(dir, port, basic_auth)
+local function config(dir, port, basic_auth, connect_ports)
   local lines = {
     "Port " .. port,
     "Listen 127.0.0.1",
@@ -40,8 +40,12 @@ local function config(dir, port, basic_auth)
     "LogLevel Info",   -- Info logs every request line, CONNECTs included
     ('PidFile "%s/tinyproxy.pid"'):format(dir),
     "DisableViaHeader Yes",
-    -- No ConnectPort line: CONNECT may reach any port (the mock's is random).
   }
+  -- Without ConnectPort lines CONNECT may reach any port (the mock's is
+  -- random); with them, only those.
+  for _, p in ipairs(connect_ports or {}) do
+    lines[#lines + 1] = "ConnectPort " .. p
+  end
   if basic_auth then
     lines[#lines + 1] = ("BasicAuth %s %s"):format(check_word("user", basic_auth.user),
       check_word("password", basic_auth.password))
@@ -55,7 +59,7 @@ local function launch(self)
   for _, name in ipairs{ "tinyproxy.log", "out", "err", "pid", "status" } do
     os.remove(d .. "/" .. name)
   end
-  shell.write_file(d .. "/tinyproxy.conf", config(d, self.port, self.basic_auth))
+  shell.write_file(d .. "/tinyproxy.conf", config(d, self.port, self.basic_auth, self.connect_ports))
   -- In the foreground (-d) under a watcher shell, which records its pid
   -- and, once it ends, its exit status.
   local script = ("tinyproxy -d -c %s/tinyproxy.conf >%s/out 2>%s/err & echo $! >%s/pid; wait $!; echo $? >%s/status")
@@ -84,11 +88,13 @@ end
 
 -- Starts tinyproxy. opts.basic_auth = {user =, password =}: every request
 -- must then carry those credentials (407 without any; tinyproxy answers
--- wrong ones with 401). opts.port: the port to
+-- wrong ones with 401). opts.connect_ports: the only ports CONNECT may
+-- reach (a CONNECT elsewhere is refused with 403). opts.port: the port to
 -- try first (the others are picked at random).
 function M.start(opts)
   opts = opts or {}
-  local self = setmetatable({ dir = shell.tmpdir(), basic_auth = opts.basic_auth }, Proxy)
+  local self = setmetatable({ dir = shell.tmpdir(), basic_auth = opts.basic_auth,
+    connect_ports = opts.connect_ports }, Proxy)
   for try = 1, 10 do
     self.port = try == 1 and opts.port or random_port()
     if launch(self) == "up" then
