@@ -43,6 +43,9 @@
 --   BENCH_WALK           consumers in the large walk (default 100000)
 --   BENCH_BULK           creates in the bulk part (default 2000)
 --   BENCH_SYSCALLS=0     skip counting syscalls
+--   BENCH_PARTS          the parts to run, comma-separated (default: all of
+--                        http,sign,syscalls,walk,bulk); e.g.
+--                        BENCH_PARTS=sign runs only signing
 --   BENCH_OUT            where to write the table
 
 local socket = require("socket")
@@ -72,9 +75,26 @@ local S = {
   bulk_delay_ms = 20,
   bulk_concurrency = 16,
   syscalls = os.getenv("BENCH_SYSCALLS") ~= "0",
+  parts = {},
   trace_counts = { 100, 2100 },    -- syscalls: the difference of the two runs is per request
 }
 S.wrk_seconds = max(1, floor(S.seconds + 0.5))
+
+local PART_NAMES = { "http", "sign", "syscalls", "walk", "bulk" }
+do
+  local known = {}
+  for _, name in ipairs(PART_NAMES) do known[name] = true end
+  local list = os.getenv("BENCH_PARTS") or concat(PART_NAMES, ",")
+  for name in list:gmatch("[^,%s]+") do
+    if not known[name] then
+      io.stderr:write("bench: unknown part '", name, "' in BENCH_PARTS; known: ", concat(PART_NAMES, ","), "\n")
+      os.exit(2)
+    end
+    S.parts[name] = true
+  end
+  S.syscalls = S.syscalls and S.parts.syscalls == true
+end
+local PARTS = S.parts
 
 local BENCH = arg[0]:match("^(.*)/[^/]+$") or "."
 local BUILD = os.getenv("ORBT_BUILD") or "build/lua5.4"
@@ -934,23 +954,30 @@ local function tls_section(line, server)
   end
 end
 
-local function report(servers, syscalls, walk, load_before, bulk)
+local function report(parts)
+  local servers, syscalls, walk, load_before, bulk = parts.servers, parts.syscalls, parts.walk, parts.load_before,
+    parts.bulk
   local out = {}
   local function line(s) out[#out + 1] = s end
   local cores = tonumber((sh("nproc"))) or 1
   line(("orbt benchmark, %s UTC. %s. Load average before/after: %s / %s."):format(os.date("!%Y-%m-%d %H:%M"),
     machine(), load_before, loadavg()))
   line(versions() .. ".")
-  line(("%d round(s); HTTP runs of %gs (wrk %ds), %d requests per run of (e), signing runs of %gs. "
-    .. "Figures are medians over the rounds; ratios are taken within each round, then the median.")
-    :format(S.rounds, S.seconds, S.wrk_seconds, S.cli_count, S.sign_seconds))
+  if PARTS.http or PARTS.sign then
+    line(("%d round(s); HTTP runs of %gs (wrk %ds), %d requests per run of (e), signing runs of %gs. "
+      .. "Figures are medians over the rounds; ratios are taken within each round, then the median.")
+      :format(S.rounds, S.seconds, S.wrk_seconds, S.cli_count, S.sign_seconds))
+  end
   if (tonumber(load_before:match("^%S+")) or 0) > 0.25 * cores then
     line("The machine had other load when the run began (load average above): requests/s are lower and "
       .. "noisier than on an idle machine. The ratios within rounds and the CPU per request hold up better.")
   end
-  line("")
-  line(HEADER)
-  line(RULE)
+  local main_table = #servers > 0 or PARTS.sign or #walk > 0 or #bulk > 0
+  if main_table then
+    line("")
+    line(HEADER)
+    line(RULE)
+  end
   for _, server in ipairs(servers) do
     local alternatives, reference_alt = alternatives_of(server)
     for _, workload in ipairs(WORKLOADS) do
@@ -961,7 +988,7 @@ local function report(servers, syscalls, walk, load_before, bulk)
       end
     end
   end
-  for _, workload in ipairs(WORKLOADS) do
+  for _, workload in ipairs(PARTS.sign and WORKLOADS or {}) do
     local reference = "sign|" .. workload.key .. "|luaossl"
     for _, signer in ipairs(SIGNERS) do
       line(table_row("signing: " .. signer.label, "sign " .. workload.key:upper() .. " inputs", "—",
@@ -993,30 +1020,34 @@ local function report(servers, syscalls, walk, load_before, bulk)
         microseconds(r.cpu), mib(r.rss)))
     end
   end
-  line("")
-  line("Per second: requests (wall clock) for HTTP rows; signatures per second of the signer's own CPU time "
-    .. "for signing rows; consumers for walking rows. "
-    .. "(f) is the server's ceiling on one connection: wrk sends requests the harness signed just before, "
-    .. "and does not parse answers. nginx answers every request with the bytes orbt-mock gave for it and "
-    .. "checks nothing; orbt-mock checks every signature, timestamp and body hash and stores every create. "
-    .. "Signing rows make the same five headers from the same inputs (fixed timestamp); the C rows build no "
-    .. "table. CPU per request is the client's own (user + system, all threads) over the measured part; for "
-    .. "(e) and (f) it is the whole run's over its requests, every process included for (e). "
-    .. "Peak RSS is the highest over the rounds (/usr/bin/time %M); for (e) it is the largest single process. "
-    .. "(a') is (a) with CURLOPT_NOSIGNAL: without it libcurl installs and restores a SIGPIPE handler around "
-    .. "every transfer (the rt_sigaction calls in the syscall table). The CPU targets against (a') take "
-    .. "orbt's CPU per request over (a')'s within each round, then the median over the rounds.")
-  line("")
-  line("nginx HTTPS rows: the same nginx and answers over TLS, with an RSA 2048 certificate for 127.0.0.1 signed "
-    .. "by a CA made for the run; every client verifies the certificate against that CA's file (orbt: "
-    .. "ca_file; LuaSec: verify = \"peer\", cafile). LuaSec checks the chain only, not the host name; orbt "
-    .. "(libcurl) checks both. Ratios are to (g), ssl.https, which makes a new connection for every "
-    .. "request and writes the request line and the headers as two TLS records without TCP_NODELAY, so "
-    .. "the second often waits for the server's delayed ACK (some 40 ms on Linux); (i) makes a new "
-    .. "connection per request too, without that stall. TLS handshakes per run are counted in the "
-    .. "server's access log of each run ($connection_requests = 1: a new connection, so a handshake; "
-    .. "$ssl_session_reused = r: a resumed one), over the rounds, with the requests of those runs, "
-    .. "warm-up included; a run's log must hold exactly the requests the client made, all over TLS.")
+  if main_table then
+    line("")
+    line("Per second: requests (wall clock) for HTTP rows; signatures per second of the signer's own CPU time "
+      .. "for signing rows; consumers for walking rows. "
+      .. "(f) is the server's ceiling on one connection: wrk sends requests the harness signed just before, "
+      .. "and does not parse answers. nginx answers every request with the bytes orbt-mock gave for it and "
+      .. "checks nothing; orbt-mock checks every signature, timestamp and body hash and stores every create. "
+      .. "Signing rows make the same five headers from the same inputs (fixed timestamp); the C rows build no "
+      .. "table. CPU per request is the client's own (user + system, all threads) over the measured part; for "
+      .. "(e) and (f) it is the whole run's over its requests, every process included for (e). "
+      .. "Peak RSS is the highest over the rounds (/usr/bin/time %M); for (e) it is the largest single process. "
+      .. "(a') is (a) with CURLOPT_NOSIGNAL: without it libcurl installs and restores a SIGPIPE handler around "
+      .. "every transfer (the rt_sigaction calls in the syscall table). The CPU targets against (a') take "
+      .. "orbt's CPU per request over (a')'s within each round, then the median over the rounds.")
+  end
+  if #servers > 0 then
+    line("")
+    line("nginx HTTPS rows: the same nginx and answers over TLS, with an RSA 2048 certificate for 127.0.0.1 signed "
+      .. "by a CA made for the run; every client verifies the certificate against that CA's file (orbt: "
+      .. "ca_file; LuaSec: verify = \"peer\", cafile). LuaSec checks the chain only, not the host name; orbt "
+      .. "(libcurl) checks both. Ratios are to (g), ssl.https, which makes a new connection for every "
+      .. "request and writes the request line and the headers as two TLS records without TCP_NODELAY, so "
+      .. "the second often waits for the server's delayed ACK (some 40 ms on Linux); (i) makes a new "
+      .. "connection per request too, without that stall. TLS handshakes per run are counted in the "
+      .. "server's access log of each run ($connection_requests = 1: a new connection, so a handshake; "
+      .. "$ssl_session_reused = r: a resumed one), over the rounds, with the requests of those runs, "
+      .. "warm-up included; a run's log must hold exactly the requests the client made, all over TLS.")
+  end
   line("")
   line("Targets:")
   -- A ratio against its goal: at least goal, or with at_most, at most goal.
@@ -1040,7 +1071,7 @@ local function report(servers, syscalls, walk, load_before, bulk)
         :format(workload.label, server.name), cpu_ratio(b, http_id(server, workload, C_FAIR)), 0.85, true)
     end
   end
-  for _, workload in ipairs(WORKLOADS) do
+  for _, workload in ipairs(PARTS.sign and WORKLOADS or {}) do
     target(("orbt.sign / luaossl, %s inputs"):format(workload.key:upper()),
       ratio("sign|" .. workload.key .. "|orbt", "sign|" .. workload.key .. "|luaossl"), 2.5)
   end
@@ -1053,8 +1084,10 @@ local function report(servers, syscalls, walk, load_before, bulk)
       thousands(walk[1].count), mib(walk[2].result.rss), thousands(walk[2].count),
       walk[2].result.rss / walk[1].result.rss))
   end
-  line("")
-  line("Client CPU per request, orbt against (c) and (a') (medians; lower is better for orbt):")
+  if #servers > 0 then
+    line("")
+    line("Client CPU per request, orbt against (c) and (a') (medians; lower is better for orbt):")
+  end
   for _, server in ipairs(servers) do
     for _, workload in ipairs(server.tls and {} or WORKLOADS) do
       local b = cpu_of(http_id(server, workload, ORBT))
@@ -1074,7 +1107,7 @@ local function report(servers, syscalls, walk, load_before, bulk)
   end
   if syscalls then
     line("")
-    syscall_table(line, servers[1], syscalls)
+    syscall_table(line, parts.syscall_server, syscalls)
   end
   return concat(out, "\n") .. "\n"
 end
@@ -1086,9 +1119,11 @@ local function main()
   -- A rough guess from runs on a 2-core machine: for each round 28 client
   -- runs (8 over TLS), 4 wrk runs, 4 runs of (e) at some 14 requests/s and
   -- 8 signing runs; then counting syscalls, and seeding the walk at ~7,000 creates/s.
-  progress(("%d round(s), about %d s; BENCH_QUICK=1 for a smoke run"):format(S.rounds,
-    floor(S.rounds * (28 * (S.seconds + 0.1) + 4 * (S.wrk_seconds + 0.3) + 4 * S.cli_count / 14
-      + 8 * (S.sign_seconds + 0.05)) + S.walk_large / 7000 + 15)))
+  local http_round = PARTS.http and (28 * (S.seconds + 0.1) + 4 * (S.wrk_seconds + 0.3) + 4 * S.cli_count / 14) or 0
+  local sign_round = PARTS.sign and 8 * (S.sign_seconds + 0.05) or 0
+  local seconds = S.rounds * (http_round + sign_round) + (PARTS.walk and S.walk_large / 7000 or 0) + 15
+  progress(("%sabout %d s; BENCH_QUICK=1 for a smoke run"):format(
+    (PARTS.http or PARTS.sign) and ("%d round(s), "):format(S.rounds) or "", floor(seconds)))
   local mock = start_mock("mock")
   -- 20 consumers for the GET page; then the answers nginx repeats are the
   -- ones orbt-mock gives, byte for byte.
@@ -1098,20 +1133,26 @@ local function main()
   local created_status, created = raw_request(mock.url, "POST", PATH, create_body("canned", 1))
   assert(is_2xx(created_status), "orbt-mock answered the create with " .. tostring(created_status))
   local canned = { page = page, page_status = page_status, created = created, created_status = created_status }
-  local nginx, nginx_tls = start_nginx(canned)
-  local servers = { nginx, mock, nginx_tls }
-
-  for round = 1, S.rounds do
-    run_http_round(servers, round)
-    run_sign_round(round)
+  local nginx, nginx_tls
+  if PARTS.http or S.syscalls then
+    nginx, nginx_tls = start_nginx(canned)
   end
-  local syscalls = run_syscalls(nginx)
-  stop(nginx.pid)
-  stop(mock.pid)
-  local walk = run_walk()
-  local bulk = run_bulk()
+  local servers = PARTS.http and { nginx, mock, nginx_tls } or {}
 
-  local text = report(servers, syscalls, walk, load_before, bulk)
+  if PARTS.http or PARTS.sign then
+    for round = 1, S.rounds do
+      if PARTS.http then run_http_round(servers, round) end
+      if PARTS.sign then run_sign_round(round) end
+    end
+  end
+  local syscalls = S.syscalls and run_syscalls(nginx) or nil
+  if nginx then stop(nginx.pid) end
+  stop(mock.pid)
+  local walk = PARTS.walk and run_walk() or {}
+  local bulk = PARTS.bulk and run_bulk() or {}
+
+  local text = report{ servers = servers, syscalls = syscalls, syscall_server = nginx, walk = walk,
+    load_before = load_before, bulk = bulk }
   os.execute("mkdir -p " .. quote(OUT:match("^(.*)/[^/]+$") or "."))
   write_file(OUT, text)
   io.stdout:write("\n", text)
