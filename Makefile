@@ -211,17 +211,24 @@ soak: deps-test $(MODULE) $(MOCK)
 # bench/run.lua starts nginx (canned answers) and orbt-mock on free loopback
 # ports, runs every alternative in interleaved rounds and prints one markdown
 # table, also written to build/bench/results.md. BENCH_QUICK=1 is a smoke
-# run; bench/run.lua lists the other settings.
-BENCH_DEBS  := $(BUILD_DEBS) lua-socket lua-luaossl lua-cjson lua-sec wrk nginx curl openssl jq time strace
+# run; bench/run.lua lists the other settings. The nginx-at-scale part runs
+# orbt inside Debian's nginx, so it needs the LuaJIT build of the module too.
+BENCH_DEBS  := $(BUILD_DEBS) $(DEBS_luajit) lua-socket lua-luaossl lua-cjson lua-sec wrk nginx \
+               libnginx-mod-http-lua curl openssl jq time strace
 BENCH_BINS  := build/bench/curl_loop build/bench/sign_c
 
-.PHONY: bench deps-bench
+.PHONY: bench deps-bench bench-luajit
 
-bench: deps-bench $(MODULE) $(MOCK) $(BENCH_BINS)
+bench: deps-bench $(MODULE) $(MOCK) $(BENCH_BINS) bench-luajit
 	ORBT_BUILD=$(abspath $(BUILD)) ORBT_MOCK=$(abspath $(MOCK)) BENCH_BIN=$(abspath build/bench) LUA=$(LUA) \
+	  ORBT_NGINX_BUILD=$(abspath $(TOP)/luajit) ORBT_LUA_DIR=$(CURDIR)/lua \
 	  BENCH_OUT=$(abspath build/bench/results.md) \
 	  LUA_PATH="$(CURDIR)/bench/?.lua;$(CURDIR)/lua/?.lua;;" LUA_CPATH="$(abspath $(BUILD))/?.so;;" \
 	  $(LUA) bench/run.lua
+
+# orbt.so for the LuaJIT that Debian's nginx embeds (make RUNTIME=luajit).
+bench-luajit: deps-bench
+	$(MAKE) --no-print-directory RUNTIME=luajit $(TOP)/luajit/orbt.so
 
 build/bench:
 	mkdir -p $@

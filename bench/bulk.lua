@@ -24,7 +24,7 @@ local fault = ('{"path":"/api/partner/v1/customer","method":"POST","delay_ms":%d
 local _, status = http.request{ url = base_url .. "/__mock/faults", method = "POST",
   headers = { ["Content-Type"] = "application/json", ["Content-Length"] = #fault },
   source = ltn12.source.string(fault) }
-if status ~= 200 then workload.fail("orbt-mock refused the delay fault: " .. tostring(status)) end
+if not workload.is_2xx(status) then workload.fail("orbt-mock refused the delay fault: " .. tostring(status)) end
 
 local creds = workload.credentials()
 local client, err = orbt.new{ api_key = creds.api_key, client_id = creds.client_id, secret = creds.secret,

@@ -25,13 +25,13 @@ one_request() {
     i=$1
     if [ "$workload" = get ]; then
         method=GET url="$base_url$path?page=0&size=20" body=""
-        want=200 check='(.content | length) == 20 and all(.content[]; (.consumerId | type) == "number"
+        check='(.content | length) == 20 and all(.content[]; (.consumerId | type) == "number"
             and (.consumerName | type) == "string" and (.consumerEmail | type) == "string")
             and .page == 0 and .size == 20 and (.hasNext | type) == "boolean"'
     else
         method=POST url="$base_url$path"
         body="{\"fullName\":\"Bench Consumer\",\"email\":\"$tag-$i@bench.example\",\"currency\":\"USD\",\"initialFunds\":1}"
-        want=201 check='.success == true and (.data.id | type) == "number"
+        check='.success == true and (.data.id | type) == "number"
             and (.data.walletId | type) == "string" and .data.currency == "USD"'
     fi
     ts=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
@@ -45,10 +45,10 @@ one_request() {
         set -- "$@" -H "Content-Type: application/json" --data-binary "$body"
     fi
     status=$(curl "$@" "$url") || { echo "fail curl could not send $method"; exit 1; }
-    if [ "$status" != "$want" ]; then
-        echo "fail $method answered $status: $(head -c 200 "$dir/answer")"
-        exit 1
-    fi
+    case $status in
+        2??) ;;
+        *) echo "fail $method answered $status: $(head -c 200 "$dir/answer")"; exit 1 ;;
+    esac
     jq -e "$check" "$dir/answer" >/dev/null || { echo "fail the $method answer did not check out"; exit 1; }
 }
 

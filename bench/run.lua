@@ -5,7 +5,10 @@
 -- The workload (bench/workload.lua): a signed GET of a 20-item page and a
 -- signed POST create, one connection, sequential, every answer parsed and
 -- checked. It is sent by
---   (a) a plain C loop on one reused libcurl handle (bench/curl_loop.c),
+--   (a) a plain C loop on one reused libcurl handle with libcurl's default
+--       options (bench/curl_loop.c),
+--   (a') the same loop with CURLOPT_NOSIGNAL, which spares libcurl's
+--       per-request signal handling: the fair C baseline,
 --   (b) orbt (bench/client_orbt.lua),
 --   (c) hand-written Lua on one kept-alive LuaSocket connection with luaossl
 --       and lua-cjson (bench/client_socket.lua),
@@ -28,8 +31,13 @@
 -- every alternative once, in a rotated order, so that drift of the machine
 -- cancels in the ratios, which are taken within a round; the table shows
 -- medians over the rounds. Then: signing alone (bench/sign.lua,
--- bench/sign_c.c), syscalls per request (perf trace or strace), and the peak RSS of
--- walking 1,000 and 100,000 consumers with client:customers{size = 50}.
+-- bench/sign_c.c), syscalls per request (perf trace or strace), the peak RSS of
+-- walking 1,000 and 100,000 consumers with client:customers{size = 50},
+-- bulk creation, and nginx at scale: one nginx worker whose handler makes
+-- one orbt call per request (cosockets) to an upstream that holds every
+-- request 50 ms, with 1,000 handler requests in flight at once (wrk), beside
+-- proxy_pass to the same upstream (bench/scale_nginx.lua,
+-- bench/nginx_scale.conf.in, bench/nginx_upstream.conf.in).
 --
 -- Settings from the environment:
 --   BENCH_QUICK=1        a smoke run: one short round, a small walk
@@ -40,6 +48,15 @@
 --   BENCH_WALK           consumers in the large walk (default 100000)
 --   BENCH_BULK           creates in the bulk part (default 2000)
 --   BENCH_SYSCALLS=0     skip counting syscalls
+--   BENCH_SCALE_IN_FLIGHT
+--                        nginx at scale: handler requests in flight at once
+--                        (wrk connections; default 1000)
+--   BENCH_SCALE_HOLD_MS  nginx at scale: how long the upstream holds every
+--                        request (default 50)
+--   BENCH_SCALE_SECONDS  nginx at scale: seconds of load per run (default 5)
+--   BENCH_PARTS          the parts to run, comma-separated (default: all of
+--                        http,sign,syscalls,walk,bulk,scale); e.g.
+--                        BENCH_PARTS=scale runs only nginx at scale
 --   BENCH_OUT            where to write the table
 
 local socket = require("socket")
@@ -69,12 +86,39 @@ local S = {
   bulk_delay_ms = 20,
   bulk_concurrency = 16,
   syscalls = os.getenv("BENCH_SYSCALLS") ~= "0",
+  parts = {},
   trace_counts = { 100, 2100 },    -- syscalls: the difference of the two runs is per request
+  -- nginx at scale: handler requests in flight at once (wrk connections),
+  -- how long the upstream holds each request, seconds of load per run.
+  scale_in_flight = floor(setting("BENCH_SCALE_IN_FLIGHT", 1000)),
+  scale_hold_ms = setting("BENCH_SCALE_HOLD_MS", 50),
+  scale_seconds = max(1, floor(setting("BENCH_SCALE_SECONDS", QUICK and 2 or 5) + 0.5)),
+  scale_threads = 2,               -- wrk threads
+  scale_min_peak = 0.9,            -- the upstream's peak in flight must reach this share of scale_in_flight
 }
 S.wrk_seconds = max(1, floor(S.seconds + 0.5))
 
+local PART_NAMES = { "http", "sign", "syscalls", "walk", "bulk", "scale" }
+do
+  local known = {}
+  for _, name in ipairs(PART_NAMES) do known[name] = true end
+  local list = os.getenv("BENCH_PARTS") or concat(PART_NAMES, ",")
+  for name in list:gmatch("[^,%s]+") do
+    if not known[name] then
+      io.stderr:write("bench: unknown part '", name, "' in BENCH_PARTS; known: ", concat(PART_NAMES, ","), "\n")
+      os.exit(2)
+    end
+    S.parts[name] = true
+  end
+  S.syscalls = S.syscalls and S.parts.syscalls == true
+end
+local PARTS = S.parts
+
 local BENCH = arg[0]:match("^(.*)/[^/]+$") or "."
 local BUILD = os.getenv("ORBT_BUILD") or "build/lua5.4"
+-- The LuaJIT build of orbt and its pure-Lua layer, for nginx at scale.
+local NGINX_BUILD = os.getenv("ORBT_NGINX_BUILD") or "build/luajit"
+local LUA_DIR = os.getenv("ORBT_LUA_DIR") or "lua"
 local MOCK = os.getenv("ORBT_MOCK") or "build/orbt-mock"
 local BIN = os.getenv("BENCH_BIN") or (BUILD .. "/bench")
 local OUT = os.getenv("BENCH_OUT") or (BIN .. "/results.md")
@@ -113,6 +157,10 @@ end
 local function progress(...)
   io.stderr:write("bench: ", concat({ ... }), "\n")
   io.stderr:flush()
+end
+
+local function is_2xx(status)
+  return type(status) == "number" and status >= 200 and status <= 299
 end
 
 local function command_exists(name)
@@ -219,9 +267,10 @@ local function make_certificates(dir)
   end
 end
 
--- Starts nginx with two servers: plain HTTP, and HTTPS (see nginx.conf.in).
-local function start_nginx(page, created)
-  for _, text in ipairs{ page, created } do
+-- Starts nginx with two servers: plain HTTP, and HTTPS (see nginx.conf.in),
+-- answering with orbt-mock's statuses and bytes (canned).
+local function start_nginx(canned)
+  for _, text in ipairs{ canned.page, canned.created } do
     assert(not text:find("[\\'$]"), "a canned answer holds a character nginx would interpret")
   end
   local dir = TMP .. "/nginx"
@@ -231,8 +280,9 @@ local function start_nginx(page, created)
   while tls_port == port do tls_port = free_port() end
   local user = sh("id -u"):match("^0%s") and "user root;" or ""
   local conf = read_file(BENCH .. "/nginx.conf.in")
-  local fields = { USER = user, DIR = dir, PORT = tostring(port), TLS_PORT = tostring(tls_port), PAGE = page,
-    CREATED = created }
+  local fields = { USER = user, DIR = dir, PORT = tostring(port), TLS_PORT = tostring(tls_port),
+    PAGE = canned.page, PAGE_STATUS = tostring(canned.page_status), CREATED = canned.created,
+    CREATED_STATUS = tostring(canned.created_status) }
   conf = conf:gsub("@([%u_]+)@", function(key) return assert(fields[key], key) end)
   write_file(dir .. "/nginx.conf", conf)
   local nginx = command_exists("nginx") and "nginx" or "/usr/sbin/nginx"
@@ -392,7 +442,7 @@ local function tls_log_since(path, from, expected)
     local connection, nth, reused, protocol, status = l:match("^(%d+) (%d+) (%S+) (%S+) (%d+)$")
     if not connection then return nil, "unreadable access log line: " .. l end
     if protocol == "-" then return nil, "a request without TLS in the TLS server's log" end
-    if status ~= "200" and status ~= "201" then return nil, "nginx logged status " .. status end
+    if not status:match("^2%d%d$") then return nil, "nginx logged status " .. status end
     if not seen[connection] then
       seen[connection] = true
       t.connections = t.connections + 1
@@ -435,10 +485,18 @@ local function lua_client(script, exports)
   end
 end
 
+local function c_loop(options)
+  return function(server, workload, tag)
+    return measure(("%s%s %s %s %gs %s"):format(quote(BIN .. "/curl_loop"), options, quote(server.url), workload,
+      S.seconds, tag))
+  end
+end
+
+-- Keys name the alternatives in the table; tag (in emails) is the key in
+-- letters and digits.
 local ALTERNATIVES = {
-  { key = "a", label = "(a) C: libcurl, reused handle", run = function(server, workload, tag)
-    return measure(("%s %s %s %gs %s"):format(quote(BIN .. "/curl_loop"), quote(server.url), workload, S.seconds, tag))
-  end },
+  { key = "a", label = "(a) C: libcurl, reused handle", run = c_loop("") },
+  { key = "a'", tag = "a1", label = "(a') C: libcurl, reused handle, CURLOPT_NOSIGNAL", run = c_loop(" --nosignal") },
   { key = "b", label = "(b) orbt", run = lua_client("client_orbt.lua") },
   { key = "c", label = "(c) Lua: LuaSocket keep-alive + luaossl + lua-cjson", run = lua_client("client_socket.lua") },
   { key = "d", label = "(d) Lua: socket.http + luaossl + lua-cjson", run = lua_client("client_http.lua") },
@@ -448,7 +506,15 @@ local ALTERNATIVES = {
   end },
   { key = "f", label = "(f) wrk -t1 -c1, pre-signed", run = run_wrk },
 }
-local REFERENCE = ALTERNATIVES[6]
+
+local function alternative(key)
+  for _, alt in ipairs(ALTERNATIVES) do
+    if alt.key == key then return alt end
+  end
+  error("no alternative " .. key)
+end
+local REFERENCE = alternative("f")
+local ORBT, HAND_WRITTEN, C_FAIR = alternative("b"), alternative("c"), alternative("a'")
 
 -- Over HTTPS; ratios are to (g), the usual way to write HTTPS in Lua.
 local TLS_ALTERNATIVES = {
@@ -554,15 +620,21 @@ local function rates_of(id)
   return list
 end
 
--- Median over the rounds of rate(id) / rate(reference) within each round.
-local function ratio(id, reference)
+-- Median over the rounds of rate(id) / rate(reference) within each round
+-- (field "rates"), or of their CPU times per request (field "cpus").
+local function ratio(id, reference, field)
+  field = field or "rates"
   local a, b = results[id], results[reference]
   if not a or not b or a.failed or b.failed then return nil end
   local list = {}
-  for round, rate in pairs(a.rates) do
-    if b.rates[round] then list[#list + 1] = rate / b.rates[round] end
+  for round, x in pairs(a[field]) do
+    if b[field][round] then list[#list + 1] = x / b[field][round] end
   end
   return median(list)
+end
+
+local function cpu_ratio(id, reference)
+  return ratio(id, reference, "cpus")
 end
 
 -- ===== The parts =====
@@ -583,7 +655,7 @@ local function run_http_round(servers, round)
     for _, workload in ipairs(WORKLOADS) do
       for k = 0, n - 1 do
         local alt = alternatives[(k + round - 1) % n + 1]
-        local tag = ("%s-r%d-%s"):format(alt.key, round, server.name)
+        local tag = ("%s-r%d-%s"):format(alt.tag or alt.key, round, server.name)
         local r = alt.run(server, workload.key, tag)
         record(http_id(server, workload, alt), round, r)
         if r.rate then
@@ -667,6 +739,7 @@ end
 -- The alternatives whose syscalls are counted, and how to run each for a count.
 local SYSCALL_CLIENTS = {
   { key = "a", program = function() return quote(BIN .. "/curl_loop") end },
+  { key = "a'", tag = "a1", program = function() return quote(BIN .. "/curl_loop") .. " --nosignal" end },
   { key = "b", program = function() return LUA .. " " .. quote(BENCH .. "/client_orbt.lua") end },
   { key = "c", program = function() return LUA .. " " .. quote(BENCH .. "/client_socket.lua") end },
 }
@@ -694,8 +767,8 @@ local function run_syscalls(server)
       local function cmd(count, tag)
         return ("%s %s %s %d %s"):format(client.program(), quote(server.url), workload.key, count, tag)
       end
-      local c1, why1 = syscall_counts(tracer, cmd(short, "trace-short-" .. client.key))
-      local c2, why2 = syscall_counts(tracer, cmd(long, "trace-long-" .. client.key))
+      local c1, why1 = syscall_counts(tracer, cmd(short, "trace-short-" .. (client.tag or client.key)))
+      local c2, why2 = syscall_counts(tracer, cmd(long, "trace-long-" .. (client.tag or client.key)))
       local column = { key = client.key, workload = workload, per = {} }
       if c1 and c2 then
         for name, n in pairs(c2.calls) do
@@ -747,6 +820,293 @@ local function run_bulk()
     rows[#rows + 1] = { concurrency = concurrency, result = r }
     progress(("bulk: %d creates at concurrency %d: %s"):format(S.bulk_count, concurrency,
       r.failed and ("FAILED " .. r.failed) or (rate_text(r.rate) .. " creates/s")))
+  end
+  return rows
+end
+
+-- ===== nginx at scale =====
+
+-- Two nginx processes, one worker each (bench/nginx_scale.conf.in,
+-- bench/nginx_upstream.conf.in): the front serves /orbt, where every
+-- request makes one orbt call through cosockets, and /proxy, proxy_pass to
+-- the same upstream; the upstream holds every request scale_hold_ms and
+-- counts the requests in flight. wrk keeps scale_in_flight requests in
+-- flight at the front for scale_seconds. Each alternative gets a fresh pair,
+-- so that the front worker's RSS before the load is its own.
+
+local function absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  return (sh("pwd"):gsub("%s+$", "")) .. "/" .. path
+end
+
+-- orbt's keep-alive pool per worker, as lua/orbt/cosocket.lua sets it.
+local function orbt_pool_size()
+  local text = read_file(LUA_DIR .. "/orbt/cosocket.lua") or ""
+  return tonumber(text:match("KEEPALIVE_POOL_SIZE%s*=%s*(%d+)"))
+end
+
+local function scale_alternatives()
+  local list = {
+    { key = "b", label = "(b) orbt: list_customers{size = 20} per request, cosockets", short = "(b) orbt",
+      path = "/orbt", keepalive = 1, checked = true },
+    { key = "proxy", label = ("nginx proxy_pass, upstream keepalive %s"):format(thousands(S.scale_in_flight)),
+      path = "/proxy", keepalive = S.scale_in_flight },
+  }
+  local pool = orbt_pool_size()
+  if pool and pool < S.scale_in_flight then
+    list[#list + 1] = { key = "proxy-pool", label = ("nginx proxy_pass, upstream keepalive %d (orbt's pool)")
+      :format(pool), path = "/proxy", keepalive = pool }
+  end
+  return list
+end
+
+-- A Lua table constructor for the settings nginx's init_by_lua reads.
+local function lua_literal(t)
+  local keys, parts = {}, {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local v = t[k]
+    parts[#parts + 1] = ("%s = %s"):format(k, type(v) == "string" and ("%q"):format(v) or tostring(v))
+  end
+  return "{ " .. concat(parts, ", ") .. " }"
+end
+
+-- Descriptors each process needs: two per handler request at the front
+-- (its client and its upstream connection), and room to spare.
+local function scale_nofile()
+  return 2 * S.scale_in_flight + 1024
+end
+
+-- nil, or why this machine cannot open that many descriptors.
+local function scale_limits_problem()
+  local need = scale_nofile()
+  local hard = sh("sh -c 'ulimit -Hn' 2>&1"):gsub("%s+$", "")
+  if hard == "unlimited" or (tonumber(hard) or 0) >= need then return nil end
+  if sh("id -u"):match("^0%s") then return nil end -- root may raise its hard limit
+  return ("nginx at scale needs %d open files per process; the hard limit (ulimit -Hn) is %s"):format(need, hard)
+end
+
+local function start_scale_nginx(role, dir, template, fields)
+  local conf = read_file(BENCH .. "/" .. template)
+  fields.DIR = dir
+  fields.USER = sh("id -u"):match("^0%s") and "user root;" or ""
+  fields.NOFILE = tostring(scale_nofile())
+  fields.CONNECTIONS = tostring(scale_nofile() - 512)
+  fields.BACKLOG = tostring(2 * S.scale_in_flight)
+  conf = conf:gsub("@([%u_]+)@", function(key) return assert(fields[key], key) end)
+  local path = dir .. "/" .. role .. ".conf"
+  write_file(path, conf)
+  local nginx = command_exists("nginx") and "nginx" or "/usr/sbin/nginx"
+  local pid = background(("%s -p %s -c %s -e %s"):format(nginx, quote(dir), quote(path),
+    quote(dir .. "/" .. role .. "-error.log")), "scale-" .. role)
+  wait_for(function()
+    return ("nginx (%s) did not start: %s%s"):format(role, read_file(TMP .. "/scale-" .. role .. ".log") or "",
+      read_file(dir .. "/" .. role .. "-error.log") or "")
+  end, function()
+    return accepts(tonumber(fields.PORT))
+  end)
+  return pid
+end
+
+local function http_get(url)
+  local body, status = require("socket.http").request(url)
+  return is_2xx(status) and body or nil, status
+end
+
+local function proc_status_kib(pid, field)
+  return tonumber((read_file("/proc/" .. pid .. "/status") or ""):match(field .. ":%s*(%d+) kB"))
+end
+
+-- The process's CPU seconds so far (user + system), from /proc/PID/stat.
+local CLOCK_TICKS = tonumber((sh("getconf CLK_TCK"))) or 100
+local function proc_cpu_seconds(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat") or ""
+  local fields = {}
+  for field in (stat:match("%) (.*)$") or ""):gmatch("%S+") do fields[#fields + 1] = field end
+  -- After "pid (comm) ": state is field 1, utime field 12, stime field 13.
+  local utime, stime = tonumber(fields[12]), tonumber(fields[13])
+  return utime and (utime + stime) / CLOCK_TICKS or nil
+end
+
+local function finished_process(pid)
+  local state = (read_file("/proc/" .. pid .. "/stat") or ""):match("%) (%a)")
+  return state == nil or state == "Z"
+end
+
+-- wrk's latency figures ("51.23ms") in milliseconds.
+local function wrk_ms(text)
+  local value, unit = text:match("^([%d.]+)(%a+)$")
+  local scale = ({ us = 0.001, ms = 1, s = 1000, m = 60000 })[unit]
+  return value and scale and tonumber(value) * scale or nil
+end
+
+-- What wrk counted: requests, rate, latencies and failures.
+local function parse_wrk(text)
+  local r = {
+    requests = tonumber(text:match("(%d+) requests in")),
+    rate = tonumber(text:match("Requests/sec:%s*([%d.]+)")),
+    p50 = wrk_ms(text:match("\n%s*50%%%s+(%S+)") or ""),
+    p99 = wrk_ms(text:match("\n%s*99%%%s+(%S+)") or ""),
+    non_2xx = tonumber(text:match("Non%-2xx or 3xx responses: (%d+)")) or 0,
+    socket_errors = 0,
+  }
+  local connect, read, write, timeout =
+    text:match("Socket errors: connect (%d+), read (%d+), write (%d+), timeout (%d+)")
+  if connect then
+    r.socket_errors = tonumber(connect) + tonumber(read) + tonumber(write) + tonumber(timeout)
+    r.socket_text = ("connect %s, read %s, write %s, timeout %s"):format(connect, read, write, timeout)
+  end
+  return r
+end
+
+local function scale_wrk(url, threads, connections, seconds, name)
+  return background(("ulimit -n %d && exec wrk -t%d -c%d -d%ds --timeout 10s --latency %s"):format(scale_nofile(),
+    threads, connections, seconds, quote(url)), name)
+end
+
+local function wait_wrk(pid, name, seconds, each)
+  local deadline = socket.gettime() + seconds + 30
+  while not finished_process(pid) and alive(pid) do
+    if each then each() end
+    if socket.gettime() > deadline then
+      stop(pid)
+      return nil, "wrk did not finish"
+    end
+    socket.sleep(0.05)
+  end
+  started_pids[pid] = nil
+  return (read_file(TMP .. "/" .. name .. ".out") or "") .. (read_file(TMP .. "/" .. name .. ".log") or "")
+end
+
+-- Lines of both nginx error logs at level error or above that are not a
+-- failed orbt call (counted apart): how many, and the first.
+local function log_problems(dir)
+  local n, first = 0, nil
+  for _, name in ipairs{ "front-error.log", "upstream-error.log" } do
+    for l in (read_file(dir .. "/" .. name) or ""):gmatch("[^\n]+") do
+      if l:match("%[error%]") or l:match("%[crit%]") or l:match("%[alert%]") or l:match("%[emerg%]") then
+        if not l:find("orbt call ", 1, true) then
+          n = n + 1
+          first = first or l:gsub("^%S+ %S+ ", "")
+        end
+      end
+    end
+  end
+  return n, first
+end
+
+-- The handler requests that failed at the front, from its error log.
+local function front_failures(dir)
+  local n, first = 0, nil
+  for l in (read_file(dir .. "/front-error.log") or ""):gmatch("[^\n]+") do
+    local why = l:match("%[error%].-(orbt call [^\n]-), client:") or l:match("%[error%].-(orbt call .*)$")
+    if why then
+      n = n + 1
+      first = first or why
+    end
+  end
+  return n, first
+end
+
+local function run_scale_one(alt, canned)
+  local dir = TMP .. "/scale-" .. alt.key
+  os.execute("mkdir -p " .. quote(dir))
+  write_file(dir .. "/page.json", canned.page)
+  local upstream_port, front_port = free_port(), free_port()
+  while front_port == upstream_port do front_port = free_port() end
+  local lua_path = absolute(LUA_DIR) .. "/?.lua;" .. absolute(BENCH) .. "/?.lua"
+  local pids = {}
+  local function finish(r)
+    for _, pid in ipairs(pids) do stop(pid) end
+    return r
+  end
+  pids[1] = start_scale_nginx("upstream", dir, "nginx_upstream.conf.in", { PORT = tostring(upstream_port),
+    HOLD_MS = tostring(S.scale_hold_ms), LUA_PATH = lua_path,
+    SETTINGS = lua_literal{ hold_ms = S.scale_hold_ms, page_file = dir .. "/page.json" } })
+  pids[2] = start_scale_nginx("front", dir, "nginx_scale.conf.in", { PORT = tostring(front_port),
+    UPSTREAM_PORT = tostring(upstream_port), PROXY_KEEPALIVE = tostring(alt.keepalive), LUA_PATH = lua_path,
+    LUA_CPATH = absolute(NGINX_BUILD) .. "/?.so",
+    SETTINGS = lua_literal{ api_key = CREDS.api_key, client_id = CREDS.client_id, secret = CREDS.secret,
+      upstream_url = "http://127.0.0.1:" .. upstream_port } })
+  local front = "http://127.0.0.1:" .. front_port
+  local upstream = "http://127.0.0.1:" .. upstream_port
+  local worker = tonumber(http_get(front .. "/pid") or "")
+  if not worker then return finish{ failed = "the front nginx did not say its worker's pid" } end
+
+  -- Warm-up at low concurrency: the client, the JIT and the pools exist
+  -- before RSS is read, so that the growth is what the load in flight costs.
+  local name = "scale-wrk-" .. alt.key
+  local text = wait_wrk(scale_wrk(front .. alt.path, 1, 10, 1, name .. "-warm"), name .. "-warm", 1)
+  local warm = parse_wrk(text or "")
+  if not warm.requests or warm.requests == 0 or warm.non_2xx > 0 or warm.socket_errors > 0 then
+    local _, why = front_failures(dir)
+    return finish{ failed = "warm-up failed: " .. (why or (text or ""):sub(-300):gsub("%s+", " ")) }
+  end
+  local failed_before = front_failures(dir)
+  http_get(upstream .. "/reset")
+  socket.sleep(0.2)
+
+  local rss_before = proc_status_kib(worker, "VmRSS")
+  local cpu_before = proc_cpu_seconds(worker)
+  local rss_peak = rss_before
+  -- One second into the load, the upstream starts a second peak: the one
+  -- after wrk's first burst of connections.
+  local mark_at, marked = socket.gettime() + 1, false
+  local function sample()
+    local rss = proc_status_kib(worker, "VmRSS")
+    if rss and rss > rss_peak then rss_peak = rss end
+    if not marked and socket.gettime() >= mark_at then
+      marked = http_get(upstream .. "/mark") ~= nil
+    end
+  end
+  text = wait_wrk(scale_wrk(front .. alt.path, S.scale_threads, S.scale_in_flight, S.scale_seconds, name), name,
+    S.scale_seconds, sample)
+  local cpu_after = proc_cpu_seconds(worker)
+  -- Just after: the calls still in flight when wrk stopped finish within the hold.
+  for _ = 1, 4 do
+    sample()
+    socket.sleep(S.scale_hold_ms / 1000)
+  end
+  local stats = http_get(upstream .. "/stats") or ""
+  local r = parse_wrk(text or "")
+  if not r.requests or not r.rate or not r.p50 or not r.p99 then
+    return finish{ failed = "wrk: " .. (text or ""):sub(-300):gsub("%s+", " ") }
+  end
+  local failed_calls, why = front_failures(dir)
+  r.failed_calls, r.why = failed_calls - failed_before, why
+  r.errors = r.non_2xx + r.socket_errors
+  r.peak = tonumber(stats:match("peak=(%d+)"))
+  r.steady_peak = marked and tonumber(stats:match("peak_since_mark=(%d+)")) or nil
+  r.upstream_served = tonumber(stats:match("served=(%d+)"))
+  r.upstream_connections = tonumber(stats:match("connections=(%d+)"))
+  r.rss_before, r.rss_peak = rss_before, rss_peak
+  if r.peak and r.peak > 0 and rss_before then
+    r.rss_per_call = (rss_peak - rss_before) / r.peak -- KiB
+  end
+  if cpu_before and cpu_after and r.requests > 0 then
+    r.cpu = (cpu_after - cpu_before) / r.requests
+    r.busy = (cpu_after - cpu_before) / S.scale_seconds
+  end
+  -- Little's law: the upstream's mean in flight is its rate times the hold.
+  r.mean_in_flight = r.rate * S.scale_hold_ms / 1000
+  r.log_problems, r.log_first = log_problems(dir)
+  r.worker = worker
+  return finish(r)
+end
+
+local function run_scale(canned)
+  local problem = scale_limits_problem()
+  local rows = {}
+  for _, alt in ipairs(scale_alternatives()) do
+    local r = problem and { failed = problem } or run_scale_one(alt, canned)
+    rows[#rows + 1] = { alt = alt, result = r }
+    if r.failed then
+      progress("  FAILED nginx at scale, ", alt.label, ": ", r.failed)
+    else
+      progress(("nginx at scale: %-62s %8s/s  p99 %s ms  %d failed  upstream peak %s"):format(alt.label,
+        rate_text(r.rate), ("%.1f"):format(r.p99), r.errors, tostring(r.peak)))
+    end
   end
   return rows
 end
@@ -902,23 +1262,104 @@ local function tls_section(line, server)
   end
 end
 
-local function report(servers, syscalls, walk, load_before, bulk)
+-- nginx at scale: one row per alternative.
+local function scale_section(line, scale)
+  line(("nginx at scale: one nginx worker (nginx %s with its Lua module, orbt's LuaJIT build); wrk -t%d -c%s "
+    .. "for %d s, so %s handler requests in flight at once; the upstream, another nginx worker, holds every "
+    .. "request %g ms and answers the page of 20:"):format(
+    (sh("nginx -v 2>&1"):match("nginx/(%S+)") or "?"), S.scale_threads, thousands(S.scale_in_flight),
+    S.scale_seconds, thousands(S.scale_in_flight), S.scale_hold_ms))
+  line("")
+  line("| alternative | per second | p50 | p99 | failed | upstream in flight: peak, after 1 s, mean | upstream "
+    .. "connections opened | worker RSS before → peak | RSS growth per call in flight | worker CPU per request "
+    .. "(busy) |")
+  line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  for _, row in ipairs(scale) do
+    local r = row.result
+    if r.failed then
+      line(("| %s | FAILED: %s | | | | | | | | |"):format(row.alt.label, (r.failed:gsub("|", "/"))))
+    else
+      line(("| %s | %s | %.1f ms | %.1f ms | %s of %s | %s, %s, %s | %s | %s → %s | %s | %s (%s) |"):format(
+        row.alt.label, rate_text(r.rate), r.p50, r.p99, thousands(r.errors), thousands(r.requests),
+        r.peak and thousands(r.peak) or "?", r.steady_peak and thousands(r.steady_peak) or "?",
+        thousands(r.mean_in_flight),
+        r.upstream_connections and thousands(r.upstream_connections) or "?", mib(r.rss_before), mib(r.rss_peak),
+        r.rss_per_call and ("%.1f KiB"):format(r.rss_per_call) or "?", microseconds(r.cpu),
+        r.busy and ("%.0f%% of a core"):format(100 * r.busy) or "?"))
+    end
+  end
+  line("")
+  line("Per second: handler requests wrk completed per second of its run; p50 and p99 are wrk's latencies. "
+    .. "Failed: non-2xx answers and socket errors (connect, read, write, timeout at 10 s) that wrk counted, "
+    .. "of the requests it completed; the front answers 502 when the orbt call fails (no retries) and 500 "
+    .. "when the page lacks its 20 consumers. The upstream counts requests in flight in an ngx.shared dict "
+    .. "(up on entry, down before answering) and keeps the peak, over the whole load and from 1 s into it "
+    .. "(after wrk's first burst), and counts the connections it accepted; its mean in flight is the rate "
+    .. "times the hold (Little's law). "
+    .. "RSS is the front worker's VmRSS (/proc/PID/status): before, after a warm-up of 1 s at 10 "
+    .. "connections; peak, sampled every 50 ms during the load and just after it. RSS growth per call in "
+    .. "flight is (peak − before) / the upstream's peak in flight. Worker CPU per request is the front "
+    .. "worker's user + system time during the load (/proc/PID/stat) over the requests wrk completed; busy "
+    .. "is that time over the load's duration. "
+    .. "Each alternative runs on a fresh pair of nginx processes. proxy_pass is nginx's own ceiling for the "
+    .. "same load, with HTTP/1.1 kept-alive upstream connections capped as the label says; orbt's cosocket "
+    .. "transport keeps a pool of that many per worker, so above it calls open and close connections.")
+end
+
+-- The checks of nginx at scale, for the alternatives marked checked.
+local function scale_targets(line, scale)
+  local need = floor(S.scale_min_peak * S.scale_in_flight + 0.5)
+  for _, row in ipairs(scale) do
+    if row.alt.checked then
+      local r = row.result
+      local what = ("nginx at scale, %s, %s in flight"):format(row.alt.short, thousands(S.scale_in_flight))
+      if r.failed then
+        line(("- %s: not measured (FAILED: %s)"):format(what, r.failed))
+      else
+        line(("- %s: failed handler requests %s of %s (target 0) %s"):format(what, thousands(r.errors),
+          thousands(r.requests), (r.errors == 0 and r.failed_calls == 0) and "met" or "NOT met"))
+        line(("- %s: upstream peak in flight %s (target ≥ %s) %s"):format(what, r.peak and thousands(r.peak) or "?",
+          thousands(need), (r.peak or 0) >= need and "met" or "NOT met"))
+        if r.failed_calls > 0 then
+          line(("- %s: the front logged %s failed orbt calls, the first: %s"):format(what,
+            thousands(r.failed_calls), r.why))
+        end
+      end
+    end
+  end
+  for _, row in ipairs(scale) do
+    local r = row.result
+    if not r.failed and r.log_problems > 0 then
+      line(("- nginx at scale, %s: nginx logged %s other errors, the first: %s"):format(row.alt.label,
+        thousands(r.log_problems), r.log_first))
+    end
+  end
+end
+
+local function report(parts)
+  local servers, syscalls, walk, load_before, bulk = parts.servers, parts.syscalls, parts.walk, parts.load_before,
+    parts.bulk
   local out = {}
   local function line(s) out[#out + 1] = s end
   local cores = tonumber((sh("nproc"))) or 1
   line(("orbt benchmark, %s UTC. %s. Load average before/after: %s / %s."):format(os.date("!%Y-%m-%d %H:%M"),
     machine(), load_before, loadavg()))
   line(versions() .. ".")
-  line(("%d round(s); HTTP runs of %gs (wrk %ds), %d requests per run of (e), signing runs of %gs. "
-    .. "Figures are medians over the rounds; ratios are taken within each round, then the median.")
-    :format(S.rounds, S.seconds, S.wrk_seconds, S.cli_count, S.sign_seconds))
+  if PARTS.http or PARTS.sign then
+    line(("%d round(s); HTTP runs of %gs (wrk %ds), %d requests per run of (e), signing runs of %gs. "
+      .. "Figures are medians over the rounds; ratios are taken within each round, then the median.")
+      :format(S.rounds, S.seconds, S.wrk_seconds, S.cli_count, S.sign_seconds))
+  end
   if (tonumber(load_before:match("^%S+")) or 0) > 0.25 * cores then
     line("The machine had other load when the run began (load average above): requests/s are lower and "
       .. "noisier than on an idle machine. The ratios within rounds and the CPU per request hold up better.")
   end
-  line("")
-  line(HEADER)
-  line(RULE)
+  local main_table = #servers > 0 or PARTS.sign or #walk > 0 or #bulk > 0
+  if main_table then
+    line("")
+    line(HEADER)
+    line(RULE)
+  end
   for _, server in ipairs(servers) do
     local alternatives, reference_alt = alternatives_of(server)
     for _, workload in ipairs(WORKLOADS) do
@@ -929,7 +1370,7 @@ local function report(servers, syscalls, walk, load_before, bulk)
       end
     end
   end
-  for _, workload in ipairs(WORKLOADS) do
+  for _, workload in ipairs(PARTS.sign and WORKLOADS or {}) do
     local reference = "sign|" .. workload.key .. "|luaossl"
     for _, signer in ipairs(SIGNERS) do
       line(table_row("signing: " .. signer.label, "sign " .. workload.key:upper() .. " inputs", "—",
@@ -961,46 +1402,63 @@ local function report(servers, syscalls, walk, load_before, bulk)
         microseconds(r.cpu), mib(r.rss)))
     end
   end
-  line("")
-  line("Per second: requests (wall clock) for HTTP rows; signatures per second of the signer's own CPU time "
-    .. "for signing rows; consumers for walking rows. "
-    .. "(f) is the server's ceiling on one connection: wrk sends requests the harness signed just before, "
-    .. "and does not parse answers. nginx answers every request with the bytes orbt-mock gave for it and "
-    .. "checks nothing; orbt-mock checks every signature, timestamp and body hash and stores every create. "
-    .. "Signing rows make the same five headers from the same inputs (fixed timestamp); the C rows build no "
-    .. "table. CPU per request is the client's own (user + system, all threads) over the measured part; for "
-    .. "(e) and (f) it is the whole run's over its requests, every process included for (e). "
-    .. "Peak RSS is the highest over the rounds (/usr/bin/time %M); for (e) it is the largest single process.")
-  line("")
-  line("nginx HTTPS rows: the same nginx and answers over TLS, with an RSA 2048 certificate for 127.0.0.1 signed "
-    .. "by a CA made for the run; every client verifies the certificate against that CA's file (orbt: "
-    .. "ca_file; LuaSec: verify = \"peer\", cafile). LuaSec checks the chain only, not the host name; orbt "
-    .. "(libcurl) checks both. Ratios are to (g), ssl.https, which makes a new connection for every "
-    .. "request and writes the request line and the headers as two TLS records without TCP_NODELAY, so "
-    .. "the second often waits for the server's delayed ACK (some 40 ms on Linux); (i) makes a new "
-    .. "connection per request too, without that stall. TLS handshakes per run are counted in the "
-    .. "server's access log of each run ($connection_requests = 1: a new connection, so a handshake; "
-    .. "$ssl_session_reused = r: a resumed one), over the rounds, with the requests of those runs, "
-    .. "warm-up included; a run's log must hold exactly the requests the client made, all over TLS.")
+  if main_table then
+    line("")
+    line("Per second: requests (wall clock) for HTTP rows; signatures per second of the signer's own CPU time "
+      .. "for signing rows; consumers for walking rows. "
+      .. "(f) is the server's ceiling on one connection: wrk sends requests the harness signed just before, "
+      .. "and does not parse answers. nginx answers every request with the status and bytes orbt-mock gave "
+      .. "for it and checks nothing; orbt-mock checks every signature, timestamp and body hash and stores every "
+      .. "create. "
+      .. "Signing rows make the same five headers from the same inputs (fixed timestamp); the C rows build no "
+      .. "table. CPU per request is the client's own (user + system, all threads) over the measured part; for "
+      .. "(e) and (f) it is the whole run's over its requests, every process included for (e). "
+      .. "Peak RSS is the highest over the rounds (/usr/bin/time %M); for (e) it is the largest single process. "
+      .. "(a') is (a) with CURLOPT_NOSIGNAL: without it libcurl installs and restores a SIGPIPE handler around "
+      .. "every transfer (the rt_sigaction calls in the syscall table). The CPU targets against (a') take "
+      .. "orbt's CPU per request over (a')'s within each round, then the median over the rounds.")
+  end
+  if #servers > 0 then
+    line("")
+    line("nginx HTTPS rows: the same nginx and answers over TLS, with an RSA 2048 certificate for 127.0.0.1 signed "
+      .. "by a CA made for the run; every client verifies the certificate against that CA's file (orbt: "
+      .. "ca_file; LuaSec: verify = \"peer\", cafile). LuaSec checks the chain only, not the host name; orbt "
+      .. "(libcurl) checks both. Ratios are to (g), ssl.https, which makes a new connection for every "
+      .. "request and writes the request line and the headers as two TLS records without TCP_NODELAY, so "
+      .. "the second often waits for the server's delayed ACK (some 40 ms on Linux); (i) makes a new "
+      .. "connection per request too, without that stall. TLS handshakes per run are counted in the "
+      .. "server's access log of each run ($connection_requests = 1: a new connection, so a handshake; "
+      .. "$ssl_session_reused = r: a resumed one), over the rounds, with the requests of those runs, "
+      .. "warm-up included; a run's log must hold exactly the requests the client made, all over TLS.")
+  end
+  if #parts.scale > 0 then
+    line("")
+    scale_section(line, parts.scale)
+  end
   line("")
   line("Targets:")
-  local function target(text, value, goal)
+  -- A ratio against its goal: at least goal, or with at_most, at most goal.
+  local function target(text, value, goal, at_most)
     if not value then
       line(("- %s: not measured"):format(text))
     else
-      line(("- %s: %.2f× (target ≥ %.2f×) %s"):format(text, value, goal, value >= goal and "met" or "NOT met"))
+      local met = at_most and value <= goal or (not at_most and value >= goal)
+      line(("- %s: %.2f× (target %s %.2f×) %s"):format(text, value, at_most and "≤" or "≥", goal,
+        met and "met" or "NOT met"))
     end
   end
   for _, server in ipairs(servers) do
     for _, workload in ipairs(server.tls and {} or WORKLOADS) do
-      local b = http_id(server, workload, ALTERNATIVES[2])
+      local b = http_id(server, workload, ORBT)
       target(("orbt / (c) hand-written Lua, %s, %s"):format(workload.label, server.name),
-        ratio(b, http_id(server, workload, ALTERNATIVES[3])), 1.0)
+        ratio(b, http_id(server, workload, HAND_WRITTEN)), 1.0)
       target(("orbt / (f) wrk, %s, %s"):format(workload.label, server.name),
-        ratio(b, http_id(server, workload, ALTERNATIVES[6])), 0.75)
+        ratio(b, http_id(server, workload, REFERENCE)), 0.75)
+      target(("orbt CPU per request / (a') C libcurl with CURLOPT_NOSIGNAL, %s, %s")
+        :format(workload.label, server.name), cpu_ratio(b, http_id(server, workload, C_FAIR)), 0.85, true)
     end
   end
-  for _, workload in ipairs(WORKLOADS) do
+  for _, workload in ipairs(PARTS.sign and WORKLOADS or {}) do
     target(("orbt.sign / luaossl, %s inputs"):format(workload.key:upper()),
       ratio("sign|" .. workload.key .. "|orbt", "sign|" .. workload.key .. "|luaossl"), 2.5)
   end
@@ -1013,15 +1471,19 @@ local function report(servers, syscalls, walk, load_before, bulk)
       thousands(walk[1].count), mib(walk[2].result.rss), thousands(walk[2].count),
       walk[2].result.rss / walk[1].result.rss))
   end
-  line("")
-  line("Client CPU per request, orbt against (c) (lower is better for orbt):")
+  scale_targets(line, parts.scale)
+  if #servers > 0 then
+    line("")
+    line("Client CPU per request, orbt against (c) and (a') (medians; lower is better for orbt):")
+  end
   for _, server in ipairs(servers) do
     for _, workload in ipairs(server.tls and {} or WORKLOADS) do
-      local b = cpu_of(http_id(server, workload, ALTERNATIVES[2]))
-      local c = cpu_of(http_id(server, workload, ALTERNATIVES[3]))
-      if b and c then
-        line(("- %s, %s: orbt %s, (c) %s (%.2f×)"):format(workload.label, server.name, microseconds(b),
-          microseconds(c), b / c))
+      local b = cpu_of(http_id(server, workload, ORBT))
+      local c = cpu_of(http_id(server, workload, HAND_WRITTEN))
+      local a1 = cpu_of(http_id(server, workload, C_FAIR))
+      if b and c and a1 then
+        line(("- %s, %s: orbt %s, (c) %s (%.2f×), (a') %s (%.2f×)"):format(workload.label, server.name,
+          microseconds(b), microseconds(c), b / c, microseconds(a1), b / a1))
       end
     end
   end
@@ -1033,7 +1495,7 @@ local function report(servers, syscalls, walk, load_before, bulk)
   end
   if syscalls then
     line("")
-    syscall_table(line, servers[1], syscalls)
+    syscall_table(line, parts.syscall_server, syscalls)
   end
   return concat(out, "\n") .. "\n"
 end
@@ -1042,35 +1504,46 @@ end
 
 local function main()
   local load_before = loadavg()
-  -- A rough guess from runs on a 2-core machine: for each round 24 client
+  -- A rough guess from runs on a 2-core machine: for each round 28 client
   -- runs (8 over TLS), 4 wrk runs, 4 runs of (e) at some 14 requests/s and
   -- 8 signing runs; then counting syscalls, and seeding the walk at ~7,000 creates/s.
-  progress(("%d round(s), about %d s; BENCH_QUICK=1 for a smoke run"):format(S.rounds,
-    floor(S.rounds * (24 * (S.seconds + 0.1) + 4 * (S.wrk_seconds + 0.3) + 4 * S.cli_count / 14
-      + 8 * (S.sign_seconds + 0.05)) + S.walk_large / 7000 + 15)))
+  -- nginx at scale: three runs, each with its warm-up and start-up.
+  local http_round = PARTS.http and (28 * (S.seconds + 0.1) + 4 * (S.wrk_seconds + 0.3) + 4 * S.cli_count / 14) or 0
+  local sign_round = PARTS.sign and 8 * (S.sign_seconds + 0.05) or 0
+  local seconds = S.rounds * (http_round + sign_round) + (PARTS.walk and S.walk_large / 7000 or 0)
+    + (PARTS.scale and 3 * (S.scale_seconds + 4) or 0) + 15
+  progress(("%sabout %d s; BENCH_QUICK=1 for a smoke run"):format(
+    (PARTS.http or PARTS.sign) and ("%d round(s), "):format(S.rounds) or "", floor(seconds)))
   local mock = start_mock("mock")
   -- 20 consumers for the GET page; then the answers nginx repeats are the
   -- ones orbt-mock gives, byte for byte.
   seed(mock.url, 1, 20, "seed")
-  local status, page = raw_request(mock.url, "GET", LIST_TARGET, "")
-  assert(status == 200, "orbt-mock answered the page with " .. tostring(status))
-  local created
-  status, created = raw_request(mock.url, "POST", PATH, create_body("canned", 1))
-  assert(status == 201, "orbt-mock answered the create with " .. tostring(status))
-  local nginx, nginx_tls = start_nginx(page, created)
-  local servers = { nginx, mock, nginx_tls }
-
-  for round = 1, S.rounds do
-    run_http_round(servers, round)
-    run_sign_round(round)
+  local page_status, page = raw_request(mock.url, "GET", LIST_TARGET, "")
+  assert(is_2xx(page_status), "orbt-mock answered the page with " .. tostring(page_status))
+  local created_status, created = raw_request(mock.url, "POST", PATH, create_body("canned", 1))
+  assert(is_2xx(created_status), "orbt-mock answered the create with " .. tostring(created_status))
+  local canned = { page = page, page_status = page_status, created = created, created_status = created_status }
+  local nginx, nginx_tls
+  if PARTS.http or S.syscalls then
+    nginx, nginx_tls = start_nginx(canned)
   end
-  local syscalls = run_syscalls(nginx)
-  stop(nginx.pid)
-  stop(mock.pid)
-  local walk = run_walk()
-  local bulk = run_bulk()
+  local servers = PARTS.http and { nginx, mock, nginx_tls } or {}
 
-  local text = report(servers, syscalls, walk, load_before, bulk)
+  if PARTS.http or PARTS.sign then
+    for round = 1, S.rounds do
+      if PARTS.http then run_http_round(servers, round) end
+      if PARTS.sign then run_sign_round(round) end
+    end
+  end
+  local syscalls = S.syscalls and run_syscalls(nginx) or nil
+  if nginx then stop(nginx.pid) end
+  stop(mock.pid)
+  local walk = PARTS.walk and run_walk() or {}
+  local bulk = PARTS.bulk and run_bulk() or {}
+  local scale = PARTS.scale and run_scale(canned) or {}
+
+  local text = report{ servers = servers, syscalls = syscalls, syscall_server = nginx, walk = walk,
+    load_before = load_before, bulk = bulk, scale = scale }
   os.execute("mkdir -p " .. quote(OUT:match("^(.*)/[^/]+$") or "."))
   write_file(OUT, text)
   io.stdout:write("\n", text)
@@ -1083,6 +1556,9 @@ local function main()
   end
   for _, b in ipairs(bulk) do
     if b.result.failed then return false end
+  end
+  for _, row in ipairs(scale) do
+    if row.result.failed then return false end
   end
   return true
 end

@@ -78,6 +78,12 @@ function M.customer(tag, i)
     currency = "USD", initialFunds = 1 }
 end
 
+-- Whether an HTTP status is a success: any 2xx (orbt-mock may answer a
+-- create with 200 or 201).
+function M.is_2xx(status)
+  return type(status) == "number" and status >= 200 and status <= 299
+end
+
 -- A decoded list page: 20 consumers, each with the fields a caller uses.
 function M.check_page(page)
   if type(page) ~= "table" or type(page.content) ~= "table" then

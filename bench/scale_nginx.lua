@@ -1,0 +1,107 @@
+-- scale_nginx.lua: the handlers of the "nginx at scale" part of `make bench`
+-- (bench/nginx_scale.conf.in, bench/nginx_upstream.conf.in).
+--
+-- The front nginx: every request to /orbt makes one orbt call,
+-- client:list_customers{size = 20}, through cosockets, with one client per
+-- worker (made in init_worker, used in content handlers), to the upstream.
+-- A failed call answers 502 and logs "orbt call failed: ..."; a page without
+-- 20 consumers answers 500.
+--
+-- The upstream nginx: answers the canned page after holding every request
+-- for hold_ms, and counts requests in flight in the shared dict
+-- `bench_scale` (incremented on entry, decremented before answering),
+-- keeping the peak, and the peak since the last /mark (which starts it at
+-- the number in flight then); /stats reports them, /reset clears them.
+--
+-- bench_scale, a global set by init_by_lua, holds the settings: for the
+-- front the credentials and upstream_url; for the upstream hold_ms and
+-- page_file.
+-- luacheck: std +ngx_lua
+-- luacheck: globals bench_scale
+
+local M = {}
+
+local settings = bench_scale
+
+-- ===== The front =====
+
+local client
+
+function M.init_worker()
+  local orbt = require("orbt")
+  -- No retries: every failed call is a failed handler request.
+  client = assert(orbt.new{ api_key = settings.api_key, client_id = settings.client_id, secret = settings.secret,
+    base_url = settings.upstream_url, timeout = 10, max_retries = 0 })
+end
+
+local QUERY = { size = 20 }
+
+function M.list()
+  local page, err = client:list_customers(QUERY)
+  if not page then
+    ngx.log(ngx.ERR, "orbt call failed: ", tostring(err))
+    ngx.status = 502
+    return ngx.say("orbt call failed")
+  end
+  if type(page.content) ~= "table" or #page.content ~= 20 then
+    ngx.log(ngx.ERR, "orbt call answered a page without 20 consumers")
+    ngx.status = 500
+    return ngx.say("bad page")
+  end
+  ngx.say("ok")
+end
+
+-- The worker's pid, so that the harness can read its RSS and CPU time.
+function M.pid()
+  ngx.say(ngx.worker.pid())
+end
+
+-- ===== The upstream =====
+
+local page_text
+
+function M.init_upstream()
+  local f = assert(io.open(settings.page_file, "rb"))
+  page_text = f:read("*a")
+  f:close()
+end
+
+function M.page()
+  local dict = ngx.shared.bench_scale
+  local n = dict:incr("in_flight", 1, 0)
+  -- One worker: nothing runs between the incr and these lines.
+  if n > (dict:get("peak") or 0) then
+    dict:set("peak", n)
+  end
+  if n > (dict:get("peak_since_mark") or 0) then
+    dict:set("peak_since_mark", n)
+  end
+  if ngx.var.connection_requests == "1" then
+    dict:incr("connections", 1, 0)
+  end
+  ngx.sleep(settings.hold_ms / 1000)
+  dict:incr("in_flight", -1, 0)
+  dict:incr("served", 1, 0)
+  ngx.header["Content-Type"] = "application/json"
+  ngx.print(page_text)
+end
+
+function M.mark()
+  local dict = ngx.shared.bench_scale
+  dict:set("peak_since_mark", dict:get("in_flight") or 0)
+  ngx.say("marked")
+end
+
+function M.stats()
+  local dict = ngx.shared.bench_scale
+  ngx.say(("peak=%d peak_since_mark=%d in_flight=%d served=%d connections=%d"):format(dict:get("peak") or 0,
+    dict:get("peak_since_mark") or 0, dict:get("in_flight") or 0, dict:get("served") or 0,
+    dict:get("connections") or 0))
+end
+
+function M.reset()
+  ngx.shared.bench_scale:flush_all()
+  ngx.say("reset")
+end
+
+return M
