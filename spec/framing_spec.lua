@@ -103,7 +103,8 @@ local CASES = {
   },
   {
     name = "takes Retry-After and the status of an error answer",
-    steps = { { bytes = answer("503 Service Unavailable", '{"code":"BUSY","message":"busy"}', { "Retry-After: 120" }) } },
+    steps = { { bytes = answer("503 Service Unavailable", '{"code":"BUSY","message":"busy"}',
+      { "Retry-After: 120" }) } },
     calls = { LIST },
     expect = { { kind = "api", status = 503, retry_after = 120, retryable = true } },
   },

@@ -151,6 +151,7 @@ describe("client:_prepare and client:_answer", function()
     rq.reader:feed("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}")
     result, err, delay = client:_answer{ reader = rq.reader, sent = true, attempt = 1, max_retries = 2,
       seconds_left = 30 }
+    assert.is_nil(result)
     assert.equal(503, err.status)
     assert.is_nil(delay, "a create that reached the server is not tried again")
   end)

@@ -360,7 +360,7 @@ static void push_pool_name(lua_State *L, const orbt_client *c)
         ok = parts[i] == NULL || EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + 1) == 1;
     ok = ok && EVP_DigestFinal_ex(ctx, digest, &len) == 1;
     EVP_MD_CTX_free(ctx);
-    for (int i = 0; i < 8; i++)
+    for (size_t i = 0; i < 8; i++)
         snprintf(hex + 2 * i, 3, "%02x", ok ? digest[i] : 0);
     lua_pushfstring(L, "orbt:%s:%s:%d:via:%s", c->base.scheme, c->base.host, c->base.port, hex);
 }

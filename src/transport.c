@@ -620,7 +620,7 @@ static int grow_poll_set(transport *t, size_t n)
     struct pollfd *fds = realloc(t->fds, cap * sizeof *fds);
     if (fds != NULL)
         t->fds = fds;
-    transport_exchange **owners = realloc(t->owners, cap * sizeof *owners);
+    transport_exchange **owners = realloc(t->owners, cap * sizeof(transport_exchange *));
     if (owners != NULL)
         t->owners = owners;
     if (fds == NULL || owners == NULL)
