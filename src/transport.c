@@ -205,10 +205,11 @@ static long remaining_ms(double deadline)
     return left > INT_MAX ? INT_MAX : (long)left;
 }
 
+/* Timeouts are at most a day (validate.c), so the result fits. */
 static long milliseconds(double seconds)
 {
     double ms = ceil(seconds * 1000.0);
-    return ms < 1 ? 1 : ms > LONG_MAX ? LONG_MAX : (long)ms;
+    return ms < 1 ? 1 : (long)ms;
 }
 
 /* ===== Lists ===== */
