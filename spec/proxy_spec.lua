@@ -140,17 +140,12 @@ describe("the proxy option", function()
   -- The environment is read when the client is made, as libcurl reads it:
   -- a child process has its own.
   local function run_with_env(env, script)
-    local settings = ("local orbt = require('orbt'); local c = assert(orbt.new{api_key=%q, client_id=%q, "
+    local source = ("local orbt = require('orbt'); local c = assert(orbt.new{api_key=%q, client_id=%q, "
       .. "secret=%q, base_url=%q, max_retries=0, proxy=%s}); local r, e = c:list_customers(); "
       .. "io.write(r and 'ok' or tostring(e))"):format(mock.api_key, mock.client_id, mock.secret, mock.url,
       script or "nil")
-    local assignments = {}
-    for name, value in pairs(env) do
-      assignments[#assignments + 1] = name .. "=" .. shell.quote(value)
-    end
-    local lua = os.getenv("LUA") or "lua5.4"
-    return shell.run(("env -u http_proxy -u https_proxy -u all_proxy -u no_proxy -u NO_PROXY %s %s -e %s 2>&1")
-      :format(table.concat(assignments, " "), lua, shell.quote(settings)))
+    return shell.run("env -u http_proxy -u https_proxy -u all_proxy -u ALL_PROXY -u no_proxy -u NO_PROXY "
+      .. shell.lua_command(source, env) .. " 2>&1")
   end
 
   it("takes the proxy from the environment, and the option wins over it", function()
