@@ -160,7 +160,7 @@ lint: deps-lint
 FUZZ_SECONDS ?= 60
 FUZZ_CC     ?= clang
 FUZZ_DIR    := build/fuzz
-FUZZ_DEBS   := clang libclang-rt-14-dev make pkg-config liblua5.4-dev libcjson-dev
+FUZZ_DEBS   := clang libclang-rt-14-dev make pkg-config liblua5.4-dev libcjson-dev libcurl4-openssl-dev
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARNINGS) -Isrc -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_LIBS   := $$(pkg-config --libs $(LUA_PC) libcjson) -lm -lpthread
@@ -186,9 +186,11 @@ $(FUZZ_DIR)/json_fuzz: fuzz/json_fuzz.c src/json.c src/buffer.c $(wildcard src/*
 
 ANSWER_FUZZ_SRC := fuzz/answer_fuzz.c src/answer.c src/json.c src/error.c src/buffer.c src/retry.c
 
+# retry.c reads Retry-After dates with libcurl's curl_getdate().
 $(FUZZ_DIR)/answer_fuzz: $(ANSWER_FUZZ_SRC) $(wildcard src/*.h)
 	mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(pkg-config --cflags $(LUA_PC) libcjson) $(ANSWER_FUZZ_SRC) $(FUZZ_LIBS) -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(pkg-config --cflags $(LUA_PC) libcjson libcurl) $(ANSWER_FUZZ_SRC) \
+	  $(FUZZ_LIBS) $$(pkg-config --libs libcurl) -o $@
 
 $(FUZZ_DIR)/http1_fuzz: fuzz/http1_fuzz.c src/http1.c src/buffer.c src/http1.h src/buffer.h src/ascii.h
 	mkdir -p $(@D)
