@@ -86,7 +86,7 @@ static int hmac_joined(EVP_MAC_CTX *keyed, int restart, const char *const *parts
 /* ===== The algorithms, fetched and checked once ===== */
 
 /* An explicit fetch looks the algorithm up once; EVP_sha256() and the like
- * would look it up again on every use. Kept for the life of the process. */
+ * would look it up again on every use. Kept until the module is unloaded. */
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 static EVP_MAC *hmac_alg;
 static EVP_MD *sha256_alg;
@@ -115,14 +115,25 @@ static int check_hmac(int *restart_ok)
     return ok;
 }
 
+static void release_algorithms(void)
+{
+    EVP_MAC_free(hmac_alg);
+    EVP_MD_free(sha256_alg);
+    hmac_alg = NULL;
+    sha256_alg = NULL;
+}
+
+/* The algorithms are released by an atexit handler. Registered from a shared
+ * object, it runs when that object is unloaded: a host that closes its Lua
+ * state unloads orbt.so, and would otherwise lose them, once for every
+ * state it opens. At process exit it runs before OpenSSL's own clean-up,
+ * registered earlier (by the fetch, at the latest). */
 static void fetch_algorithms(void)
 {
     hmac_alg = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
     sha256_alg = EVP_MD_fetch(NULL, OSSL_DIGEST_NAME_SHA2_256, NULL);
-    if (hmac_alg != NULL && !check_hmac(&restart_keeps_key)) {
-        EVP_MAC_free(hmac_alg);
-        hmac_alg = NULL;
-    }
+    if (atexit(release_algorithms) != 0 || (hmac_alg != NULL && !check_hmac(&restart_keeps_key)))
+        release_algorithms();
 }
 
 static int fetched(void)
