@@ -1,15 +1,16 @@
 /* sign.c: Orbt request signing, on OpenSSL 3's provider APIs only: HMAC
  * through EVP_MAC and SHA-256 through EVP_Digest, with both algorithms
- * fetched once per process. It builds with OPENSSL_NO_DEPRECATED, and a
- * FIPS or other provider configured for the process does the work.
+ * fetched once (each time the module is loaded). It builds with
+ * OPENSSL_NO_DEPRECATED, and a FIPS or other provider configured for the
+ * process does the work.
  *
  * Each sign_key holds an EVP_MAC_CTX keyed once: the provider absorbs the
  * HMAC key's inner and outer pads there, so a signature costs two short
  * digests, not four. A signature restarts that context with
  * EVP_MAC_init(ctx, NULL, 0, NULL), which keeps the key. Copying the keyed
  * context for each signature instead (EVP_MAC_CTX_dup) allocates and frees
- * some ten objects, the key's copy among them: orbt.sign made 30% fewer
- * signatures per second that way.
+ * some ten objects, the key's copy among them: orbt.sign made 20 to 30%
+ * fewer signatures per second that way.
  *
  * Before OpenSSL 3.0.3 (OpenSSL issue 17811) such a restart did nothing, and
  * the next MAC came out wrong without an error; a provider built from that
