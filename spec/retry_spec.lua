@@ -250,14 +250,72 @@ describe("retries", function()
   end)
 
   describe("Retry-After", function()
-    it("is honoured in seconds and as an HTTP date", function()
+    -- RFC 9110's three HTTP-date forms of a time `at` (os.time()), in
+    -- English whatever the locale.
+    local DAYS = { "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday" }
+    local MONTHS = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
+    local DATE_FORMS = {
+      ["IMF-fixdate"] = function(t)   -- Sun, 06 Nov 1994 08:49:37 GMT
+        return ("%s, %02d %s %04d %02d:%02d:%02d GMT")
+          :format(DAYS[t.wday]:sub(1, 3), t.day, MONTHS[t.month], t.year, t.hour, t.min, t.sec)
+      end,
+      ["RFC 850"] = function(t)       -- Sunday, 06-Nov-94 08:49:37 GMT
+        return ("%s, %02d-%s-%02d %02d:%02d:%02d GMT")
+          :format(DAYS[t.wday], t.day, MONTHS[t.month], t.year % 100, t.hour, t.min, t.sec)
+      end,
+      ["asctime"] = function(t)       -- Sun Nov  6 08:49:37 1994
+        return ("%s %s %2d %02d:%02d:%02d %04d")
+          :format(DAYS[t.wday]:sub(1, 3), MONTHS[t.month], t.day, t.hour, t.min, t.sec, t.year)
+      end,
+    }
+    local function http_date(form, at)
+      return DATE_FORMS[form](os.date("!*t", at))
+    end
+
+    it("is honoured in seconds", function()
       mock:fault{ path = PATH, method = "POST", status = 429, retry_after = "1", count = 1 }
       assert(create())
-      local date = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 1)
-      mock:fault{ path = PATH, method = "POST", status = 429, retry_after = date, count = 1 }
-      assert(create())
-      assert.equal(4, attempts_seen())
-      assert.equal(2, mock:stats().consumers)
+      assert.equal(2, attempts_seen())
+      assert.equal(1, mock:stats().consumers)
+    end)
+
+    -- The date is 2 s ahead in whole seconds: a retry after the backoff
+    -- alone (at most 0.25 s) would come back before it.
+    for _, form in ipairs{ "IMF-fixdate", "RFC 850", "asctime" } do
+      it("is honoured as an HTTP date in the " .. form .. " form", function()
+        local at = os.time() + 2
+        local date = http_date(form, at)
+        mock:fault{ path = PATH, method = "GET", status = 503, retry_after = date, count = 1 }
+        local _, err = list(nil, { max_retries = 0 })
+        assert.equal(503, err.status)
+        assert.is_number(err.retry_after, date)
+        assert.is_true(err.retry_after >= 1 and err.retry_after <= 2, date .. ": " .. err.retry_after)
+
+        at = os.time() + 2
+        date = http_date(form, at)
+        mock:fault{ path = PATH, method = "POST", status = 429, retry_after = date, count = 1 }
+        assert(create())
+        assert.is_true(os.time() >= at, date .. " was not waited for")
+        assert.equal(3, attempts_seen())
+        assert.equal(1, mock:stats().consumers)
+      end)
+    end
+
+    -- Not a Retry-After: the backoff applies, and the error does not
+    -- pretend the server asked for a wait.
+    it("is ignored when it is neither seconds nor an HTTP date", function()
+      for _, bad in ipairs{ "soon", "1.5", "-1", "Sun, 32 Nov 2094 08:49:37 GMT", "Sun, 06 Foo 2094 08:49:37 GMT",
+        "Sun Nov 36 08:49:37 2094", "Sunday, 06-Nov-94 25:49:37 GMT" } do
+        mock:reset()
+        mock:fault{ path = PATH, method = "GET", status = 503, retry_after = bad, count = 1 }
+        local _, err = list(nil, { max_retries = 0 })
+        assert.equal(503, err.status, bad)
+        assert.is_nil(err.retry_after, bad)
+        mock:fault{ path = PATH, method = "GET", status = 503, retry_after = bad, count = 1 }
+        local started = os.time()
+        assert(list())
+        assert.is_true(os.time() - started <= 1, bad .. ": waited past the backoff")
+      end
     end)
 
     it("past the cap: no wait, and the error says what the server asked", function()

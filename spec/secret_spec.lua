@@ -77,6 +77,29 @@ describe("the secret", function()
     assert.equal("bad request", err.message)
   end)
 
+  -- The secret is only an HMAC key: any bytes. A NUL cannot pass through
+  -- the environment to orbt-mock; sign_spec.lua checks NUL against openssl.
+  it("may hold CR, LF and bytes past ASCII, and signs with every one of them", function()
+    local secret = "\r\n" .. mockserver.random_secret() .. "\r\255\n\1"
+    local odd = mockserver.start{ secret = secret }
+    local c = odd:client{ max_retries = 0 }
+    local created, err = c:create_customer{ fullName = "Odd", email = "odd@example.com", currency = "USD",
+      initialFunds = 1 }
+    assert.is_nil(err)
+    assert.equal("odd@example.com", created.email)
+    local page = assert(c:list_customers())
+    assert.equal(1, #page.content)
+    -- Each special byte counts: without it the signature is another one.
+    for _, cut in ipairs{ "\r", "\n", "\255", "\1" } do
+      local other = odd:client{ secret = secret:gsub(cut, "", 1), max_retries = 0 }
+      local _, refused = other:list_customers()
+      other:close()
+      assert.equal(403, refused and refused.status, ("without %q"):format(cut))
+    end
+    c:close()
+    odd:cleanup()
+  end)
+
   it("is not in tostring(client)", function()
     local text = tostring(client)
     assert_clean(text, "tostring(client)")

@@ -3,11 +3,12 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+
+#include <curl/curl.h>
 
 /* ===== Which failures ===== */
 
@@ -32,34 +33,6 @@ int retry_allowed(retry_class retry, transport_result result, int request_sent, 
 
 /* ===== Retry-After ===== */
 
-static const char *const month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-/* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110's IMF-fixdate), read without
- * the C locale's month names. Returns -1 when it is not one. */
-static time_t parse_http_date(const char *s)
-{
-    char weekday[4], month[4], zone[4];
-    int day, year, hour, minute, second, used = 0;
-    if (sscanf(s, "%3s %d %3s %d %d:%d:%d %3s%n", weekday, &day, month, &year, &hour, &minute,
-               &second, zone, &used) != 8 || s[used] != '\0' || strcmp(zone, "GMT") != 0)
-        return -1;
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_mon = -1;
-    for (int i = 0; i < 12; i++)
-        if (strcmp(month, month_names[i]) == 0)
-            tm.tm_mon = i;
-    if (tm.tm_mon < 0 || day < 1 || day > 31 || year < 1970 || hour > 23 || minute > 59 || second > 60)
-        return -1;
-    tm.tm_mday = day;
-    tm.tm_year = year - 1900;
-    tm.tm_hour = hour;
-    tm.tm_min = minute;
-    tm.tm_sec = second;
-    return timegm(&tm);
-}
-
 double retry_after_seconds(const char *value, time_t now)
 {
     if (value == NULL || value[0] == '\0')
@@ -67,16 +40,11 @@ double retry_after_seconds(const char *value, time_t now)
     size_t digits = strspn(value, "0123456789");
     if (digits > 0 && value[digits] == '\0')
         return digits > 9 ? 1e9 : strtod(value, NULL);
-    /* The weekday comes first: "Sun, 06 Nov ..."; sscanf reads "Sun," as
-     * "Sun" and stops at the comma, so drop it first. */
-    char copy[64];
-    size_t len = strlen(value);
-    if (len >= sizeof copy || len < 5 || value[3] != ',')
-        return -1;
-    memcpy(copy, value, 3);
-    memcpy(copy + 3, value + 4, len - 3); /* includes the NUL */
-    time_t when = parse_http_date(copy);
-    if (when < 0)
+    /* An HTTP-date in any of RFC 9110's three forms (IMF-fixdate, RFC 850,
+     * asctime), read by libcurl with its own month and day names, whatever
+     * the C locale. A two-digit RFC 850 year below 70 is 20xx. */
+    time_t when = curl_getdate(value, NULL);
+    if (when == -1)
         return -1;
     return when > now ? (double)(when - now) : 0;
 }

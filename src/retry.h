@@ -19,8 +19,10 @@
  * - The wait before the next attempt, after n attempts, is "full jitter": a
  *   uniformly random time in [0, min(cap, base * 2^(n-1))], base 0.25 s and
  *   cap 5 s, so that many clients failing together do not return together.
- * - A Retry-After header (delta-seconds or an HTTP-date) replaces that wait:
- *   orbt never comes back earlier than the server asked. When it asks for
+ * - A Retry-After header (delta-seconds, or an HTTP-date in any of RFC 9110's
+ *   three forms) replaces that wait: orbt never comes back earlier than the
+ *   server asked; a date already past asks for no wait, and a value that is
+ *   neither is ignored (the backoff applies). When it asks for
  *   more than RETRY_AFTER_MAX, or more than the deadline leaves, orbt does
  *   not wait: the error comes back with err.retry_after.
  * - `deadline` (default 60 s) bounds the whole call, every attempt and wait
@@ -52,8 +54,11 @@ typedef enum retry_class {
 /* Whether repeating a call that ended this way is safe and may succeed. */
 int retry_allowed(retry_class retry, transport_result result, int request_sent, long status);
 
-/* Seconds the Retry-After value asks to wait, counted from `now` for an
- * HTTP-date; -1 when value is NULL, empty or not a valid Retry-After. */
+/* Seconds the Retry-After value asks to wait: delta-seconds ("120"), or an
+ * HTTP-date counted from `now`, as IMF-fixdate ("Sun, 06 Nov 1994 08:49:37
+ * GMT"), RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT") or asctime ("Sun Nov  6
+ * 08:49:37 1994"), read by libcurl's curl_getdate(); 0 for a date already
+ * past. -1 when value is NULL, empty or not a valid Retry-After. */
 double retry_after_seconds(const char *value, time_t now);
 
 /* A small random generator for the jitter: no need for cryptographic

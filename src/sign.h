@@ -10,7 +10,10 @@
 #define SIGN_TIMESTAMP_LEN 24    /* 2026-06-03T10:00:00.000Z */
 
 /* An HMAC key with its inner and outer pads absorbed once, so each signature
- * costs two short digests instead of four. Opaque; wiped when freed. */
+ * costs two short digests instead of four. Opaque; wiped when freed. A
+ * signature restarts the key's OpenSSL context, so one key signs in one
+ * thread at a time. sign_key_new returns NULL when OpenSSL has no working
+ * HMAC-SHA256 (or no memory). */
 typedef struct sign_key sign_key;
 
 sign_key *sign_key_new(const char *secret, size_t len);
