@@ -77,7 +77,7 @@ BUILD_DEBS  := gcc make pkg-config $(DEBS_$(RUNTIME)) libcurl4-openssl-dev libcj
 TEST_DEBS   := $(BUILD_DEBS) $(foreach r,$(RUNTIMES),$(DEBS_$(r))) lua-busted lua-dkjson luarocks lua-socket \
                curl openssl ca-certificates locales nginx libnginx-mod-http-lua tinyproxy dante-server
 LINT_DEBS   := $(BUILD_DEBS) cppcheck clang clang-tidy lua-check
-VG_DEBS     := $(BUILD_DEBS) valgrind curl
+VG_DEBS     := $(BUILD_DEBS) valgrind curl tinyproxy
 
 # The specs find their module, pure-Lua layer and mock here.
 SPEC_ENV    := ORBT_BUILD=$(abspath $(BUILD)) ORBT_MOCK=$(abspath $(MOCK)) LUA=$(LUA) \

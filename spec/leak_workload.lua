@@ -67,6 +67,40 @@ end
 local raised = pcall(function() for _ in client:customers{ size = 0 } do end end)
 assert(not raised)
 
+-- Through a real proxy (tinyproxy): one call, and many at once, in tunnels.
+local proxy = require("support.proxy").start()
+local proxied = assert(orbt.new(options{ proxy = proxy.url }))
+assert(proxied:list_customers{ size = 1 })
+local pages = proxied:_bulk("list_customers", { { page = 0, size = 2 }, { page = 1, size = 2 } }, { concurrency = 2 })
+assert(pages[1].content and pages[2].content)
+proxied:close()
+proxy:stop()
+local refused = assert(orbt.new(options{ proxy = "http://127.0.0.1:1", max_retries = 0 }))
+assert(orbt.is_error(refused:create_customers({ bulk[1] })[1]))
+
+-- The bridge a Lua transport uses: prepared requests, readers fed by hand,
+-- answers and failures, the settings and the reader of a CONNECT.
+local settings = assert(orbt.new(options{ proxy = "http://u:p@127.0.0.1:3128" })):_settings()
+assert(settings.proxy.connect:find("CONNECT", 1, true))
+for i = 1, 10 do
+  local rq = assert(client:_prepare("list_customers", { size = 1 }))
+  local body = '{"content":[],"page":0,"size":1,"hasNext":false}'
+  rq.reader:feed(("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"):format(#body))
+  rq.reader:feed(body:sub(1, i))
+  if i % 2 == 0 then
+    rq.reader:feed(body:sub(i + 1))
+    assert(client:_answer{ reader = rq.reader, sent = true })
+  else
+    assert(not client:_answer{ reader = rq.reader, failure = "network", message = "reset", sent = true })
+  end
+end
+local tunnel = client:_tunnel()
+tunnel:feed("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 3\r\n\r\nno!")
+assert(tunnel:status() == 407)
+local dropped = client:_prepare("create_customer", bulk[1]) -- prepared, never answered: collected
+assert(dropped.reader)
+dropped = nil -- luacheck: ignore 311
+
 -- Clients dropped without close are released by the garbage collector.
 for _ = 1, 20 do
   local c = assert(orbt.new(options()))
