@@ -91,48 +91,52 @@ static int fill_address(CURLU *h, url_parts *out, int default_port)
     return out->host != NULL && out->authority != NULL && out->origin != NULL ? 0 : -1;
 }
 
-int url_parse_base(const char *text, url_parts *out, char why[URL_WHY_MAX])
+/* Parses text with libcurl's URL API and reads its scheme. Returns the
+ * handle, or NULL with why filled in ("<what> <usage>" for text that is not
+ * such a URL). */
+static CURLU *open_url(const char *text, unsigned int flags, const char *what, const char *usage,
+                       url_parts *out, char why[URL_WHY_MAX])
 {
-    static const char what[] = "base_url";
     memset(out, 0, sizeof *out);
-    if (!is_plain_url_text(text))
-        return fail(why, what, "must be a plain https://host[:port][/path] URL (no spaces or control characters)");
-    CURLU *h = curl_url();
-    if (h == NULL)
-        return fail(why, what, "could not be read (out of memory)");
-    int rc = -1;
-    if (curl_url_set(h, CURLUPART_URL, text, 0) != CURLUE_OK) {
-        fail(why, what, "must be a plain https://host[:port][/path] URL");
-        goto done;
-    }
-    out->scheme = get_part(h, CURLUPART_SCHEME, 0);
-    if (out->scheme == NULL || (strcmp(out->scheme, "https") != 0 && strcmp(out->scheme, "http") != 0)) {
-        fail(why, what, "must start with https://");
-        goto done;
-    }
-    if (has_part(h, CURLUPART_USER) || has_part(h, CURLUPART_QUERY) || has_part(h, CURLUPART_FRAGMENT)) {
-        fail(why, what, "must be a plain https://host[:port][/path] URL (no user info, query or fragment)");
-        goto done;
-    }
-    out->tls = strcmp(out->scheme, "https") == 0;
-    if (fill_address(h, out, out->tls ? 443 : 80) != 0) {
-        fail(why, what, "has no host");
-        goto done;
-    }
-    out->prefix = get_part(h, CURLUPART_PATH, 0);
-    if (out->prefix == NULL) {
-        fail(why, what, "could not be read (out of memory)");
-        goto done;
-    }
-    size_t n = strlen(out->prefix);
-    while (n > 0 && out->prefix[n - 1] == '/')
-        out->prefix[--n] = '\0';
-    rc = 0;
-done:
+    CURLU *h = is_plain_url_text(text) ? curl_url() : NULL;
+    if (h != NULL && curl_url_set(h, CURLUPART_URL, text, flags) == CURLUE_OK
+        && (out->scheme = get_part(h, CURLUPART_SCHEME, 0)) != NULL)
+        return h;
+    curl_url_cleanup(h);
+    fail(why, what, usage);
+    return NULL;
+}
+
+static int close_url(CURLU *h, int rc, url_parts *out)
+{
     curl_url_cleanup(h);
     if (rc != 0)
         url_parts_free(out);
     return rc;
+}
+
+int url_parse_base(const char *text, url_parts *out, char why[URL_WHY_MAX])
+{
+    static const char what[] = "base_url";
+    CURLU *h = open_url(text, 0, what, "must be a plain https://host[:port][/path] URL (no spaces or control "
+                        "characters)", out, why);
+    if (h == NULL)
+        return -1;
+    if (strcmp(out->scheme, "https") != 0 && strcmp(out->scheme, "http") != 0)
+        return close_url(h, fail(why, what, "must start with https://"), out);
+    if (has_part(h, CURLUPART_USER) || has_part(h, CURLUPART_QUERY) || has_part(h, CURLUPART_FRAGMENT))
+        return close_url(h, fail(why, what, "must be a plain https://host[:port][/path] URL (no user info, "
+                                 "query or fragment)"), out);
+    out->tls = strcmp(out->scheme, "https") == 0;
+    if (fill_address(h, out, out->tls ? 443 : 80) != 0)
+        return close_url(h, fail(why, what, "has no host"), out);
+    out->prefix = get_part(h, CURLUPART_PATH, 0);
+    if (out->prefix == NULL)
+        return close_url(h, fail(why, what, "could not be read (out of memory)"), out);
+    size_t n = strlen(out->prefix);
+    while (n > 0 && out->prefix[n - 1] == '/')
+        out->prefix[--n] = '\0';
+    return close_url(h, 0, out);
 }
 
 static int is_proxy_scheme(const char *scheme)
@@ -147,43 +151,25 @@ static int is_proxy_scheme(const char *scheme)
 int url_parse_proxy(const char *text, url_parts *out, char why[URL_WHY_MAX])
 {
     static const char what[] = "proxy";
-    memset(out, 0, sizeof *out);
-    if (!is_plain_url_text(text))
-        return fail(why, what, "must be a URL such as http://host:port (no spaces or control characters)");
-    CURLU *h = curl_url();
+    CURLU *h = open_url(text, CURLU_NON_SUPPORT_SCHEME, what, "must be a URL such as http://host:port, "
+                        "https://, socks5:// or socks5h://", out, why);
     if (h == NULL)
-        return fail(why, what, "could not be read (out of memory)");
-    int rc = -1;
-    if (curl_url_set(h, CURLUPART_URL, text, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
-        fail(why, what, "must be a URL such as http://host:port, https://, socks5:// or socks5h://");
-        goto done;
-    }
-    out->scheme = get_part(h, CURLUPART_SCHEME, 0);
-    if (out->scheme == NULL || !is_proxy_scheme(out->scheme)) {
-        fail(why, what, "must start with http://, https://, socks5:// or socks5h://");
-        goto done;
-    }
+        return -1;
+    if (!is_proxy_scheme(out->scheme))
+        return close_url(h, fail(why, what, "must start with http://, https://, socks5:// or socks5h://"), out);
     char *path = get_part(h, CURLUPART_PATH, 0);
     int plain = path != NULL && strcmp(path, "/") == 0;
     free(path);
-    if (!plain || has_part(h, CURLUPART_QUERY) || has_part(h, CURLUPART_FRAGMENT)) {
-        fail(why, what, "must be scheme://[user:password@]host[:port], without a path, query or fragment");
-        goto done;
-    }
+    if (!plain || has_part(h, CURLUPART_QUERY) || has_part(h, CURLUPART_FRAGMENT))
+        return close_url(h, fail(why, what, "must be scheme://[user:password@]host[:port], without a path, "
+                                 "query or fragment"), out);
     out->tls = strcmp(out->scheme, "https") == 0;
     /* libcurl's default proxy port, so that every transport uses the same. */
-    if (fill_address(h, out, out->tls ? 443 : 1080) != 0) {
-        fail(why, what, "has no host");
-        goto done;
-    }
+    if (fill_address(h, out, out->tls ? 443 : 1080) != 0)
+        return close_url(h, fail(why, what, "has no host"), out);
     out->user = get_part(h, CURLUPART_USER, CURLU_URLDECODE);
     out->password = get_part(h, CURLUPART_PASSWORD, CURLU_URLDECODE);
-    rc = 0;
-done:
-    curl_url_cleanup(h);
-    if (rc != 0)
-        url_parts_free(out);
-    return rc;
+    return close_url(h, 0, out);
 }
 
 int url_host_is_loopback(const char *host)
