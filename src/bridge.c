@@ -365,15 +365,21 @@ static void push_pool_name(lua_State *L, const orbt_client *c)
     lua_pushfstring(L, "orbt:%s:%s:%d:via:%s", c->base.scheme, c->base.host, c->base.port, hex);
 }
 
+/* A URL's scheme, host, connect address, port and tls, into the table on top. */
+static void set_address_fields(lua_State *L, const url_parts *u)
+{
+    set_field_string(L, "scheme", u->scheme);
+    set_field_string(L, "host", u->host);
+    set_field_string(L, "address", connect_address(u->host));
+    set_field_integer(L, "port", u->port);
+    lua_pushboolean(L, u->tls);
+    lua_setfield(L, -2, "tls");
+}
+
 static int push_proxy(lua_State *L, const orbt_client *c)
 {
-    lua_createtable(L, 0, 6);
-    set_field_string(L, "scheme", c->proxy.scheme);
-    set_field_string(L, "host", c->proxy.host);
-    set_field_string(L, "address", connect_address(c->proxy.host));
-    set_field_integer(L, "port", c->proxy.port);
-    lua_pushboolean(L, c->proxy.tls);
-    lua_setfield(L, -2, "tls");
+    lua_createtable(L, 0, 7);
+    set_address_fields(L, &c->proxy);
     lua_pushboolean(L, c->has_proxy_ca_file);
     lua_setfield(L, -2, "has_ca_file");
     /* The CONNECT request, credentials included: built here, once. */
@@ -414,12 +420,7 @@ static int client_settings(lua_State *L)
     if (client_refuse_if_unusable(L, c, NULL, NULL))
         return 2;
     lua_createtable(L, 0, 14);
-    set_field_string(L, "scheme", c->base.scheme);
-    set_field_string(L, "host", c->base.host);
-    set_field_string(L, "address", connect_address(c->base.host));
-    set_field_integer(L, "port", c->base.port);
-    lua_pushboolean(L, c->base.tls);
-    lua_setfield(L, -2, "tls");
+    set_address_fields(L, &c->base);
     set_field_string(L, "authority", c->base.authority);
     lua_pushnumber(L, c->timeout);
     lua_setfield(L, -2, "timeout");
