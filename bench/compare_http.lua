@@ -188,6 +188,17 @@ local function cases()
       valid = true,
       pause = 0.5,
     },
+    {
+      name = "a 408 and the close on the idle kept-alive connection; then a second request",
+      why = "as above; the close tells the client the connection is gone as well",
+      steps = { { bytes = answer("200 OK", A.body),
+        later = answer("408 Request Timeout", '{"code":"TIMEOUT","message":"idle"}', { "Connection: close" }),
+        close = true },
+        { bytes = answer("200 OK", B.body) } },
+      meant = { A, B },
+      valid = true,
+      pause = 0.5,
+    },
   }
 end
 
@@ -274,7 +285,8 @@ local function describe(o)
   if o.id then
     return ("a result with id %s"):format(tostring(o.id))
   end
-  local what = ("status %d, %d-byte body `%s`"):format(o.status, #o.body, show(o.body, 16))
+  local what = #o.body == 0 and ("status %d, an empty body"):format(o.status)
+    or ("status %d, %d-byte body `%s`"):format(o.status, #o.body, show(o.body, 16))
   if o.also then
     what = what .. " (then " .. o.also .. ")"
   end
