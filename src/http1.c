@@ -54,11 +54,13 @@ void http1_init(http1_reader *r)
 {
     memset(r, 0, sizeof *r);
     buffer_init(&r->line, HTTP1_HEADER_BYTES_MAX);
+    buffer_init(&r->field, HTTP1_HEADER_BYTES_MAX);
 }
 
 void http1_free(http1_reader *r)
 {
     buffer_free(&r->line);
+    buffer_free(&r->field);
 }
 
 void http1_begin(http1_reader *r, buffer *body)
@@ -75,6 +77,7 @@ void http1_begin(http1_reader *r, buffer *body)
     buffer_reset(body);
     /* A long line of an earlier answer does not stay allocated. */
     buffer_release(&r->line);
+    buffer_release(&r->field);
 }
 
 void http1_begin_tunnel(http1_reader *r, buffer *body)
@@ -163,7 +166,7 @@ static void read_retry_after(http1_reader *r, const char *v, size_t n)
     }
 }
 
-/* "Name: value". Folded lines (obsolete) and names with spaces are refused. */
+/* "Name: value", unfolded. Names with spaces are refused. */
 static http1_outcome read_header_field(http1_reader *r, const char *s, size_t n)
 {
     const char *colon = memchr(s, ':', n);
@@ -188,6 +191,43 @@ static http1_outcome read_header_field(http1_reader *r, const char *s, size_t n)
         read_connection(r, v, vn);
     else if (equals_word(s, name_len, "retry-after"))
         read_retry_after(r, v, vn);
+    return HTTP1_MORE;
+}
+
+/* The header field waiting for its continuation lines, if any, is read. */
+static http1_outcome read_pending_field(http1_reader *r)
+{
+    if (r->field.len == 0)
+        return HTTP1_MORE;
+    http1_outcome outcome = read_header_field(r, r->field.data, r->field.len);
+    r->field.len = 0;
+    return outcome;
+}
+
+static http1_outcome end_of_header(http1_reader *r);
+
+/* A header line. RFC 9112 section 5.2: a line that starts with a space or
+ * tab continues the field before it (the obsolete line folding), and a
+ * user agent reads it as one space; so each field is held until the next
+ * line shows it complete. A fold with no field before it is refused. */
+static http1_outcome read_header_line(http1_reader *r, const char *s, size_t n)
+{
+    if (n > 0 && is_space(s[0])) {
+        if (r->field.len == 0)
+            return fail(r, "the answer has a malformed header line");
+        while (n > 0 && is_space(s[0]))
+            s++, n--;
+        if (buffer_append(&r->field, " ", 1) != 0 || buffer_append(&r->field, s, n) != 0)
+            return fail(r, "out of memory reading the answer");
+        return HTTP1_MORE;
+    }
+    http1_outcome outcome = read_pending_field(r);
+    if (outcome != HTTP1_MORE)
+        return outcome;
+    if (n == 0)
+        return end_of_header(r);
+    if (buffer_append(&r->field, s, n) != 0)
+        return fail(r, "out of memory reading the answer");
     return HTTP1_MORE;
 }
 
@@ -282,7 +322,7 @@ static http1_outcome read_line(http1_reader *r, const char *s, size_t n)
     case H1_STATUS_LINE:
         return read_status_line(r, s, n);
     case H1_HEADER_LINE:
-        return n == 0 ? end_of_header(r) : read_header_field(r, s, n);
+        return read_header_line(r, s, n);
     case H1_CHUNK_SIZE:
         return read_chunk_size(r, s, n);
     case H1_CHUNK_END:

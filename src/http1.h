@@ -56,6 +56,7 @@ typedef struct http1_reader {
     const char *error;       /* why, when the outcome is HTTP1_BAD */
     buffer *body;
     buffer line;             /* the line being read, up to the header limits */
+    buffer field;            /* a header field, until the next line shows it is not folded */
 } http1_reader;
 
 /* Before the first http1_begin, and after the last answer. */
