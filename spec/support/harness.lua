@@ -16,11 +16,11 @@
 --   shared_client  true: one client for the whole block instead of one per spec
 --   reset          false: the mock is not reset before each spec
 --   lazy           true: lazy_setup/lazy_teardown instead of setup/teardown
---   nginx          a real nginx (support.nginx) configured for the mock,
---                  started after it and stopped before it: { settings =
---                  extra settings for the handlers, env = its environment },
---                  or a function returning that; a signal or an [alert] in
---                  its error log fails the run
+--   nginx          true: a real nginx (support.nginx) configured for the
+--                  mock, started after it and stopped before it; or
+--                  { settings = extra settings for the handlers, env = its
+--                  environment }, or a function returning that. A signal or
+--                  an [alert] in its error log fails the run
 -- Specs read env.mock, env.client and env.nginx.
 local busted = require("busted")
 local mockserver = require("support.mock")
@@ -31,7 +31,7 @@ local function value_of(option)
   if type(option) == "function" then
     return option()
   end
-  return option or {}
+  return type(option) == "table" and option or {}
 end
 
 local function start_nginx(mock, option)
