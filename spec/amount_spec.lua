@@ -1,29 +1,20 @@
 -- Amounts: what goes out on the wire is read back from the raw body that
 -- orbt-mock received, not from anything the client reports.
-local mockserver = require("support.mock")
+local harness = require("support.harness")
 local shell = require("support.shell")
 local json = require("dkjson")
 
 describe("amounts on the wire", function()
-  local mock, client
+  local env = harness.with_mock{ lazy = true, shared_client = true, reset = false,
+    mock = { balance = "100000000.00" } }
   local n = 0
-
-  lazy_setup(function()
-    mock = mockserver.start{ balance = "100000000.00" }
-    client = mock:client()
-  end)
-
-  lazy_teardown(function()
-    client:close()
-    mock:cleanup()
-  end)
 
   local function create_with(amount)
     n = n + 1
-    local customer, err = client:create_customer{ fullName = "Amount " .. n,
+    local customer, err = env.client:create_customer{ fullName = "Amount " .. n,
       email = ("amount%d@example.com"):format(n), currency = "USD", initialFunds = amount }
     assert.is_table(customer, tostring(err))
-    local seen = mock:last_request()
+    local seen = env.mock:last_request()
     assert.equal("POST", seen.method)
     return seen.body:match('"initialFunds":([^,}]*)'), customer, seen.body
   end
@@ -51,12 +42,10 @@ describe("amounts on the wire", function()
   end)
 
   it("escapes text in the body so the JSON stays exact", function()
-    n = n + 1
     local name = 'Zoë "Quotes" \\ Ünïcødé / 日本 😀'
-    local customer = assert(client:create_customer{ fullName = name,
-      email = ("escape%d@example.com"):format(n), currency = "EUR", initialFunds = 1 })
+    local customer = assert(env.client:create_customer(harness.customer{ fullName = name, currency = "EUR" }))
     assert.equal(name, customer.fullName)
-    assert.equal(name, json.decode(mock:last_request().body).fullName)
+    assert.equal(name, json.decode(env.mock:last_request().body).fullName)
   end)
 
   it("reads money back without float noise", function()
@@ -84,25 +73,24 @@ describe("amounts on the wire", function()
           currency = "USD", initialFunds = 19.99 }
         assert(customer, tostring(err))
         io.write(string.format("%%.2f|%%s", customer.walletBalance, tostring(customer.walletBalance == 19.99)))
-      ]]):format(name, name, mock.api_key, mock.client_id, mock.secret, mock.url,
+      ]]):format(name, name, env.mock.api_key, env.mock.client_id, env.mock.secret, env.mock.url,
         ("locale%d@example.com"):format(n))
       local out, ran = shell.run(shell.lua_command(script, { LOCPATH = dir }) .. " 2>&1")
       assert.is_true(ran, out)
       assert.matches("|true$", out)
-      assert.matches('"initialFunds":19.99}$', mock:last_request().body)
+      assert.matches('"initialFunds":19.99}$', env.mock:last_request().body)
     end
     shell.exec("rm -rf " .. shell.quote(dir))
   end)
 
   it("refuses NaN, infinities, negatives and malformed strings before sending", function()
-    local before = mock:request_count()
+    local before = env.mock:request_count()
     for _, bad in ipairs{ 0 / 0, math.huge, -math.huge, -5, -0.5, "1e3", "12,50", "five", "-1.00", "1.2.3" } do
-      local customer, err = client:create_customer{ fullName = "Bad", email = "bad@example.com",
-        currency = "USD", initialFunds = bad }
+      local customer, err = env.client:create_customer(harness.customer{ initialFunds = bad })
       assert.is_nil(customer)
       assert.equal("invalid", err.kind)
       assert.equal("initialFunds", err.field)
     end
-    assert.equal(before, mock:request_count())
+    assert.equal(before, env.mock:request_count())
   end)
 end)

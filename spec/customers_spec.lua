@@ -2,6 +2,7 @@
 -- customers and customer_pages, and every way a call can fail.
 local orbt = require("orbt")
 local mockserver = require("support.mock")
+local harness = require("support.harness")
 local shell = require("support.shell")
 
 local PATH = mockserver.PATH
@@ -20,58 +21,34 @@ local function with_finalizer(fn)
 end
 
 describe("the client", function()
-  local mock, client
-  local n = 0
-
-  local function new_customer(overrides)
-    n = n + 1
-    local c = { fullName = "Consumer " .. n, email = ("consumer%d@example.com"):format(n),
-      currency = "USD", initialFunds = 1 }
-    for k, v in pairs(overrides or {}) do
-      c[k] = v
-    end
-    return c
-  end
+  local env = harness.with_mock{ lazy = true, shared_client = true }
 
   -- Creates `count` consumers straight through the client.
   local function fill(count)
     for _ = 1, count do
-      assert(client:create_customer(new_customer()))
+      assert(env.client:create_customer(harness.customer()))
     end
   end
 
-  lazy_setup(function()
-    mock = mockserver.start{ balance = "100000.00" }
-    client = mock:client()
-  end)
-
-  lazy_teardown(function()
-    client:close()
-    mock:cleanup()
-  end)
-
-  before_each(function()
-    mock:reset()
-  end)
-
   describe("create_customer", function()
     it("returns the created consumer with the documented fields and types", function()
-      local customer, err = client:create_customer(new_customer{ fullName = "Jane Smith", initialFunds = 50 })
+      local customer, err = env.client:create_customer(harness.customer{ fullName = "Jane Smith",
+        email = "jane.smith@example.com", initialFunds = 50 })
       assert.is_nil(err)
       assert.equal(101, customer.id)
       assert.equal("integer", number_type(customer.id))
       assert.equal("101", customer.walletId)
       assert.equal("Jane Smith", customer.fullName)
-      assert.equal(("consumer%d@example.com"):format(n), customer.email)
+      assert.equal("jane.smith@example.com", customer.email)
       assert.equal(50, customer.walletBalance)
       assert.equal("USD", customer.currency)
-      assert.equal(1, mock:stats().consumers)
+      assert.equal(1, env.mock:stats().consumers)
     end)
 
     it("returns 400 VALIDATION_ERROR for an email that already has a wallet in that currency", function()
-      local fields = new_customer()
-      assert(client:create_customer(fields))
-      local customer, err = client:create_customer(fields)
+      local fields = harness.customer()
+      assert(env.client:create_customer(fields))
+      local customer, err = env.client:create_customer(fields)
       assert.is_nil(customer)
       assert.equal("api", err.kind)
       assert.equal(400, err.status)
@@ -80,36 +57,36 @@ describe("the client", function()
       assert.is_string(err.message)
       assert.is_false(err.retryable)
       assert.is_string(err.body)
-      assert.equal(1, mock:stats().consumers)
+      assert.equal(1, env.mock:stats().consumers)
     end)
 
     it("returns 402 BUSINESS_RULE_ERROR when the partner wallet cannot cover the funds", function()
-      mock:reset("10.00")
-      local customer, err = client:create_customer(new_customer{ initialFunds = 50 })
+      env.mock:reset("10.00")
+      local customer, err = env.client:create_customer(harness.customer{ initialFunds = 50 })
       assert.is_nil(customer)
       assert.equal("api", err.kind)
       assert.equal(402, err.status)
       assert.equal("BUSINESS_RULE_ERROR", err.code)
       assert.matches("^orbt: 402 BUSINESS_RULE_ERROR: .+ %(POST /api/partner/v1/customer%)$", tostring(err))
-      assert.equal(0, mock:stats().consumers)
+      assert.equal(0, env.mock:stats().consumers)
     end)
 
     it("returns 403 when the secret is wrong, and nothing is created", function()
-      local wrong = mock:client{ secret = "not-the-secret" }
-      local customer, err = wrong:create_customer(new_customer())
+      local wrong = env.mock:client{ secret = "not-the-secret" }
+      local customer, err = wrong:create_customer(harness.customer())
       assert.is_nil(customer)
       assert.equal("api", err.kind)
       assert.equal(403, err.status)
       assert.is_string(err.code)
       assert.is_string(err.message)
-      assert.equal(0, mock:stats().consumers)
+      assert.equal(0, env.mock:stats().consumers)
     end)
 
     it("signs every request afresh, with the current time", function()
-      assert(client:list_customers())
+      assert(env.client:list_customers())
       shell.sleep(0.05)
-      assert(client:list_customers())
-      local seen = mock:requests(2)
+      assert(env.client:list_customers())
+      local seen = env.mock:requests(2)
       assert.equal(2, #seen)
       assert.are_not.equal(seen[1].headers["x-timestamp"], seen[2].headers["x-timestamp"])
       assert.are_not.equal(seen[1].headers["x-signature"], seen[2].headers["x-signature"])
@@ -119,13 +96,13 @@ describe("the client", function()
         local minute = r.headers["x-timestamp"]:sub(1, 16)
         assert.is_true(minute == now or minute == before, r.headers["x-timestamp"])
         assert.equal("application/json", r.headers["accept"])
-        assert.equal(mock.api_key, r.headers["x-api-key"])
+        assert.equal(env.mock.api_key, r.headers["x-api-key"])
       end
     end)
 
     it("sends a create with a JSON content type", function()
-      assert(client:create_customer(new_customer()))
-      assert.equal("application/json", mock:last_request().headers["content-type"])
+      assert(env.client:create_customer(harness.customer()))
+      assert.equal("application/json", env.mock:last_request().headers["content-type"])
     end)
 
     -- orbt-mock answers 200, as Orbt's docs show; any other 2xx is success too.
@@ -133,14 +110,14 @@ describe("the client", function()
       it("takes a create answered " .. status .. " as success", function()
         local answer = ('{"success":true,"data":{"id":7%d,"walletId":"7%d","fullName":"Any Success",'
           .. '"email":"any@example.com","walletBalance":1.00,"currency":"USD"}}'):format(status, status)
-        mock:fault{ path = PATH, method = "POST", status = status, body = answer, apply = true, count = 1 }
-        local logged = #mock:log()
-        local customer, err = client:create_customer(new_customer())
+        env.mock:fault{ path = PATH, method = "POST", status = status, body = answer, apply = true, count = 1 }
+        local logged = #env.mock:log()
+        local customer, err = env.client:create_customer(harness.customer())
         assert.is_nil(err)
         assert.equal(7 * 1000 + status, customer.id)
         assert.equal("7" .. status, customer.walletId)
-        assert.equal(1, mock:stats().consumers)
-        assert.matches("POST " .. PATH .. " " .. status .. "\n", mock:log():sub(logged + 1), 1, true)
+        assert.equal(1, env.mock:stats().consumers)
+        assert.matches("POST " .. PATH .. " " .. status .. "\n", env.mock:log():sub(logged + 1), 1, true)
       end)
     end
   end)
@@ -148,7 +125,7 @@ describe("the client", function()
   describe("list_customers", function()
     it("returns a page with the documented fields and types", function()
       fill(3)
-      local page = assert(client:list_customers{ page = 0, size = 2 })
+      local page = assert(env.client:list_customers{ page = 0, size = 2 })
       assert.equal(0, page.page)
       assert.equal(2, page.size)
       assert.is_true(page.hasNext)
@@ -160,22 +137,22 @@ describe("the client", function()
       assert.is_string(first.consumerEmail)
       assert.equal("integer", number_type(first.totalStandardWallets))
       assert.equal("integer", number_type(first.totalCampaignWallets))
-      local last = assert(client:list_customers{ page = 1, size = 2 })
+      local last = assert(env.client:list_customers{ page = 1, size = 2 })
       assert.is_false(last.hasNext)
       assert.equal(103, last.content[1].consumerId)
     end)
 
     it("sends page and size only when given", function()
-      assert(client:list_customers())
-      assert.equal("", mock:last_request().query)
-      assert(client:list_customers{ page = 3, size = 7 })
-      assert.equal("page=3&size=7", mock:last_request().query)
+      assert(env.client:list_customers())
+      assert.equal("", env.mock:last_request().query)
+      assert(env.client:list_customers{ page = 3, size = 7 })
+      assert.equal("page=3&size=7", env.mock:last_request().query)
     end)
 
     it("returns a 422 as an api error with code and message", function()
-      mock:fault{ path = PATH, method = "GET", status = 422,
+      env.mock:fault{ path = PATH, method = "GET", status = 422,
         body = '{"code":"INVALID_QUERY_PARAMETER","message":"size must be an integer between 1 and 50"}' }
-      local page, err = client:list_customers{ size = 5 }
+      local page, err = env.client:list_customers{ size = 5 }
       assert.is_nil(page)
       assert.equal("api", err.kind)
       assert.equal(422, err.status)
@@ -187,75 +164,75 @@ describe("the client", function()
   describe("customers", function()
     it("walks 123 consumers with size 50: each once, in order, in ceil(123/50) requests", function()
       fill(123)
-      local before = mock:stats().methods.GET or 0
+      local before = env.mock:stats().methods.GET or 0
       local ids = {}
-      for consumer in client:customers{ size = 50 } do
+      for consumer in env.client:customers{ size = 50 } do
         ids[#ids + 1] = consumer.consumerId
       end
       assert.equal(123, #ids)
       for i, id in ipairs(ids) do
         assert.equal(100 + i, id)
       end
-      assert.equal(3, (mock:stats().methods.GET or 0) - before)
+      assert.equal(3, (env.mock:stats().methods.GET or 0) - before)
     end)
 
     it("needs ceil(N/50) requests when N is a multiple of the size too", function()
       fill(100)
-      local before = mock:request_count()
+      local before = env.mock:request_count()
       local count = 0
-      for _ in client:customers{ size = 50 } do
+      for _ in env.client:customers{ size = 50 } do
         count = count + 1
       end
       assert.equal(100, count)
-      assert.equal(2, mock:request_count() - before)
+      assert.equal(2, env.mock:request_count() - before)
     end)
 
     it("stops early at limit without fetching further pages", function()
       fill(30)
-      local before = mock:request_count()
+      local before = env.mock:request_count()
       local ids = {}
-      for consumer in client:customers{ size = 5, limit = 7 } do
+      for consumer in env.client:customers{ size = 5, limit = 7 } do
         ids[#ids + 1] = consumer.consumerId
       end
       assert.same({ 101, 102, 103, 104, 105, 106, 107 }, ids)
-      assert.equal(2, mock:request_count() - before)
+      assert.equal(2, env.mock:request_count() - before)
     end)
 
     it("starts at the given page", function()
       fill(12)
       local ids = {}
-      for consumer in client:customers{ size = 5, page = 2 } do
+      for consumer in env.client:customers{ size = 5, page = 2 } do
         ids[#ids + 1] = consumer.consumerId
       end
       assert.same({ 111, 112 }, ids)
     end)
 
     it("yields nothing for an empty list, after one request", function()
-      local before = mock:request_count()
-      for _ in client:customers() do
+      local before = env.mock:request_count()
+      for _ in env.client:customers() do
         error("no consumer expected")
       end
-      assert.equal(1, mock:request_count() - before)
+      assert.equal(1, env.mock:request_count() - before)
     end)
 
     it("stops on an empty page even when hasNext says true", function()
-      mock:fault{ path = PATH, method = "GET", status = 200,
+      env.mock:fault{ path = PATH, method = "GET", status = 200,
         body = '{"content":[],"page":0,"size":50,"hasNext":true}' }
-      local before = mock:request_count()
-      for _ in client:customers() do
+      local before = env.mock:request_count()
+      for _ in env.client:customers() do
         error("no consumer expected")
       end
-      assert.equal(1, mock:request_count() - before)
+      assert.equal(1, env.mock:request_count() - before)
     end)
 
     it("raises an error mid-walk as the error object", function()
       fill(12)
       local seen = 0
       local ok, err = pcall(function()
-        for _ in client:customers{ size = 5, max_retries = 0 } do
+        for _ in env.client:customers{ size = 5, max_retries = 0 } do
           seen = seen + 1
           if seen == 5 then
-            mock:fault{ path = PATH, method = "GET", status = 503, retry_after = "1" }
+            env.mock:fault{ path = PATH, method = "GET", status = 503, retry_after = "1" }
           end
         end
       end)
@@ -272,32 +249,32 @@ describe("the client", function()
   describe("customer_pages", function()
     it("yields page tables lazily and cuts the last one at limit", function()
       fill(12)
-      local sizes, before = {}, mock:request_count()
-      for page in client:customer_pages{ size = 5, limit = 8 } do
+      local sizes, before = {}, env.mock:request_count()
+      for page in env.client:customer_pages{ size = 5, limit = 8 } do
         sizes[#sizes + 1] = #page.content
       end
       assert.same({ 5, 3 }, sizes)
-      assert.equal(2, mock:request_count() - before)
+      assert.equal(2, env.mock:request_count() - before)
       sizes = {}
-      for page in client:customer_pages{ size = 5 } do
+      for page in env.client:customer_pages{ size = 5 } do
         sizes[#sizes + 1] = #page.content
       end
       assert.same({ 5, 5, 2 }, sizes)
     end)
 
     it("makes no request for limit = 0", function()
-      local before = mock:request_count()
-      for _ in client:customer_pages{ limit = 0 } do
+      local before = env.mock:request_count()
+      for _ in env.client:customer_pages{ limit = 0 } do
         error("no page expected")
       end
-      assert.equal(before, mock:request_count())
+      assert.equal(before, env.mock:request_count())
     end)
   end)
 
   describe("answers that are not the documented JSON", function()
     it("reports a 2xx answer that is not JSON as a decode error with the raw body", function()
-      mock:fault{ path = PATH, method = "GET", status = 200, body = "{not json" }
-      local page, err = client:list_customers()
+      env.mock:fault{ path = PATH, method = "GET", status = 200, body = "{not json" }
+      local page, err = env.client:list_customers()
       assert.is_nil(page)
       assert.equal("decode", err.kind)
       assert.equal(200, err.status)
@@ -305,33 +282,33 @@ describe("the client", function()
     end)
 
     it("reports data after the JSON value as a decode error", function()
-      mock:fault{ path = PATH, method = "GET", status = 200,
+      env.mock:fault{ path = PATH, method = "GET", status = 200,
         body = '{"content":[],"page":0,"size":50,"hasNext":false} 12' }
-      local page, err = client:list_customers()
+      local page, err = env.client:list_customers()
       assert.is_nil(page)
       assert.equal("decode", err.kind)
     end)
 
     it("reports a number past the double range as a decode error, not inf", function()
-      mock:fault{ path = PATH, method = "GET", status = 200,
+      env.mock:fault{ path = PATH, method = "GET", status = 200,
         body = '{"content":[{"consumerId":1,"balance":1e400}],"page":0,"size":1,"hasNext":false}' }
-      local page, err = client:list_customers()
+      local page, err = env.client:list_customers()
       assert.is_nil(page)
       assert.equal("decode", err.kind)
       assert.matches("too large", err.message)
     end)
 
     it("reports a 2xx answer of the wrong shape as a decode error", function()
-      mock:fault{ path = PATH, method = "POST", status = 201, body = '{"success":true}' }
-      local customer, err = client:create_customer(new_customer())
+      env.mock:fault{ path = PATH, method = "POST", status = 201, body = '{"success":true}' }
+      local customer, err = env.client:create_customer(harness.customer())
       assert.is_nil(customer)
       assert.equal("decode", err.kind)
     end)
 
     it("keeps an HTML error page as the raw body of an api error", function()
       local html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
-      mock:fault{ path = PATH, method = "GET", status = 502, body = html, content_type = "text/html" }
-      local page, err = client:list_customers(nil, { max_retries = 0 })
+      env.mock:fault{ path = PATH, method = "GET", status = 502, body = html, content_type = "text/html" }
+      local page, err = env.client:list_customers(nil, { max_retries = 0 })
       assert.is_nil(page)
       assert.equal("api", err.kind)
       assert.equal(502, err.status)
@@ -348,18 +325,18 @@ describe("the client", function()
         { '[1,2,3]', nil, "bad request" },
       }
       for _, shape in ipairs(shapes) do
-        mock:fault{ path = PATH, method = "GET", status = 400, body = shape[1] }
-        local _, err = client:list_customers()
+        env.mock:fault{ path = PATH, method = "GET", status = 400, body = shape[1] }
+        local _, err = env.client:list_customers()
         assert.equal(shape[2], err.code)
         assert.equal(shape[3], err.message)
       end
     end)
 
     it("returns JSON null as orbt.null and keeps integers exact past 2^53", function()
-      mock:fault{ path = PATH, method = "GET", status = 200,
+      env.mock:fault{ path = PATH, method = "GET", status = 200,
         body = '{"content":[{"consumerId":9007199254740993,"consumerName":null,"score":2.50}],'
           .. '"page":0,"size":1,"hasNext":false}' }
-      local page = assert(client:list_customers())
+      local page = assert(env.client:list_customers())
       local item = page.content[1]
       assert.equal(orbt.null, item.consumerName)
       assert.equal(9007199254740993, item.consumerId)
@@ -368,11 +345,11 @@ describe("the client", function()
     end)
 
     it("refuses an answer larger than max_body, announced or streamed", function()
-      local small = mock:client{ max_body = 4096 }
+      local small = env.mock:client{ max_body = 4096 }
       -- With a Content-Length libcurl refuses it up front; chunked, the
       -- body collector has to stop it as the bytes arrive.
       for _, chunked in ipairs{ false, true } do
-        mock:fault{ path = PATH, method = "GET", oversize = 100000, chunked = chunked }
+        env.mock:fault{ path = PATH, method = "GET", oversize = 100000, chunked = chunked }
         local page, err = small:list_customers()
         assert.is_nil(page)
         assert.equal("decode", err.kind)
@@ -388,30 +365,30 @@ describe("the client", function()
       local port = mockserver.start()
       local url = port.url
       port:cleanup()
-      local dead = mock:client{ base_url = url }
+      local dead = env.mock:client{ base_url = url }
       local page, err = dead:list_customers()
       assert.is_nil(page)
       assert.equal("network", err.kind)
       assert.is_nil(err.status)
       assert.is_true(err.retryable)
-      local customer, cerr = dead:create_customer(new_customer())
+      local customer, cerr = dead:create_customer(harness.customer())
       assert.is_nil(customer)
       assert.equal("network", cerr.kind)
       assert.is_true(cerr.retryable, "a create that never connected is safe to repeat")
     end)
 
     it("reports a slow answer as a timeout", function()
-      mock:fault{ path = PATH, method = "POST", delay_ms = 1500, count = 1 }
-      local impatient = mock:client{ timeout = 0.3 }
-      local customer, err = impatient:create_customer(new_customer())
+      env.mock:fault{ path = PATH, method = "POST", delay_ms = 1500, count = 1 }
+      local impatient = env.mock:client{ timeout = 0.3 }
+      local customer, err = impatient:create_customer(harness.customer())
       assert.is_nil(customer)
       assert.equal("timeout", err.kind)
       assert.is_false(err.retryable, "a create that may have arrived is not safe to repeat")
     end)
 
     it("reports a connection dropped before the answer as a network error", function()
-      local fresh = mock:client() -- a new connection: nothing to fall back on
-      mock:fault{ path = PATH, method = "GET", drop = "before" }
+      local fresh = env.mock:client() -- a new connection: nothing to fall back on
+      env.mock:fault{ path = PATH, method = "GET", drop = "before" }
       local page, err = fresh:list_customers(nil, { max_retries = 0 })
       assert.is_nil(page)
       assert.equal("network", err.kind)
@@ -423,37 +400,37 @@ describe("the client", function()
     -- dies; a create must never be sent twice behind the caller's back.
     for _, when in ipairs{ "before", "after" } do
       it("never resends a create when a reused connection drops " .. when .. " processing it", function()
-        assert(client:list_customers()) -- the connection is now open and reused next
-        mock:reset()
-        mock:fault{ path = PATH, method = "POST", drop = when }
-        local customer, err = client:create_customer(new_customer())
+        assert(env.client:list_customers()) -- the connection is now open and reused next
+        env.mock:reset()
+        env.mock:fault{ path = PATH, method = "POST", drop = when }
+        local customer, err = env.client:create_customer(harness.customer())
         assert.is_nil(customer)
         assert.equal("network", err.kind)
         assert.is_false(err.retryable)
-        local stats = mock:stats()
+        local stats = env.mock:stats()
         assert.equal(1, stats.requests_total, "the create reached the server more than once")
         assert.equal(when == "after" and 1 or 0, stats.consumers)
         -- The client is still usable afterwards.
-        assert(client:create_customer(new_customer()))
+        assert(env.client:create_customer(harness.customer()))
       end)
     end
 
     it("says a create whose 200 answer was cut off may have been applied", function()
-      mock:fault{ path = PATH, method = "POST", truncate = true }
-      local customer, err = client:create_customer(new_customer())
+      env.mock:fault{ path = PATH, method = "POST", truncate = true }
+      local customer, err = env.client:create_customer(harness.customer())
       assert.is_nil(customer)
       assert.equal("network", err.kind)
       assert.equal(200, err.status)
       assert.is_false(err.retryable)
       assert.matches("may have been applied", err.message)
       assert.matches("^orbt: network: .* %(HTTP 200, POST /api/partner/v1/customer%)$", tostring(err))
-      assert.equal(1, mock:stats().consumers)
+      assert.equal(1, env.mock:stats().consumers)
     end)
 
     it("reports a truncated answer as a network error", function()
       fill(3)
-      mock:fault{ path = PATH, method = "GET", truncate = true }
-      local page, err = client:list_customers(nil, { max_retries = 0 })
+      env.mock:fault{ path = PATH, method = "GET", truncate = true }
+      local page, err = env.client:list_customers(nil, { max_retries = 0 })
       assert.is_nil(page)
       assert.equal("network", err.kind)
     end)
@@ -462,13 +439,13 @@ describe("the client", function()
   describe("the client object", function()
     it("reuses one connection for many calls", function()
       fill(1)
-      local fresh = mock:client()
-      mock:reset()
+      local fresh = env.mock:client()
+      env.mock:reset()
       for _ = 1, 5 do
         assert(fresh:list_customers())
       end
-      assert(fresh:create_customer(new_customer()))
-      local stats = mock:stats()
+      assert(fresh:create_customer(harness.customer()))
+      local stats = env.mock:stats()
       assert.equal(6, stats.requests_total)
       assert.equal(1, stats.connections)
       fresh:close()
@@ -485,7 +462,7 @@ describe("the client", function()
     it("stays consistent when a finalizer uses the client during a call", function()
       local long_name = ("n"):rep(2000)
       for i = 1, 50 do
-        assert(client:create_customer(new_customer{ fullName = long_name .. i }))
+        assert(env.client:create_customer(harness.customer{ fullName = long_name .. i }))
       end
       local tries, outcome = 0, nil
       local generational = _VERSION == "Lua 5.4"
@@ -497,7 +474,7 @@ describe("the client", function()
       end
       while not outcome and tries < 50 do
         tries = tries + 1
-        local c = mock:client()
+        local c = env.mock:client()
         local state, opts = {}, { size = 50 }
         local holder = {} -- luacheck: ignore 241 (only kept to be dropped just before the call)
         for i = 1, 50 do
@@ -530,7 +507,7 @@ describe("the client", function()
     end)
 
     it("refuses calls after close with a clear error", function()
-      local c = mock:client()
+      local c = env.mock:client()
       c:close()
       local page, err = c:list_customers()
       assert.is_nil(page)

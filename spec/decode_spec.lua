@@ -1,27 +1,14 @@
 -- Answers that are hard to decode: long arrays of integers, deep nesting.
 -- Each goes through a real orbt-mock, which serves the body as injected.
 local mockserver = require("support.mock")
+local harness = require("support.harness")
 
 local PATH = mockserver.PATH
 
 local number_type = require("support.runtime").number_type
 
 describe("decoding hostile answers", function()
-  local mock, client
-
-  lazy_setup(function()
-    mock = mockserver.start()
-    client = mock:client()
-  end)
-
-  lazy_teardown(function()
-    client:close()
-    mock:cleanup()
-  end)
-
-  before_each(function()
-    mock:reset()
-  end)
+  local env = harness.with_mock{ lazy = true, shared_client = true }
 
   it("decodes a long array of integers", function()
     -- An earlier decoder checked each number for a fraction by scanning on
@@ -29,8 +16,8 @@ describe("decoding hostile answers", function()
     -- 15 s of CPU. A regression to that shows as a run that long.
     local n = 400000
     local body = '{"hasNext":false,"content":[' .. ("7,"):rep(n - 1) .. '7]}'
-    mock:fault{ path = PATH, method = "GET", status = 200, body = body }
-    local page, err = client:list_customers()
+    env.mock:fault{ path = PATH, method = "GET", status = 200, body = body }
+    local page, err = env.client:list_customers()
     assert.is_nil(err)
     assert.equal(n, #page.content)
     assert.equal(7, page.content[n])
@@ -45,8 +32,8 @@ describe("decoding hostile answers", function()
   end
 
   local function decode(value)
-    mock:fault{ path = PATH, method = "GET", status = 200, body = page_with(value) }
-    local page, err = client:list_customers(nil, { max_retries = 0 })
+    env.mock:fault{ path = PATH, method = "GET", status = 200, body = page_with(value) }
+    local page, err = env.client:list_customers(nil, { max_retries = 0 })
     return page and page.content[1].consumerName, err
   end
 
@@ -95,8 +82,8 @@ describe("decoding hostile answers", function()
       assert.equal("decode", err.kind, value)
       assert.matches("not valid JSON %(.+ at byte %d+%)", err.message)
     end
-    mock:fault{ path = PATH, method = "GET", status = 200, body = '{"hasNext":false,"content":[]} x' }
-    local _, trailing = client:list_customers()
+    env.mock:fault{ path = PATH, method = "GET", status = 200, body = '{"hasNext":false,"content":[]} x' }
+    local _, trailing = env.client:list_customers()
     assert.equal("the answer has data after its JSON value", trailing.message)
   end)
 
@@ -118,9 +105,9 @@ describe("decoding hostile answers", function()
   end)
 
   it("calls a UTF-8 byte order mark before the answer an unexpected character at byte 0", function()
-    mock:fault{ path = PATH, method = "GET", status = 200,
+    env.mock:fault{ path = PATH, method = "GET", status = 200,
       body = "\239\187\191" .. '{"hasNext":false,"content":[]}' }
-    local page, err = client:list_customers(nil, { max_retries = 0 })
+    local page, err = env.client:list_customers(nil, { max_retries = 0 })
     assert.is_nil(page)
     assert.equal("decode", err.kind)
     assert.equal(not_json("unexpected character", 0), err.message)
@@ -199,8 +186,8 @@ describe("decoding hostile answers", function()
       { '{"hasNext":false,"content":[1.', "bad number" },
     }
     for _, case in ipairs(cut) do
-      mock:fault{ path = PATH, method = "GET", status = 200, body = case[1] }
-      local page, err = client:list_customers(nil, { max_retries = 0 })
+      env.mock:fault{ path = PATH, method = "GET", status = 200, body = case[1] }
+      local page, err = env.client:list_customers(nil, { max_retries = 0 })
       assert.is_nil(page, case[1])
       assert.equal("decode", err.kind, case[1])
       assert.equal(not_json(case[2], #case[1]), err.message, case[1])
@@ -224,15 +211,14 @@ describe("decoding hostile answers", function()
         { "POST", 201, '{"success":true,"data":{"id":1,"extra":' .. deep .. "}}" },
       }
       for _, a in ipairs(answers) do
-        mock:fault{ path = PATH, method = a[1], status = a[2], body = a[3] }
+        env.mock:fault{ path = PATH, method = a[1], status = a[2], body = a[3] }
         collectgarbage()
         local before = collectgarbage("count")
         local result, err
         if a[1] == "GET" then
-          result, err = client:list_customers()
+          result, err = env.client:list_customers()
         else
-          result, err = client:create_customer{ fullName = "Deep", email = "deep@example.com",
-            currency = "USD", initialFunds = 1 }
+          result, err = env.client:create_customer(harness.customer())
         end
         local grown_kb = collectgarbage("count") - before
         assert.is_nil(result)
@@ -246,9 +232,9 @@ describe("decoding hostile answers", function()
 
     it("decodes 1000 levels of " .. kind .. "s, the deepest allowed", function()
       -- The page object is the first level, so content holds 999 more.
-      mock:fault{ path = PATH, method = "GET", status = 200,
+      env.mock:fault{ path = PATH, method = "GET", status = 200,
         body = '{"hasNext":false,"content":' .. nested(kind, 999) .. "}" }
-      local page, err = client:list_customers()
+      local page, err = env.client:list_customers()
       assert.is_nil(err)
       local levels, v = 1, page.content
       while type(v) == "table" do
@@ -261,8 +247,8 @@ describe("decoding hostile answers", function()
 
   it("keeps a 10,000-level error body as the raw body of an api error", function()
     local deep = nested("array", 10000)
-    mock:fault{ path = PATH, method = "GET", status = 400, body = deep }
-    local page, err = client:list_customers()
+    env.mock:fault{ path = PATH, method = "GET", status = 400, body = deep }
+    local page, err = env.client:list_customers()
     assert.is_nil(page)
     assert.equal("api", err.kind)
     assert.equal(400, err.status)

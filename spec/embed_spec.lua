@@ -1,19 +1,11 @@
 -- examples/embed: a C host program that links orbt statically (liborbt.a),
 -- registers it in package.preload and runs a Lua script that creates, lists
 -- and walks consumers through orbt-mock. Built and run on every runtime.
-local mockserver = require("support.mock")
+local harness = require("support.harness")
 local shell = require("support.shell")
 
 describe("a C host embedding Lua with orbt linked in", function()
-  local mock
-
-  setup(function()
-    mock = mockserver.start()
-  end)
-
-  teardown(function()
-    mock:cleanup()
-  end)
+  local env = harness.with_mock{ client = false, reset = false }
 
   it("builds with make embed and runs a script that creates, lists and walks", function()
     local out, built = shell.run(("make --no-print-directory embed %s 2>&1")
@@ -28,14 +20,14 @@ describe("a C host embedding Lua with orbt linked in", function()
     assert.is_nil(libraries:find("orbt", 1, true), libraries)
 
     -- An empty cpath: require("orbt") can only be served by package.preload.
-    local env = {
-      ORBT_BASE_URL = mock.url, ORBT_API_KEY = mock.api_key, ORBT_CLIENT_ID = mock.client_id,
-      ORBT_SECRET = mock.secret, LUA_PATH = "lua/?.lua", LUA_CPATH = "",
+    local vars = {
+      ORBT_BASE_URL = env.mock.url, ORBT_API_KEY = env.mock.api_key, ORBT_CLIENT_ID = env.mock.client_id,
+      ORBT_SECRET = env.mock.secret, LUA_PATH = "lua/?.lua", LUA_CPATH = "",
       LUA_PATH_5_2 = "lua/?.lua", LUA_CPATH_5_2 = "", LUA_PATH_5_3 = "lua/?.lua", LUA_CPATH_5_3 = "",
       LUA_PATH_5_4 = "lua/?.lua", LUA_CPATH_5_4 = "",
     }
     local assignments = {}
-    for name, value in pairs(env) do
+    for name, value in pairs(vars) do
       assignments[#assignments + 1] = name .. "=" .. shell.quote(value)
     end
     local ran
@@ -48,7 +40,7 @@ describe("a C host embedding Lua with orbt linked in", function()
     assert.matches("listed 1 hasNext=true\n", out, 1, true)
     assert.matches("walked 2\n", out, 1, true)
 
-    local stats = mock:stats()
+    local stats = env.mock:stats()
     assert.equal(2, stats.consumers)
     assert.equal(0, stats.auth_failures)
     assert.equal(5, stats.requests_total) -- 2 creates, 1 list, 2 pages of the walk

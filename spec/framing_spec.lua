@@ -9,6 +9,7 @@ local orbt = require("orbt")
 local raw = require("support.raw")
 local shell = require("support.shell")
 local mockserver = require("support.mock")
+local harness = require("support.harness")
 
 local answer, PAGE, CREATED = raw.answer, raw.PAGE, raw.CREATED
 
@@ -290,29 +291,14 @@ describe("HTTP/1.1 framing, through the bulk engine on libcurl's connections", f
 end)
 
 describe("HTTP/1.1 framing, over nginx cosockets #nginx", function()
-  local mock, nginx
-
-  setup(function()
-    mock = mockserver.start()
-    nginx = require("support.nginx").start({ settings = {
-      api_key = mock.api_key, client_id = mock.client_id, secret = mock.secret, mock_url = mock.url,
-    } })
-  end)
-
-  teardown(function()
-    local log = nginx and nginx:stop() or ""
-    if mock then
-      mock:cleanup()
-    end
-    assert.is_nil(log:match("[^\n]*signal %d+[^\n]*"), log)
-    assert.is_nil(log:match("[^\n]*%[alert%][^\n]*"), log)
-  end)
+  -- The cases' servers are raw ones: the mock only gives nginx its settings.
+  local env = harness.with_mock{ client = false, reset = false, nginx = true }
 
   each_case(function(case, url)
     local opts = client_options(url, case)
     opts.transport = "cosocket"
     local request = json.encode({ options = opts, calls = case.calls })
-    local status, body = nginx:post("/calls", request)
+    local status, body = env.nginx:post("/calls", request)
     assert.equal(200, status, body)
     return assert(json.decode(body), body)
   end, true)

@@ -2,6 +2,7 @@
 -- nested 10,000 levels deep. Each ends in a clear error, with the process's
 -- memory bounded, and the client keeps working.
 local mockserver = require("support.mock")
+local harness = require("support.harness")
 
 local PATH = mockserver.PATH
 local MiB = 1024 * 1024
@@ -15,49 +16,32 @@ local function rss()
 end
 
 describe("hostile answers", function()
-  local mock, client
-
-  setup(function()
-    mock = mockserver.start()
-  end)
-
-  teardown(function()
-    mock:cleanup()
-  end)
-
-  before_each(function()
-    mock:reset()
-    client = mock:client{ max_retries = 0 }
-  end)
-
-  after_each(function()
-    client:close()
-  end)
+  local env = harness.with_mock{ client = { max_retries = 0 } }
 
   it("refuses an answer with thousands of header lines", function()
-    mock:fault{ path = PATH, method = "GET", headers = 5000 }
-    local page, err = client:list_customers()
+    env.mock:fault{ path = PATH, method = "GET", headers = 5000 }
+    local page, err = env.client:list_customers()
     assert.is_nil(page)
     assert.equal("network", err.kind)
     assert.matches("more than 200 header lines", err.message, 1, true)
     -- A hundred extra lines are fine.
-    mock:fault{ path = PATH, method = "GET", headers = 100 }
-    assert(client:list_customers())
+    env.mock:fault{ path = PATH, method = "GET", headers = 100 }
+    assert(env.client:list_customers())
   end)
 
   for _, framing in ipairs{ "announced", "chunked" } do
     it("refuses a 100 MiB " .. framing .. " body without holding it", function()
       collectgarbage()
       local before = rss()
-      mock:fault{ path = PATH, method = "GET", status = 200, oversize = 100 * MiB, chunked = framing == "chunked" }
-      local page, err = client:list_customers()
+      env.mock:fault{ path = PATH, method = "GET", status = 200, oversize = 100 * MiB, chunked = framing == "chunked" }
+      local page, err = env.client:list_customers()
       assert.is_nil(page)
       assert.equal("decode", err.kind)
       assert.matches("max_body", err.message)
       assert.is_true(#(err.body or "") <= 4096)
       local grew = rss() - before
       assert.is_true(grew < 48 * MiB, ("memory grew by %.1f MiB"):format(grew / MiB))
-      assert(client:list_customers(), "the client works afterwards")
+      assert(env.client:list_customers(), "the client works afterwards")
     end)
   end
 
@@ -66,12 +50,12 @@ describe("hostile answers", function()
       local depth = 10000
       local body = shape == "arrays" and ("["):rep(depth) .. ("]"):rep(depth)
         or ('{"a":'):rep(depth) .. "1" .. ("}"):rep(depth)
-      mock:fault{ path = PATH, method = "GET", status = 200, body = body }
-      local page, err = client:list_customers()
+      env.mock:fault{ path = PATH, method = "GET", status = 200, body = body }
+      local page, err = env.client:list_customers()
       assert.is_nil(page)
       assert.equal("decode", err.kind)
       assert.is_false(err.retryable)
-      assert(client:list_customers(), "the client works afterwards")
+      assert(env.client:list_customers(), "the client works afterwards")
     end)
   end
 end)

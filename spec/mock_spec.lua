@@ -2,6 +2,7 @@
 -- sign by hand and send through the curl command-line tool.
 local orbt = require("orbt")
 local mockserver = require("support.mock")
+local harness = require("support.harness")
 local shell = require("support.shell")
 local json = require("dkjson")
 
@@ -28,19 +29,7 @@ local function headers_for(m, method, payload, tamper, offset)
 end
 
 describe("orbt-mock", function()
-  local mock
-
-  lazy_setup(function()
-    mock = mockserver.start()
-  end)
-
-  lazy_teardown(function()
-    mock:cleanup()
-  end)
-
-  before_each(function()
-    mock:reset()
-  end)
+  local env = harness.with_mock{ lazy = true, client = false }
 
   local n = 0
   local function body()
@@ -49,19 +38,19 @@ describe("orbt-mock", function()
   end
 
   local function signed_headers(method, payload, tamper, offset)
-    return headers_for(mock, method, payload, tamper, offset)
+    return headers_for(env.mock, method, payload, tamper, offset)
   end
 
   local function post(tamper, payload)
     payload = payload or body()
-    return mock:http("POST", PATH, signed_headers("POST", payload, tamper), payload)
+    return env.mock:http("POST", PATH, signed_headers("POST", payload, tamper), payload)
   end
 
   it("accepts a correctly hand-signed create", function()
     local status, raw = post()
     assert.equal(200, status)
     assert.equal(101, json.decode(raw).data.id)
-    assert.equal(1, mock:stats().consumers)
+    assert.equal(1, env.mock:stats().consumers)
   end)
 
   it("accepts a signature computed entirely by the openssl tool", function()
@@ -70,12 +59,12 @@ describe("orbt-mock", function()
     local ts = timestamp()
     shell.write_file(dir .. "/body", payload)
     local hash = shell.run("openssl dgst -sha256 -binary " .. dir .. "/body | base64 -w0")
-    shell.write_file(dir .. "/sts", "POST\n" .. ts .. "\n" .. mock.client_id .. "\n" .. hash)
+    shell.write_file(dir .. "/sts", "POST\n" .. ts .. "\n" .. env.mock.client_id .. "\n" .. hash)
     local sig = shell.run(("openssl dgst -sha256 -mac HMAC -macopt key:%s -binary %s/sts | base64 -w0")
-      :format(mock.secret, dir))
+      :format(env.mock.secret, dir))
     shell.exec("rm -rf " .. shell.quote(dir))
-    local status = mock:http("POST", PATH, { "Content-Type: application/json",
-      "x-api-key: " .. mock.api_key, "x-client-id: " .. mock.client_id, "x-timestamp: " .. ts,
+    local status = env.mock:http("POST", PATH, { "Content-Type: application/json",
+      "x-api-key: " .. env.mock.api_key, "x-client-id: " .. env.mock.client_id, "x-timestamp: " .. ts,
       "x-body-hash: " .. hash, "x-signature: " .. sig }, payload)
     assert.equal(200, status)
   end)
@@ -109,7 +98,7 @@ describe("orbt-mock", function()
       local status, raw = post(tamper)
       assert.equal(403, status)
       assert.is_string(json.decode(raw).code)
-      local stats = mock:stats()
+      local stats = env.mock:stats()
       assert.equal(0, stats.consumers)
       assert.equal(1, stats.auth_failures)
     end)
@@ -118,57 +107,58 @@ describe("orbt-mock", function()
   it("answers 403 to a body changed after signing", function()
     local payload = body()
     local headers = signed_headers("POST", payload)
-    local status = mock:http("POST", PATH, headers, payload:gsub("5}$", "500}"))
+    local status = env.mock:http("POST", PATH, headers, payload:gsub("5}$", "500}"))
     assert.equal(403, status)
-    assert.equal(0, mock:stats().consumers)
+    assert.equal(0, env.mock:stats().consumers)
   end)
 
   -- Timestamps here have whole seconds, so probes stay 10 s clear of the
   -- ±300 s window's edge.
   local function post_at(offset)
     local payload = body()
-    return (mock:http("POST", PATH, signed_headers("POST", payload, nil, offset), payload))
+    return (env.mock:http("POST", PATH, signed_headers("POST", payload, nil, offset), payload))
   end
 
   it("answers 403 to a stale or future timestamp, correctly signed", function()
     for _, offset in ipairs{ -310, -3600, 310, 86400 } do
       assert.equal(403, post_at(offset), "offset " .. offset)
     end
-    assert.equal(0, mock:stats().consumers)
+    assert.equal(0, env.mock:stats().consumers)
   end)
 
   it("accepts a timestamp inside the window, either side of now", function()
     assert.equal(200, post_at(-290))
     assert.equal(200, post_at(290))
-    assert.equal(2, mock:stats().consumers)
+    assert.equal(2, env.mock:stats().consumers)
   end)
 
   it("answers 403 to a GET signed as a POST", function()
     local h = signed_headers("POST", "")
-    assert.equal(403, (mock:http("GET", PATH, h)))
+    assert.equal(403, (env.mock:http("GET", PATH, h)))
   end)
 
   it("answers 422 to invalid query parameters", function()
     for _, q in ipairs{ "?size=51", "?size=0", "?page=-1", "?page=x", "?size=2.5" } do
-      local status = mock:http("GET", PATH .. q, signed_headers("GET", ""))
+      local status = env.mock:http("GET", PATH .. q, signed_headers("GET", ""))
       assert.equal(422, status, q)
     end
   end)
 
   it("serves several clients at once", function()
-    mock:fault{ path = PATH, method = "GET", delay_ms = 1000, count = 8 }
+    env.mock:fault{ path = PATH, method = "GET", delay_ms = 1000, count = 8 }
     local h = {}
     for _, line in ipairs(signed_headers("GET", "")) do
       h[#h + 1] = "-H " .. shell.quote(line)
     end
-    local one = ("curl -s --max-time 30 -o /dev/null %s %s"):format(table.concat(h, " "), shell.quote(mock.url .. PATH))
+    local one = ("curl -s --max-time 30 -o /dev/null %s %s")
+      :format(table.concat(h, " "), shell.quote(env.mock.url .. PATH))
     local script = {}
     for i = 1, 8 do
       script[i] = one .. " &"
     end
     script[#script + 1] = "wait"
     shell.run(table.concat(script, "\n"))
-    local stats = mock:stats()
+    local stats = env.mock:stats()
     assert.equal(8, stats.requests_total)
     assert.is_true(stats.peak_in_flight >= 6, "peak in flight was " .. stats.peak_in_flight)
   end)
@@ -187,21 +177,18 @@ end)
 
 describe("orbt-mock over TLS", function()
   local certs = require("support.certs")
-  local dir, paths, mock
+  local dir, paths
 
   lazy_setup(function()
     dir = shell.tmpdir()
     paths = certs.make(dir)
-    mock = mockserver.start{ tls = { cert = paths.cert, key = paths.key, ca = paths.ca } }
   end)
+
+  local env = harness.with_mock{ lazy = true, client = false,
+    mock = function() return { tls = { cert = paths.cert, key = paths.key, ca = paths.ca } } end }
 
   lazy_teardown(function()
-    mock:cleanup()
     shell.exec("rm -rf " .. shell.quote(dir))
-  end)
-
-  before_each(function()
-    mock:reset()
   end)
 
   local function create_body(n)
@@ -209,41 +196,40 @@ describe("orbt-mock over TLS", function()
   end
 
   it("says https in its first line and answers a signed create and list from the curl tool", function()
-    assert.matches("^https://127%.0%.0%.1:%d+$", mock.url)
+    assert.matches("^https://127%.0%.0%.1:%d+$", env.mock.url)
     local payload = create_body(1)
-    local status, raw = mock:http("POST", PATH, headers_for(mock, "POST", payload), payload)
+    local status, raw = env.mock:http("POST", PATH, headers_for(env.mock, "POST", payload), payload)
     assert.equal(200, status)
     assert.equal(101, json.decode(raw).data.id)
-    status, raw = mock:http("GET", PATH .. "?size=5", headers_for(mock, "GET", ""))
+    status, raw = env.mock:http("GET", PATH .. "?size=5", headers_for(env.mock, "GET", ""))
     assert.equal(200, status)
     local page = json.decode(raw)
     assert.equal(1, #page.content)
     assert.equal("tls1@example.com", page.content[1].consumerEmail)
-    assert.equal(2, mock:request_count())
+    assert.equal(2, env.mock:request_count())
   end)
 
   it("is refused by the curl tool without the CA, and answers nothing in plain HTTP", function()
-    local http_url = mock.url:gsub("^https:", "http:")
+    local http_url = env.mock.url:gsub("^https:", "http:")
     local _, verified = shell.run(("curl -sS --max-time 10 -o /dev/null %s 2>&1"):format(
-      shell.quote(mock.url .. "/__mock/stats")))
+      shell.quote(env.mock.url .. "/__mock/stats")))
     assert.is_false(verified)
     local plain = shell.run(("curl -s --max-time 10 -o /dev/null -w '%%{http_code}' %s"):format(
       shell.quote(http_url .. "/__mock/stats")))
     assert.equal("000", plain)
-    assert.equal(0, mock:request_count())
+    assert.equal(0, env.mock:request_count())
   end)
 
   it("serves the orbt client with ca_file over https", function()
-    local client = mock:client{ ca_file = paths.ca }
-    local customer = assert(client:create_customer{ fullName = "Jane Smith", email = "jane@example.com",
-      currency = "USD", initialFunds = 50 })
+    local client = env.mock:client{ ca_file = paths.ca }
+    local customer = assert(client:create_customer(harness.customer{ email = "jane@example.com", initialFunds = 50 }))
     assert.equal(101, customer.id)
     assert.equal(50, customer.walletBalance)
     local page = assert(client:list_customers{ size = 5 })
     assert.equal(1, #page.content)
     assert.equal("jane@example.com", page.content[1].consumerEmail)
     assert.is_false(page.hasNext)
-    local seen = mock:requests()
+    local seen = env.mock:requests()
     assert.equal(2, #seen)
     assert.equal("POST", seen[1].method)
     assert.equal("GET", seen[2].method)
@@ -251,20 +237,19 @@ describe("orbt-mock over TLS", function()
   end)
 
   it("applies faults set through its control path over TLS", function()
-    mock:fault{ path = PATH, method = "GET", status = 503, count = 1 }
-    local client = mock:client{ ca_file = paths.ca }
+    env.mock:fault{ path = PATH, method = "GET", status = 503, count = 1 }
+    local client = env.mock:client{ ca_file = paths.ca }
     local _, err = client:list_customers(nil, { max_retries = 0 })
     assert.equal("api", err.kind)
     assert.equal(503, err.status)
     assert(client:list_customers())
-    assert.equal(2, mock:request_count())
+    assert.equal(2, env.mock:request_count())
     client:close()
   end)
 
   it("refuses a client that does not trust its CA before any request", function()
-    local client = mock:client()
-    local customer, err = client:create_customer{ fullName = "Not Sent", email = "unsent@example.com",
-      currency = "USD", initialFunds = 1 }
+    local client = env.mock:client()
+    local customer, err = client:create_customer(harness.customer())
     assert.is_nil(customer)
     assert.equal("network", err.kind)
     assert.is_nil(err.status)
@@ -272,7 +257,7 @@ describe("orbt-mock over TLS", function()
     local page, list_err = client:list_customers()
     assert.is_nil(page)
     assert.equal("network", list_err.kind)
-    local stats = mock:stats()
+    local stats = env.mock:stats()
     assert.equal(0, stats.requests_total)
     assert.equal(0, stats.consumers)
     client:close()

@@ -3,7 +3,7 @@
 -- libcurl elsewhere. Runs on the LuaJIT pass of `make test` (tag "nginx").
 local json = require("dkjson")
 local mockserver = require("support.mock")
-local nginxserver = require("support.nginx")
+local harness = require("support.harness")
 
 local PATH = mockserver.PATH
 local COSOCKET_AGENT = "(nginx cosocket)"
@@ -17,32 +17,10 @@ local function user_agent(request)
 end
 
 describe("orbt in nginx #nginx", function()
-  local mock, nginx
-
-  setup(function()
-    mock = mockserver.start()
-    nginx = nginxserver.start({ settings = {
-      api_key = mock.api_key, client_id = mock.client_id, secret = mock.secret,
-      mock_url = mock.url, dead_url = "http://127.0.0.1:9",
-    } })
-  end)
-
-  teardown(function()
-    local log = nginx and nginx:stop() or ""
-    if mock then
-      mock:cleanup()
-    end
-    -- A crash or a Lua error anywhere in nginx fails the run.
-    assert.is_nil(log:match("[^\n]*signal %d+[^\n]*"), log)
-    assert.is_nil(log:match("[^\n]*%[alert%][^\n]*"), log)
-  end)
-
-  before_each(function()
-    mock:reset()
-  end)
+  local env = harness.with_mock{ client = false, nginx = { settings = { dead_url = "http://127.0.0.1:9" } } }
 
   local function get_json(path)
-    local status, body = nginx:get(path)
+    local status, body = env.nginx:get(path)
     assert.equal(200, status, body)
     return assert(json.decode(body), body)
   end
@@ -59,11 +37,11 @@ describe("orbt in nginx #nginx", function()
     assert.equal("content", result.phase)
     -- What reached orbt-mock: 5 creates, 1 list and 3 pages of the walk,
     -- all sent by the cosocket transport, all verified by the mock.
-    local stats = mock:stats()
+    local stats = env.mock:stats()
     assert.equal(9, stats.requests_total)
     assert.equal(0, stats.auth_failures)
     assert.equal(5, stats.consumers)
-    for _, request in ipairs(mock:requests(9)) do
+    for _, request in ipairs(env.mock:requests(9)) do
       assert.matches(COSOCKET_AGENT, user_agent(request), 1, true)
     end
   end)
@@ -72,7 +50,7 @@ describe("orbt in nginx #nginx", function()
     get_json("/walk?count=3&tag=pool")
     get_json("/walk?count=2&tag=pool2")
     -- 5 creates + 2 lists + 5 pages from one worker, over one connection.
-    local stats = mock:stats()
+    local stats = env.mock:stats()
     assert.equal(12, stats.requests_total)
     assert.equal(1, stats.connections)
   end)
@@ -80,12 +58,12 @@ describe("orbt in nginx #nginx", function()
   -- orbt-mock holds each list 300 ms; 20 requests reach the worker at once.
   -- Each must succeed; returns orbt-mock's stats.
   local function twenty_delayed_lists(path)
-    mock:fault{ path = PATH, method = "GET", count = 20, delay_ms = 300 }
-    for _, body in ipairs(nginx:get_parallel(path, 20)) do
+    env.mock:fault{ path = PATH, method = "GET", count = 20, delay_ms = 300 }
+    for _, body in ipairs(env.nginx:get_parallel(path, 20)) do
       local result = assert(json.decode(body), body)
       assert.is_true(result.ok, body)
     end
-    local stats = mock:stats()
+    local stats = env.mock:stats()
     assert.equal(20, stats.requests_total)
     return stats
   end
@@ -98,65 +76,65 @@ describe("orbt in nginx #nginx", function()
   it("blocks the worker when libcurl is forced: one request in flight at a time", function()
     local stats = twenty_delayed_lists("/list?transport=curl")
     assert.equal(1, stats.peak_in_flight)
-    for _, request in ipairs(mock:requests(20)) do
+    for _, request in ipairs(env.mock:requests(20)) do
       assert.is_nil(user_agent(request):find(COSOCKET_AGENT, 1, true))
     end
   end)
 
   it("sends a GET again when a pooled connection dies, but never a create", function()
     assert.is_true(get_json("/list").ok) -- a pooled connection to reuse
-    mock:reset()
-    mock:fault{ path = PATH, method = "POST", drop = "before" }
+    env.mock:reset()
+    env.mock:fault{ path = PATH, method = "POST", drop = "before" }
     local created = get_json("/create?tag=stale")
     assert.is_false(created.ok)
     assert.equal("network", created.error.kind)
     assert.is_false(created.error.retryable)
-    assert.equal(1, mock:stats().requests_total, "the create reached the server more than once")
-    assert.equal(0, mock:stats().consumers)
+    assert.equal(1, env.mock:stats().requests_total, "the create reached the server more than once")
+    assert.equal(0, env.mock:stats().consumers)
 
     assert.is_true(get_json("/list").ok)
-    mock:reset()
-    mock:fault{ path = PATH, method = "GET", drop = "before" }
+    env.mock:reset()
+    env.mock:fault{ path = PATH, method = "GET", drop = "before" }
     local listed = get_json("/list")
     assert.is_true(listed.ok, listed.error and listed.error.text)
-    assert.equal(2, mock:stats().requests_total) -- the dropped one and the one sent again
+    assert.equal(2, env.mock:stats().requests_total) -- the dropped one and the one sent again
   end)
 
   it("retries with the core's policy over cosockets: a list again, a create not", function()
-    mock:fault{ path = PATH, method = "GET", status = 503, retry_after = "1", count = 1 }
-    mock:fault{ path = PATH, method = "POST", status = 503, count = 1 }
+    env.mock:fault{ path = PATH, method = "GET", status = 503, retry_after = "1", count = 1 }
+    env.mock:fault{ path = PATH, method = "POST", status = 503, count = 1 }
     local result = get_json("/retry")
     assert.is_true(result.list.ok, result.list.error and result.list.error.text)
     assert.is_false(result.create.ok)
     assert.equal(503, result.create.error.status)
     assert.equal(1, result.create.attempts)
-    local requests = mock:requests(3)
+    local requests = env.mock:requests(3)
     assert.equal(3, #requests)
     assert.equal("GET", requests[1].method)
     assert.equal("GET", requests[2].method)
     assert.are_not.equal(requests[1].headers["x-timestamp"], requests[2].headers["x-timestamp"])
-    assert.equal(0, mock:stats().consumers)
+    assert.equal(0, env.mock:stats().consumers)
   end)
 
   it("ends hostile answers in clear errors: thousands of headers, 100 MiB, 10,000 levels", function()
-    mock:fault{ path = PATH, method = "GET", headers = 5000 }
+    env.mock:fault{ path = PATH, method = "GET", headers = 5000 }
     local result = get_json("/hostile")
     assert.equal("network", result.error.kind)
     assert.matches("more than 200 header lines", result.error.message, 1, true)
     for _, chunked in ipairs{ false, true } do
-      mock:fault{ path = PATH, method = "GET", status = 200, oversize = 100 * 1024 * 1024, chunked = chunked }
+      env.mock:fault{ path = PATH, method = "GET", status = 200, oversize = 100 * 1024 * 1024, chunked = chunked }
       result = get_json("/hostile")
       assert.equal("decode", result.error.kind)
       assert.matches("max_body", result.error.message, 1, true)
     end
-    mock:fault{ path = PATH, method = "GET", status = 200, body = ("["):rep(10000) .. ("]"):rep(10000) }
+    env.mock:fault{ path = PATH, method = "GET", status = 200, body = ("["):rep(10000) .. ("]"):rep(10000) }
     result = get_json("/hostile")
     assert.equal("decode", result.error.kind)
     assert.is_true(get_json("/hostile").ok, "the worker's client works afterwards")
   end)
 
   it("creates many consumers at once over cosockets, one result per input in order", function()
-    mock:fault{ path = PATH, method = "POST", delay_ms = 300, count = 11 }
+    env.mock:fault{ path = PATH, method = "POST", delay_ms = 300, count = 11 }
     local result = get_json("/bulk")
     assert.equal(12, result.count)
     assert.equal(1, result.failures)
@@ -167,11 +145,11 @@ describe("orbt in nginx #nginx", function()
         assert.equal(("nginx-bulk%d@example.com"):format(i), result.emails[i])
       end
     end
-    local stats = mock:stats()
+    local stats = env.mock:stats()
     assert.equal(11, stats.consumers)
     assert.is_true(stats.peak_in_flight >= 3, "peak in flight " .. stats.peak_in_flight)
     assert.is_true(stats.peak_in_flight <= 4, "peak in flight " .. stats.peak_in_flight)
-    for _, request in ipairs(mock:requests(11)) do
+    for _, request in ipairs(env.mock:requests(11)) do
       assert.matches(COSOCKET_AGENT, user_agent(request), 1, true)
     end
   end)
@@ -188,7 +166,7 @@ describe("orbt in nginx #nginx", function()
   it("uses cosockets in a timer", function()
     local result = get_json("/timer")
     assert.is_true(result.ok, result.error and result.error.message)
-    assert.matches(COSOCKET_AGENT, user_agent(mock:last_request()), 1, true)
+    assert.matches(COSOCKET_AGENT, user_agent(env.mock:last_request()), 1, true)
   end)
 
   it("verifies TLS peers: a trusted certificate works, an untrusted one is refused unsent, for good", function()
@@ -208,24 +186,24 @@ describe("orbt in nginx #nginx", function()
     assert.matches("not trusted", result.untrusted_create.error.message, 1, true)
     assert.is_nil(result.untrusted_create.error.message:find("may have been applied", 1, true))
     -- Only the two trusted calls reached orbt-mock.
-    assert.equal(2, mock:stats().requests_total)
+    assert.equal(2, env.mock:stats().requests_total)
   end)
 
   it("trusts a CA file through libcurl, and refuses one for cosockets", function()
     local orbt = require("orbt")
     local function client(url, ca_file)
-      return assert(orbt.new{ api_key = mock.api_key, client_id = mock.client_id, secret = mock.secret,
+      return assert(orbt.new{ api_key = env.mock.api_key, client_id = env.mock.client_id, secret = env.mock.secret,
         base_url = url, ca_file = ca_file, max_retries = 0, timeout = 10 })
     end
-    assert(client(nginx.settings.tls_url, nginx.settings.ca_file):list_customers())
-    local _, unknown_ca = client(nginx.settings.tls_url):list_customers()
+    assert(client(env.nginx.settings.tls_url, env.nginx.settings.ca_file):list_customers())
+    local _, unknown_ca = client(env.nginx.settings.tls_url):list_customers()
     assert.equal("network", unknown_ca.kind)
     assert.matches("certificate", unknown_ca.message)
-    local _, untrusted = client(nginx.settings.untrusted_url, nginx.settings.ca_file):list_customers()
+    local _, untrusted = client(env.nginx.settings.untrusted_url, env.nginx.settings.ca_file):list_customers()
     assert.equal("network", untrusted.kind)
     local _, missing = orbt.new{ api_key = "k", client_id = "c", secret = "s", ca_file = "/nonexistent/ca.pem" }
     assert.equal("ca_file", missing.field)
-    assert.equal(1, mock:stats().requests_total)
+    assert.equal(1, env.mock:stats().requests_total)
 
     local result = get_json("/ca-file")
     assert.equal("invalid", result.error.kind)
@@ -238,23 +216,23 @@ describe("orbt in nginx #nginx", function()
   it("keeps one TLS connection through libcurl, and resumes the session on a new one", function()
     local orbt = require("orbt")
     local function client(url)
-      return assert(orbt.new{ api_key = mock.api_key, client_id = mock.client_id, secret = mock.secret,
-        base_url = url, ca_file = nginx.settings.ca_file, max_retries = 0, timeout = 10 })
+      return assert(orbt.new{ api_key = env.mock.api_key, client_id = env.mock.client_id, secret = env.mock.secret,
+        base_url = url, ca_file = env.nginx.settings.ca_file, max_retries = 0, timeout = 10 })
     end
-    local earlier = #nginx:tls_log()
-    local kept = client(nginx.settings.tls_url)
+    local earlier = #env.nginx:tls_log()
+    local kept = client(env.nginx.settings.tls_url)
     for _ = 1, 3 do assert(kept:list_customers()) end
     kept:close()
-    local closing = client(nginx.settings.tls_url .. "/once")
+    local closing = client(env.nginx.settings.tls_url .. "/once")
     for _ = 1, 3 do assert(closing:list_customers()) end
     closing:close()
 
     local kept_log, closing_log = {}, {}
     -- nginx logs a request after it answered: wait for the six lines.
     local log = require("support.shell").wait_for(function()
-      local entries = nginx:tls_log()
+      local entries = env.nginx:tls_log()
       return #entries >= earlier + 6 and entries or nil
-    end, 10) or nginx:tls_log()
+    end, 10) or env.nginx:tls_log()
     for i = earlier + 1, #log do
       local entry = log[i]
       if entry.uri:match("^/once/") then
@@ -273,7 +251,7 @@ describe("orbt in nginx #nginx", function()
   end)
 
   it("returns errors as values through cosockets", function()
-    mock:fault{ path = PATH, method = "GET", count = 1, status = 503, retry_after = "2" }
+    env.mock:fault{ path = PATH, method = "GET", count = 1, status = 503, retry_after = "2" }
     local result = get_json("/errors")
     assert.equal("invalid", result.invalid.kind)
     assert.equal("email", result.invalid.field)
@@ -284,6 +262,6 @@ describe("orbt in nginx #nginx", function()
     assert.matches("closed", result.closed.message)
     assert.equal("network", result.network.kind)
     assert.matches("could not connect", result.network.message, 1, true)
-    assert.equal(1, mock:stats().requests_total)
+    assert.equal(1, env.mock:stats().requests_total)
   end)
 end)

@@ -5,15 +5,11 @@
 -- a refused certificate is the exception: it fails the same way every time,
 -- so it is not retried. Every server here is real, on loopback.
 local mockserver = require("support.mock")
+local harness = require("support.harness")
 local proxyserver = require("support.proxy")
 local socksserver = require("support.socks")
 local certs = require("support.certs")
 local shell = require("support.shell")
-
-local function customer(n)
-  return { fullName = "Unsent " .. n, email = ("unsent%d@example.com"):format(n), currency = "USD",
-    initialFunds = 1 }
-end
 
 -- An extra certificate signed by the CA in dir, for `name`, valid for
 -- `days` (negative: already expired).
@@ -55,12 +51,12 @@ local function tls10_server(dir, files)
 end
 
 describe("failures before anything is sent", function()
-  local dir, files, mock, servers
+  local env = harness.with_mock{ client = false, reset = false }
+  local dir, files, servers
 
   setup(function()
     dir = shell.tmpdir()
     files = certs.make(dir)
-    mock = mockserver.start()
     servers = {}
   end)
 
@@ -68,7 +64,6 @@ describe("failures before anything is sent", function()
     for _, stop in ipairs(servers) do
       stop()
     end
-    mock:cleanup()
     shell.exec("rm -rf " .. shell.quote(dir))
   end)
 
@@ -113,18 +108,18 @@ describe("failures before anything is sent", function()
       return { base_url = ("https://127.0.0.1:%d"):format(port), ca_file = files.ca }
     end },
     { "an HTTP proxy that asks for credentials (407)", function()
-      return { proxy = proxy_with{ basic_auth = { user = "u", password = "p" } }.url }, mock
+      return { proxy = proxy_with{ basic_auth = { user = "u", password = "p" } }.url }, env.mock
     end },
     { "an HTTP proxy that refuses the tunnel", function()
-      return { proxy = proxy_with{ connect_ports = { 443 } }.url }, mock
+      return { proxy = proxy_with{ connect_ports = { 443 } }.url }, env.mock
     end },
     { "a proxy that cannot be reached", function()
-      return { proxy = "http://127.0.0.1:9" }, mock
+      return { proxy = "http://127.0.0.1:9" }, env.mock
     end },
     { "a SOCKS5 proxy that refuses the connection", function()
       local socks = socksserver.start{ refuse = true }
       servers[#servers + 1] = function() socks:stop() end
-      return { proxy = socks.url }, mock
+      return { proxy = socks.url }, env.mock
     end },
   }
 
@@ -140,17 +135,16 @@ describe("failures before anything is sent", function()
     end
   end
 
-  for i, case in ipairs(cases) do
+  for _, case in ipairs(cases) do
     it(case[1] .. ": one create, and create_customers", function()
       local overrides, target, lasting = case[2]()
       overrides.max_retries = 1
       overrides.timeout = overrides.timeout or 5
-      local client = mock:client(overrides)
-      local created, err = client:create_customer(customer(i))
+      local client = env.mock:client(overrides)
+      local created, err = client:create_customer(harness.customer())
       assert.is_nil(created)
       assert_not_sent(err, lasting)
-      local results, failures = client:create_customers({ customer(100 + i), customer(200 + i) },
-        { concurrency = 2 })
+      local results, failures = client:create_customers(harness.customers(2), { concurrency = 2 })
       client:close()
       assert.equal(2, failures)
       for _, result in ipairs(results) do

@@ -5,6 +5,7 @@
 -- LuaSocket, against a real orbt-mock.
 local socket = require("socket")
 local mockserver = require("support.mock")
+local harness = require("support.harness")
 
 local PATH = mockserver.PATH
 
@@ -35,27 +36,10 @@ local function exchange(url, rq)
 end
 
 describe("client:_prepare and client:_answer", function()
-  local mock, client
-
-  setup(function()
-    mock = mockserver.start()
-  end)
-
-  teardown(function()
-    mock:cleanup()
-  end)
-
-  before_each(function()
-    mock:reset()
-    client = mock:client()
-  end)
-
-  after_each(function()
-    client:close()
-  end)
+  local env = harness.with_mock()
 
   it("prepares a signed request that orbt-mock accepts, and reads its answer", function()
-    local rq = assert(client:_prepare("create_customer", {
+    local rq = assert(env.client:_prepare("create_customer", {
       fullName = "Prepared", email = "prepared@example.com", currency = "USD", initialFunds = 19.99 }))
     assert.equal("POST", rq.method)
     assert.equal(PATH, rq.target)
@@ -64,31 +48,31 @@ describe("client:_prepare and client:_answer", function()
     assert.matches("\r\nx%-signature: [%w+/=]+\r\n", rq.wire)
     assert.matches("\r\nContent%-Length: 92\r\n\r\n"
       .. '{"fullName":"Prepared","email":"prepared@example.com","currency":"USD","initialFunds":19.99}$', rq.wire)
-    local state, keep = exchange(mock.url, rq)
+    local state, keep = exchange(env.mock.url, rq)
     assert.equal("done", state)
     assert.is_true(keep)
-    local customer = assert(client:_answer{ reader = rq.reader, sent = true })
+    local customer = assert(env.client:_answer{ reader = rq.reader, sent = true })
     assert.equal(101, customer.id)
-    assert.equal(0, mock:stats().auth_failures)
+    assert.equal(0, env.mock:stats().auth_failures)
 
-    rq = assert(client:_prepare("list_customers", { page = 0, size = 1 }))
+    rq = assert(env.client:_prepare("list_customers", { page = 0, size = 1 }))
     assert.same({ "GET", PATH .. "?page=0&size=1", true }, { rq.method, rq.target, rq.may_resend })
     assert.is_nil(rq.wire:find("Content-Length", 1, true), "a GET has no body")
-    exchange(mock.url, rq)
-    local page = assert(client:_answer{ reader = rq.reader, sent = true })
+    exchange(env.mock.url, rq)
+    local page = assert(env.client:_answer{ reader = rq.reader, sent = true })
     assert.equal(101, page.content[1].consumerId)
   end)
 
   it("refuses bad arguments before preparing anything", function()
-    local rq, err = client:_prepare("list_customers", { size = 99 })
+    local rq, err = env.client:_prepare("list_customers", { size = 99 })
     assert.is_nil(rq)
     assert.equal("invalid", err.kind)
     assert.equal("size", err.field)
-    assert.has_error(function() client:_prepare("delete_everything", {}) end)
+    assert.has_error(function() env.client:_prepare("delete_everything", {}) end)
   end)
 
   it("reads the answer from any pieces, and says when the connection cannot be kept", function()
-    local rq = assert(client:_prepare("list_customers", {}))
+    local rq = assert(env.client:_prepare("list_customers", {}))
     local body = '{"content":[],"page":0,"size":20,"hasNext":false}'
     local answer = ("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"):format(#body, body)
     for i = 1, #answer - 1 do
@@ -98,40 +82,41 @@ describe("client:_prepare and client:_answer", function()
     local state, keep = rq.reader:feed(answer:sub(-1) .. "HTTP/1.1 200")
     assert.same({ "done", false }, { state, keep }, "bytes past the answer: not kept")
     assert.equal(200, rq.reader:status())
-    assert.same({ content = {}, page = 0, size = 20, hasNext = false }, assert(client:_answer{ reader = rq.reader }))
+    assert.same({ content = {}, page = 0, size = 20, hasNext = false },
+      assert(env.client:_answer{ reader = rq.reader }))
 
-    rq = assert(client:_prepare("list_customers", {}))
+    rq = assert(env.client:_prepare("list_customers", {}))
     rq.reader:feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{")
     assert.equal("bad", (rq.reader:close()))
     assert.matches("before the answer was complete", rq.reader:message())
-    local _, err = client:_answer{ reader = rq.reader, sent = true }
+    local _, err = env.client:_answer{ reader = rq.reader, sent = true }
     assert.equal("network", err.kind)
     assert.equal(200, err.status)
   end)
 
   it("turns transport failures into the same errors as libcurl's", function()
-    local create = { fullName = "A", email = "a@example.com", currency = "USD", initialFunds = 1 }
-    local rq = client:_prepare("create_customer", create)
-    local _, never_sent = client:_answer{ reader = rq.reader, failure = "network", message = "could not connect",
+    local create = harness.customer()
+    local rq = env.client:_prepare("create_customer", create)
+    local _, never_sent = env.client:_answer{ reader = rq.reader, failure = "network", message = "could not connect",
       sent = false }
     assert.equal("network", never_sent.kind)
     assert.is_true(never_sent.retryable, "a create that never left is safe to repeat")
 
-    rq = client:_prepare("create_customer", create)
+    rq = env.client:_prepare("create_customer", create)
     rq.reader:feed("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
-    local _, cut = client:_answer{ reader = rq.reader, failure = "network", message = "closed", sent = true }
+    local _, cut = env.client:_answer{ reader = rq.reader, failure = "network", message = "closed", sent = true }
     assert.equal(200, cut.status)
     assert.is_false(cut.retryable)
     assert.matches("may have been applied", cut.message)
 
-    rq = client:_prepare("list_customers", {})
-    local _, slow = client:_answer{ reader = rq.reader, failure = "timeout", message = "the call's timeout passed",
+    rq = env.client:_prepare("list_customers", {})
+    local _, slow = env.client:_answer{ reader = rq.reader, failure = "timeout", message = "the call's timeout passed",
       sent = true }
     assert.equal("timeout", slow.kind)
     assert.is_true(slow.retryable)
 
-    rq = client:_prepare("list_customers", {})
-    local _, refused = client:_answer{ reader = rq.reader, failure = "certificate", sent = false,
+    rq = env.client:_prepare("list_customers", {})
+    local _, refused = env.client:_answer{ reader = rq.reader, failure = "certificate", sent = false,
       message = "TLS handshake with h failed: 18: self-signed certificate" }
     assert.equal("network", refused.kind)
     assert.is_false(refused.retryable, "a refused certificate is refused again")
@@ -139,17 +124,16 @@ describe("client:_prepare and client:_answer", function()
   end)
 
   it("gives the delay before the next attempt when the policy wants one", function()
-    local rq = client:_prepare("list_customers", {})
+    local rq = env.client:_prepare("list_customers", {})
     rq.reader:feed("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 2\r\n\r\n{}")
-    local result, err, delay = client:_answer{ reader = rq.reader, sent = true, attempt = 1, max_retries = 2,
+    local result, err, delay = env.client:_answer{ reader = rq.reader, sent = true, attempt = 1, max_retries = 2,
       seconds_left = 30 }
     assert.is_nil(result)
     assert.equal(503, err.status)
     assert.equal(1, delay)
-    rq = client:_prepare("create_customer", { fullName = "A", email = "a@example.com", currency = "USD",
-      initialFunds = 1 })
+    rq = env.client:_prepare("create_customer", harness.customer())
     rq.reader:feed("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}")
-    result, err, delay = client:_answer{ reader = rq.reader, sent = true, attempt = 1, max_retries = 2,
+    result, err, delay = env.client:_answer{ reader = rq.reader, sent = true, attempt = 1, max_retries = 2,
       seconds_left = 30 }
     assert.is_nil(result)
     assert.equal(503, err.status)
@@ -157,18 +141,18 @@ describe("client:_prepare and client:_answer", function()
   end)
 
   it("reads a proxy's answer to CONNECT with the same reader", function()
-    local reader = client:_tunnel()
+    local reader = env.client:_tunnel()
     local state, keep = reader:feed("HTTP/1.1 200 Connection established\r\nProxy-Agent: x\r\n\r\n")
     assert.same({ "done", true }, { state, keep })
-    reader = client:_tunnel()
+    reader = env.client:_tunnel()
     reader:feed("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 5\r\n\r\nno no")
     assert.equal(407, reader:status())
-    assert.has_error(function() client:_answer{ reader = reader } end)
+    assert.has_error(function() env.client:_answer{ reader = reader } end)
   end)
 
   it("gives the transport the client's settings, read once by the core", function()
-    local s = client:_settings()
-    assert.same({ "http", "127.0.0.1", "127.0.0.1", mock.port, false, "127.0.0.1:" .. mock.port },
+    local s = env.client:_settings()
+    assert.same({ "http", "127.0.0.1", "127.0.0.1", env.mock.port, false, "127.0.0.1:" .. env.mock.port },
       { s.scheme, s.host, s.address, s.port, s.tls, s.authority })
     assert.equal(10, s.timeout)
     assert.equal("auto", s.transport)
@@ -183,20 +167,20 @@ describe("client:_prepare and client:_answer", function()
       .. require("orbt")._VERSION .. " (nginx cosocket)\r\nProxy-Authorization: Basic dXNlcjpwYTpzcw==\r\n\r\n",
       s.proxy.connect)
     assert.is_nil(s.pool:find("user", 1, true), "the pool name holds no credentials")
-    assert.are_not.equal(s.pool, client:_settings().pool)
+    assert.are_not.equal(s.pool, env.client:_settings().pool)
     other:close()
   end)
 
   it("lets a call in flight finish when the client is closed meanwhile", function()
-    local rq = client:_prepare("list_customers", { size = 1 })
-    client:close()
-    local _, refused = client:list_customers()
+    local rq = env.client:_prepare("list_customers", { size = 1 })
+    env.client:close()
+    local _, refused = env.client:list_customers()
     assert.matches("closed", refused.message)
     -- The answer still decodes: close() waited for it. Then the client is closed.
-    exchange(mock.url, rq)
-    local page = assert(client:_answer{ reader = rq.reader, sent = true })
+    exchange(env.mock.url, rq)
+    local page = assert(env.client:_answer{ reader = rq.reader, sent = true })
     assert.is_table(page.content)
-    local _, after = client:_prepare("list_customers", {})
+    local _, after = env.client:_prepare("list_customers", {})
     assert.equal("invalid", after.kind)
     assert.matches("closed", after.message)
   end)

@@ -4,16 +4,11 @@
 -- for HTTP (CONNECT tunnels), Dante for SOCKS5. orbt-mock counts what
 -- arrives; the proxies' logs show what they carried.
 local orbt = require("orbt")
-local mockserver = require("support.mock")
+local harness = require("support.harness")
 local proxyserver = require("support.proxy")
 local socksserver = require("support.socks")
 local certs = require("support.certs")
 local shell = require("support.shell")
-
-local function customer(n)
-  return { fullName = "Proxied " .. n, email = ("proxied%d@example.com"):format(n), currency = "USD",
-    initialFunds = "10.00" }
-end
 
 -- No request line but CONNECTs, and nothing secret, in the proxy's log.
 local function assert_only_tunnels(proxy, mock, count)
@@ -29,51 +24,46 @@ local function assert_only_tunnels(proxy, mock, count)
 end
 
 describe("the proxy option", function()
-  local mock, tls_mock, dir, files
+  local env = harness.with_mock{ client = false }
+  local dir, files
 
   setup(function()
     dir = shell.tmpdir()
     files = certs.make(dir)
-    mock = mockserver.start()
-    tls_mock = mockserver.start{ tls = { cert = files.cert, key = files.key, ca = files.ca } }
   end)
+
+  local tls = harness.with_mock{ client = false,
+    mock = function() return { tls = { cert = files.cert, key = files.key, ca = files.ca } } end }
 
   teardown(function()
-    mock:cleanup()
-    tls_mock:cleanup()
     shell.exec("rm -rf " .. shell.quote(dir))
-  end)
-
-  before_each(function()
-    mock:reset()
-    tls_mock:reset()
   end)
 
   it("creates once through an HTTP proxy, which carries only a CONNECT tunnel", function()
     local proxy = proxyserver.start()
-    local client = mock:client{ proxy = proxy.url }
-    local created = assert(client:create_customer(customer(1)))
+    local client = env.mock:client{ proxy = proxy.url }
+    local created = assert(client:create_customer(harness.customer()))
     assert(client:list_customers())
     client:close()
     assert.equal(101, created.id)
-    local stats = mock:stats()
+    local stats = env.mock:stats()
     assert.equal(1, stats.consumers)
     assert.equal(2, stats.requests_total)
     assert.equal(1, stats.connections, "one tunnel, kept alive")
-    assert_only_tunnels(proxy, mock, 1)
+    assert_only_tunnels(proxy, env.mock, 1)
     proxy:stop()
   end)
 
   it("authenticates to the proxy with the URL's credentials, which never reach the server", function()
     local proxy = proxyserver.start{ basic_auth = { user = "orbt", password = "pr0xy-pass" } }
-    local client = mock:client{ proxy = proxy:url_with_credentials() }
-    assert(client:create_customer(customer(2)))
+    local client = env.mock:client{ proxy = proxy:url_with_credentials() }
+    assert(client:create_customer(harness.customer()))
     assert.is_nil(tostring(client):find("pr0xy-pass", 1, true))
     client:close()
-    assert.equal(1, mock:stats().consumers)
-    assert_only_tunnels(proxy, mock, 1)
+    assert.equal(1, env.mock:stats().consumers)
+    assert_only_tunnels(proxy, env.mock, 1)
     assert.is_nil(proxy:log():find("pr0xy-pass", 1, true))
-    for _, request in ipairs(mock:requests()) do
+    for _, request in ipairs(env.mock:requests()) do
       for name, value in pairs(request.headers) do
         assert.is_nil(name:lower():find("proxy", 1, true), "a proxy header reached the server")
         assert.is_nil(value:find("pr0xy", 1, true))
@@ -81,48 +71,47 @@ describe("the proxy option", function()
     end
 
     -- Without the credentials: the proxy refuses the tunnel, nothing is sent.
-    local refused = mock:client{ proxy = proxy.url, max_retries = 1 }
-    local _, err = refused:create_customer(customer(3))
+    local refused = env.mock:client{ proxy = proxy.url, max_retries = 1 }
+    local _, err = refused:create_customer(harness.customer())
     refused:close()
     assert.equal("network", err.kind)
     assert.is_true(err.retryable, "nothing was sent: safe to repeat")
     assert.is_nil(err.message:find("may have been applied", 1, true), err.message)
     assert.equal(2, err.attempts)
-    assert.equal(1, mock:stats().requests_total)
+    assert.equal(1, env.mock:stats().requests_total)
     proxy:stop()
   end)
 
   it("reaches an https:// server through the tunnel, verifying its certificate", function()
     local proxy = proxyserver.start()
-    local client = tls_mock:client{ proxy = proxy.url, ca_file = files.ca }
-    assert(client:create_customer(customer(4)))
+    local client = tls.mock:client{ proxy = proxy.url, ca_file = files.ca }
+    assert(client:create_customer(harness.customer()))
     client:close()
-    assert.equal(1, tls_mock:stats().consumers)
-    assert_only_tunnels(proxy, tls_mock, 1)
+    assert.equal(1, tls.mock:stats().consumers)
+    assert_only_tunnels(proxy, tls.mock, 1)
     proxy:stop()
   end)
 
   it("sends create_customers through the proxy, each create once", function()
     local proxy = proxyserver.start()
-    local client = mock:client{ proxy = proxy.url }
-    local results, failures = client:create_customers({ customer(5), customer(6), customer(7), customer(8) },
-      { concurrency = 2 })
+    local client = env.mock:client{ proxy = proxy.url }
+    local results, failures = client:create_customers(harness.customers(4), { concurrency = 2 })
     client:close()
     assert.equal(0, failures)
     assert.equal(4, #results)
-    local stats = mock:stats()
+    local stats = env.mock:stats()
     assert.equal(4, stats.consumers)
     assert.equal(4, stats.requests_total)
-    assert_only_tunnels(proxy, mock, stats.connections)
+    assert_only_tunnels(proxy, env.mock, stats.connections)
     proxy:stop()
   end)
 
   it("goes through a SOCKS5 proxy", function()
     local socks = socksserver.start()
-    local client = mock:client{ proxy = socks.url }
-    assert(client:create_customer(customer(9)))
+    local client = env.mock:client{ proxy = socks.url }
+    assert(client:create_customer(harness.customer()))
     client:close()
-    assert.equal(1, mock:stats().consumers)
+    assert.equal(1, env.mock:stats().consumers)
     assert.matches("pass%(%d+%): tcp/connect", socks:log())
     socks:stop()
   end)
@@ -139,13 +128,13 @@ describe("the proxy option", function()
 
   -- The environment is read when the client is made, as libcurl reads it:
   -- a child process has its own.
-  local function run_with_env(env, script)
+  local function run_with_env(vars, script)
     local source = ("local orbt = require('orbt'); local c = assert(orbt.new{api_key=%q, client_id=%q, "
       .. "secret=%q, base_url=%q, max_retries=0, proxy=%s}); local r, e = c:list_customers(); "
-      .. "io.write(r and 'ok' or tostring(e))"):format(mock.api_key, mock.client_id, mock.secret, mock.url,
-      script or "nil")
+      .. "io.write(r and 'ok' or tostring(e))"):format(env.mock.api_key, env.mock.client_id, env.mock.secret,
+      env.mock.url, script or "nil")
     return shell.run("env -u http_proxy -u https_proxy -u all_proxy -u ALL_PROXY -u no_proxy -u NO_PROXY "
-      .. shell.lua_command(source, env) .. " 2>&1")
+      .. shell.lua_command(source, vars) .. " 2>&1")
   end
 
   it("takes the proxy from the environment, and the option wins over it", function()
@@ -172,85 +161,76 @@ end)
 
 describe("proxies in nginx, over cosockets #nginx", function()
   local json = require("dkjson")
-  local mock, nginx, env_proxy
+  local env_proxy
 
   setup(function()
-    mock = mockserver.start()
     env_proxy = proxyserver.start()
-    nginx = require("support.nginx").start({
-      settings = { api_key = mock.api_key, client_id = mock.client_id, secret = mock.secret, mock_url = mock.url },
-      -- What a user passes in with `env https_proxy;`.
-      env = { https_proxy = env_proxy.url },
-    })
   end)
+
+  -- nginx's environment: what a user passes in with `env https_proxy;`.
+  local env = harness.with_mock{ client = false,
+    nginx = function() return { env = { https_proxy = env_proxy.url } } end }
 
   teardown(function()
-    local log = nginx and nginx:stop() or ""
-    mock:cleanup()
     env_proxy:stop()
-    assert.is_nil(log:match("[^\n]*signal %d+[^\n]*"), log)
-    assert.is_nil(log:match("[^\n]*%[alert%][^\n]*"), log)
-  end)
-
-  before_each(function()
-    mock:reset()
   end)
 
   -- The calls, made by a handler on a client with these options.
   local function calls(options, list)
-    local opts = { api_key = mock.api_key, client_id = mock.client_id, secret = mock.secret,
-      base_url = mock.url, timeout = 5, max_retries = 1, transport = "cosocket" }
+    local opts = { api_key = env.mock.api_key, client_id = env.mock.client_id, secret = env.mock.secret,
+      base_url = env.mock.url, timeout = 5, max_retries = 1, transport = "cosocket" }
     for k, v in pairs(options) do
       opts[k] = v
     end
-    local status, body = nginx:post("/calls", json.encode({ options = opts, calls = list }))
+    local status, body = env.nginx:post("/calls", json.encode({ options = opts, calls = list }))
     assert.equal(200, status, body)
     return assert(json.decode(body), body)
   end
 
   it("creates once through an http:// proxy: a CONNECT over the cosocket", function()
     local proxy = proxyserver.start()
-    local got = calls({ proxy = proxy.url }, { { "create_customer", customer(21) }, { "list_customers", {} } })
+    local got = calls({ proxy = proxy.url }, { { "create_customer", harness.customer() }, { "list_customers", {} } })
     assert.is_true(got[1].ok, got[1].message)
     assert.is_true(got[2].ok, got[2].message)
-    assert.equal(1, mock:stats().consumers)
-    assert.equal(2, mock:stats().requests_total)
-    assert_only_tunnels(proxy, mock, 1)
+    assert.equal(1, env.mock:stats().consumers)
+    assert.equal(2, env.mock:stats().requests_total)
+    assert_only_tunnels(proxy, env.mock, 1)
     proxy:stop()
   end)
 
   it("authenticates to the proxy, and a refused tunnel is not sent", function()
     local proxy = proxyserver.start{ basic_auth = { user = "orbt", password = "pr0xy-pass" } }
-    local got = calls({ proxy = proxy:url_with_credentials() }, { { "create_customer", customer(22) } })
+    local got = calls({ proxy = proxy:url_with_credentials() }, { { "create_customer", harness.customer() } })
     assert.is_true(got[1].ok, got[1].message)
-    assert_only_tunnels(proxy, mock, 1)
-    got = calls({ proxy = proxy.url }, { { "create_customer", customer(23) } })
+    assert_only_tunnels(proxy, env.mock, 1)
+    got = calls({ proxy = proxy.url }, { { "create_customer", harness.customer() } })
     assert.is_false(got[1].ok)
     assert.equal("network", got[1].kind)
     assert.is_true(got[1].retryable, got[1].message)
     assert.equal(2, got[1].attempts)
     assert.matches("refused the tunnel: 407", got[1].message, 1, true)
-    assert.equal(1, mock:stats().requests_total)
+    assert.equal(1, env.mock:stats().requests_total)
     proxy:stop()
   end)
 
   it("reaches an https:// server through the tunnel, then TLS with the server", function()
     local proxy = proxyserver.start()
-    local got = calls({ proxy = proxy.url, base_url = nginx.settings.tls_url }, { { "create_customer", customer(24) } })
+    local got = calls({ proxy = proxy.url, base_url = env.nginx.settings.tls_url },
+      { { "create_customer", harness.customer() } })
     assert.is_true(got[1].ok, got[1].message)
-    assert.equal(1, mock:stats().consumers)
+    assert.equal(1, env.mock:stats().consumers)
     local requests = proxy:requests()
-    assert.same({ ("CONNECT %s HTTP/1.1"):format(nginx.settings.tls_url:match("//(.*)$")) }, requests)
+    assert.same({ ("CONNECT %s HTTP/1.1"):format(env.nginx.settings.tls_url:match("//(.*)$")) }, requests)
     proxy:stop()
   end)
 
   it("takes https_proxy from nginx's environment", function()
     local before = #env_proxy:requests()
-    local got = calls({ base_url = nginx.settings.tls_url }, { { "list_customers", {} } })
+    local got = calls({ base_url = env.nginx.settings.tls_url }, { { "list_customers", {} } })
     assert.is_true(got[1].ok, got[1].message)
     assert.equal(before + 1, #env_proxy:requests())
     -- proxy = false goes straight to the server.
-    got = calls({ base_url = nginx.settings.tls_url, proxy = false }, { { "list_customers", {} } })
+    got = calls({ base_url = env.nginx.settings.tls_url, proxy = false }, { { "list_customers", {} } })
     assert.is_true(got[1].ok, got[1].message)
     assert.equal(before + 1, #env_proxy:requests())
   end)
@@ -259,9 +239,10 @@ describe("proxies in nginx, over cosockets #nginx", function()
     local got = calls({ proxy = "socks5h://127.0.0.1:1080" }, { { "list_customers", {} } })
     assert.equal("invalid", got[1].kind)
     assert.equal("proxy", got[1].field)
-    got = calls({ proxy = "https://127.0.0.1:3129", base_url = nginx.settings.tls_url }, { { "list_customers", {} } })
+    got = calls({ proxy = "https://127.0.0.1:3129", base_url = env.nginx.settings.tls_url },
+      { { "list_customers", {} } })
     assert.equal("invalid", got[1].kind)
     assert.matches("inside TLS", got[1].message, 1, true)
-    assert.equal(0, mock:stats().requests_total)
+    assert.equal(0, env.mock:stats().requests_total)
   end)
 end)

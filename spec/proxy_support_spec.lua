@@ -3,20 +3,20 @@
 -- client's own proxy support can rely on it.
 local orbt = require("orbt")
 local mockserver = require("support.mock")
+local harness = require("support.harness")
 local proxies = require("support.proxy")
 local shell = require("support.shell")
 local json = require("dkjson")
 
 describe("support.proxy", function()
-  local mock, dir
+  local env = harness.with_mock{ lazy = true, client = false, reset = false }
+  local dir
 
   lazy_setup(function()
-    mock = mockserver.start()
     dir = shell.tmpdir()
   end)
 
   lazy_teardown(function()
-    mock:cleanup()
     shell.exec("rm -rf " .. shell.quote(dir))
   end)
 
@@ -56,37 +56,37 @@ describe("support.proxy", function()
 
     it("forwards a request to orbt-mock's control path and logs its request line", function()
       local before = #proxy:requests()
-      local status, body = curl("-x " .. shell.quote(proxy.url), mock.url .. "/__mock/stats")
+      local status, body = curl("-x " .. shell.quote(proxy.url), env.mock.url .. "/__mock/stats")
       assert.equal(200, status)
       assert.is_number(json.decode(body).requests_total)
       local seen = proxy:requests()
       assert.equal(before + 1, #seen)
-      assert.equal(("GET %s/__mock/stats HTTP/1.1"):format(mock.url), seen[#seen])
+      assert.equal(("GET %s/__mock/stats HTTP/1.1"):format(env.mock.url), seen[#seen])
     end)
 
     it("passes a signed API request through unchanged, without a Via header", function()
-      mock:reset()
+      env.mock:reset()
       local headers = {}
-      local signed = assert(orbt.sign{ method = "GET", body = "", client_id = mock.client_id,
-        api_key = mock.api_key, secret = mock.secret })
+      local signed = assert(orbt.sign{ method = "GET", body = "", client_id = env.mock.client_id,
+        api_key = env.mock.api_key, secret = env.mock.secret })
       for name, value in pairs(signed) do
         headers[#headers + 1] = "-H " .. shell.quote(name .. ": " .. value)
       end
       local status, body = curl("-x " .. shell.quote(proxy.url) .. " " .. table.concat(headers, " "),
-        mock.url .. mockserver.PATH)
+        env.mock.url .. mockserver.PATH)
       assert.equal(200, status, body)
       assert.is_false(json.decode(body).hasNext)
-      local received = mock:last_request()
+      local received = env.mock:last_request()
       assert.equal(signed["x-signature"], received.headers["x-signature"])
       assert.is_nil(received.headers["via"])
-      assert.is_true(contains(proxy:requests(), ("GET %s%s HTTP/1.1"):format(mock.url, mockserver.PATH)))
+      assert.is_true(contains(proxy:requests(), ("GET %s%s HTTP/1.1"):format(env.mock.url, mockserver.PATH)))
     end)
 
     it("opens a CONNECT tunnel to orbt-mock and logs the CONNECT line", function()
-      local status, _, connect = curl("-p -x " .. shell.quote(proxy.url), mock.url .. "/__mock/stats")
+      local status, _, connect = curl("-p -x " .. shell.quote(proxy.url), env.mock.url .. "/__mock/stats")
       assert.equal(200, status)
       assert.equal(200, connect)
-      assert.is_true(contains(proxy:requests(), ("CONNECT 127.0.0.1:%d HTTP/1.1"):format(mock.port)))
+      assert.is_true(contains(proxy:requests(), ("CONNECT 127.0.0.1:%d HTTP/1.1"):format(env.mock.port)))
     end)
   end)
 
@@ -104,19 +104,19 @@ describe("support.proxy", function()
     -- tinyproxy 1.11 answers wrong credentials with 401, not 407. The
     -- mock counts every API request, even unsigned ones (it answers 403).
     it("answers 407 without credentials and 401 with a wrong password, forwarding neither", function()
-      mock:reset()
-      local url = mock.url .. mockserver.PATH
+      env.mock:reset()
+      local url = env.mock.url .. mockserver.PATH
       assert.equal(407, (curl("-x " .. shell.quote(proxy.url), url)))
       assert.equal(401, (curl("-x " .. shell.quote(proxy.url) .. " --proxy-user spec-user:wrong", url)))
       local _, _, connect = curl("-p -x " .. shell.quote(proxy.url), url)
       assert.equal(407, connect)
-      assert.equal(0, mock:request_count())
+      assert.equal(0, env.mock:request_count())
       assert.equal(403, (curl("-x " .. shell.quote(proxy:url_with_credentials()), url)))
-      assert.equal(1, mock:request_count())
+      assert.equal(1, env.mock:request_count())
     end)
 
     it("forwards with --proxy-user or with the credentials in the proxy URL", function()
-      local url = mock.url .. "/__mock/stats"
+      local url = env.mock.url .. "/__mock/stats"
       assert.equal(200, (curl("-x " .. shell.quote(proxy.url) .. " --proxy-user spec-user:spec.pass_1", url)))
       assert.equal("http://spec-user:spec.pass_1@127.0.0.1:" .. proxy.port, proxy:url_with_credentials())
       assert.equal(200, (curl("-x " .. shell.quote(proxy:url_with_credentials()), url)))
@@ -128,10 +128,10 @@ describe("support.proxy", function()
 
   it("stops cleanly: status 0, the port closed, its directory removed", function()
     local proxy = proxies.start()
-    assert.equal(200, (curl("-x " .. shell.quote(proxy.url), mock.url .. "/__mock/stats")))
+    assert.equal(200, (curl("-x " .. shell.quote(proxy.url), env.mock.url .. "/__mock/stats")))
     local proxy_dir = proxy.dir
     assert.equal(0, proxy:stop())
-    assert.equal(0, (curl("-x " .. shell.quote(proxy.url), mock.url .. "/__mock/stats")))
+    assert.equal(0, (curl("-x " .. shell.quote(proxy.url), env.mock.url .. "/__mock/stats")))
     assert.is_false(shell.exec("test -e " .. shell.quote(proxy_dir)))
   end)
 
@@ -139,7 +139,7 @@ describe("support.proxy", function()
     local first = proxies.start()
     local second = proxies.start{ port = first.port }
     assert.are_not.equal(first.port, second.port)
-    assert.equal(200, (curl("-x " .. shell.quote(second.url), mock.url .. "/__mock/stats")))
+    assert.equal(200, (curl("-x " .. shell.quote(second.url), env.mock.url .. "/__mock/stats")))
     assert.equal(1, #second:requests())
     assert.equal(0, #first:requests())
     assert.equal(0, second:stop())

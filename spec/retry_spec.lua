@@ -3,48 +3,25 @@
 -- the number of attempts orbt-mock received, and for creates the consumers
 -- it holds: no duplicate from a retry, none lost.
 local mockserver = require("support.mock")
+local harness = require("support.harness")
 local shell = require("support.shell")
 
 local PATH = mockserver.PATH
 
 describe("retries", function()
-  local mock, client
-  local n = 0
-
-  setup(function()
-    mock = mockserver.start()
-  end)
-
-  teardown(function()
-    mock:cleanup()
-  end)
-
-  before_each(function()
-    mock:reset()
-    client = mock:client{ timeout = 5 }
-  end)
-
-  after_each(function()
-    client:close()
-  end)
-
-  local function new_customer()
-    n = n + 1
-    return { fullName = "Retry " .. n, email = ("retry%d@example.com"):format(n), currency = "USD",
-      initialFunds = 10 }
-  end
+  local env = harness.with_mock{ client = { timeout = 5 } }
 
   local function create(c, opts)
-    return (c or client):create_customer(new_customer(), opts)
+    return (c or env.client):create_customer(harness.customer(), opts)
   end
 
   local function list(c, opts)
-    return (c or client):list_customers({ size = 5 }, opts)
+    return (c or env.client):list_customers({ size = 5 }, opts)
   end
 
   -- The requests orbt-mock received on the API path.
   local function attempts_seen()
-    return mock:stats().requests_total
+    return env.mock:stats().requests_total
   end
 
   -- Waits until requests held by a delay fault have been processed.
@@ -55,13 +32,13 @@ describe("retries", function()
   describe("a list (GET)", function()
     for _, status in ipairs{ 429, 500, 502, 503, 504 } do
       it("is tried again after " .. status .. " and succeeds", function()
-        mock:fault{ path = PATH, method = "GET", status = status, count = 1 }
+        env.mock:fault{ path = PATH, method = "GET", status = status, count = 1 }
         assert(list())
         assert.equal(2, attempts_seen())
       end)
 
       it("gives up after max_retries on a lasting " .. status, function()
-        mock:fault{ path = PATH, method = "GET", status = status, count = 10 }
+        env.mock:fault{ path = PATH, method = "GET", status = status, count = 10 }
         local page, err = list()
         assert.is_nil(page)
         assert.equal("api", err.kind)
@@ -74,7 +51,7 @@ describe("retries", function()
 
     it("keeps an HTML error page through the retries", function()
       local html = "<html><body><h1>502 Bad Gateway</h1></body></html>"
-      mock:fault{ path = PATH, method = "GET", status = 502, body = html, content_type = "text/html", count = 10 }
+      env.mock:fault{ path = PATH, method = "GET", status = 502, body = html, content_type = "text/html", count = 10 }
       local _, err = list()
       assert.equal("api", err.kind)
       assert.equal(html, err.body)
@@ -82,36 +59,36 @@ describe("retries", function()
     end)
 
     it("is tried again after a timeout", function()
-      mock:fault{ path = PATH, method = "GET", delay_ms = 1500, count = 1 }
-      assert(list(mock:client{ timeout = 0.3 }))
+      env.mock:fault{ path = PATH, method = "GET", delay_ms = 1500, count = 1 }
+      assert(list(env.mock:client{ timeout = 0.3 }))
       assert.equal(2, attempts_seen())
     end)
 
     it("is tried again when the connection drops before or after the request is read", function()
       for _, when in ipairs{ "before", "after" } do
-        mock:reset()
-        mock:fault{ path = PATH, method = "GET", drop = when, count = 1 }
-        assert(list(mock:client()), when)
+        env.mock:reset()
+        env.mock:fault{ path = PATH, method = "GET", drop = when, count = 1 }
+        assert(list(env.mock:client()), when)
         assert.equal(2, attempts_seen(), when)
       end
     end)
 
     it("is tried again after a truncated answer", function()
-      mock:fault{ path = PATH, method = "GET", truncate = true, count = 1 }
+      env.mock:fault{ path = PATH, method = "GET", truncate = true, count = 1 }
       assert(list())
       assert.equal(2, attempts_seen())
     end)
 
     it("is not tried again after malformed JSON or an oversized answer", function()
-      mock:fault{ path = PATH, method = "GET", status = 200, body = "{not json", count = 10 }
+      env.mock:fault{ path = PATH, method = "GET", status = 200, body = "{not json", count = 10 }
       local _, err = list()
       assert.equal("decode", err.kind)
       assert.equal(1, err.attempts)
       assert.equal(1, attempts_seen())
 
-      mock:reset()
-      mock:fault{ path = PATH, method = "GET", oversize = 4096, count = 10 }
-      local small = mock:client{ max_body = 1024 }
+      env.mock:reset()
+      env.mock:fault{ path = PATH, method = "GET", oversize = 4096, count = 10 }
+      local small = env.mock:client{ max_body = 1024 }
       _, err = list(small)
       assert.equal("decode", err.kind)
       assert.matches("max_body", err.message)
@@ -123,15 +100,15 @@ describe("retries", function()
       local gone = mockserver.start()
       local url = gone.url
       gone:cleanup()
-      local _, err = list(mock:client{ base_url = url })
+      local _, err = list(env.mock:client{ base_url = url })
       assert.equal("network", err.kind)
       assert.equal(3, err.attempts)
       assert.is_true(err.retryable)
     end)
 
     it("takes max_retries from the client or the call", function()
-      mock:fault{ path = PATH, method = "GET", status = 503, count = 10 }
-      local _, err = list(mock:client{ max_retries = 0 })
+      env.mock:fault{ path = PATH, method = "GET", status = 503, count = 10 }
+      local _, err = list(env.mock:client{ max_retries = 0 })
       assert.equal(1, err.attempts)
       _, err = list(nil, { max_retries = 1 })
       assert.equal(2, err.attempts)
@@ -139,9 +116,9 @@ describe("retries", function()
     end)
 
     it("signs every attempt afresh", function()
-      mock:fault{ path = PATH, method = "GET", status = 503, retry_after = "1", count = 1 }
+      env.mock:fault{ path = PATH, method = "GET", status = 503, retry_after = "1", count = 1 }
       assert(list())
-      local requests = mock:requests(2)
+      local requests = env.mock:requests(2)
       assert.equal(2, #requests)
       local function header(r, name)
         for k, v in pairs(r.headers) do
@@ -152,22 +129,22 @@ describe("retries", function()
       end
       assert.are_not.equal(header(requests[1], "x-timestamp"), header(requests[2], "x-timestamp"))
       assert.are_not.equal(header(requests[1], "x-signature"), header(requests[2], "x-signature"))
-      assert.equal(0, mock:stats().auth_failures)
+      assert.equal(0, env.mock:stats().auth_failures)
     end)
   end)
 
   describe("a create (POST)", function()
     it("is tried again after 429, and exactly one consumer is created", function()
-      mock:fault{ path = PATH, method = "POST", status = 429, count = 1 }
+      env.mock:fault{ path = PATH, method = "POST", status = 429, count = 1 }
       local customer = assert(create())
       assert.equal(101, customer.id)
       assert.equal(2, attempts_seen())
-      assert.equal(1, mock:stats().consumers)
+      assert.equal(1, env.mock:stats().consumers)
     end)
 
     for _, status in ipairs{ 500, 502, 503, 504 } do
       it("is not tried again after " .. status .. ": the server may have applied it", function()
-        mock:fault{ path = PATH, method = "POST", status = status, count = 1 }
+        env.mock:fault{ path = PATH, method = "POST", status = status, count = 1 }
         local customer, err = create()
         assert.is_nil(customer)
         assert.equal("api", err.kind)
@@ -175,64 +152,64 @@ describe("retries", function()
         assert.equal(1, err.attempts)
         assert.is_false(err.retryable)
         assert.equal(1, attempts_seen())
-        assert.equal(0, mock:stats().consumers)
+        assert.equal(0, env.mock:stats().consumers)
       end)
     end
 
     it("is not tried again after an HTML error page", function()
-      mock:fault{ path = PATH, method = "POST", status = 502, body = "<html>bad gateway</html>",
+      env.mock:fault{ path = PATH, method = "POST", status = 502, body = "<html>bad gateway</html>",
         content_type = "text/html", count = 1 }
       local _, err = create()
       assert.equal("api", err.kind)
       assert.equal("<html>bad gateway</html>", err.body)
       assert.equal(1, err.attempts)
-      assert.equal(0, mock:stats().consumers)
+      assert.equal(0, env.mock:stats().consumers)
     end)
 
     it("is not tried again after a timeout, and the one create is applied once", function()
-      mock:fault{ path = PATH, method = "POST", delay_ms = 800, count = 1 }
-      local _, err = create(mock:client{ timeout = 0.3 })
+      env.mock:fault{ path = PATH, method = "POST", delay_ms = 800, count = 1 }
+      local _, err = create(env.mock:client{ timeout = 0.3 })
       assert.equal("timeout", err.kind)
       assert.equal(1, err.attempts)
       assert.is_false(err.retryable)
       assert.matches("may have been applied", err.message)
       settle(1)
       assert.equal(1, attempts_seen())
-      assert.equal(1, mock:stats().consumers)
+      assert.equal(1, env.mock:stats().consumers)
     end)
 
     it("is not tried again when the connection drops before or after the request is read", function()
       for _, when in ipairs{ "before", "after" } do
-        mock:reset()
-        mock:fault{ path = PATH, method = "POST", drop = when, count = 1 }
-        local _, err = create(mock:client())
+        env.mock:reset()
+        env.mock:fault{ path = PATH, method = "POST", drop = when, count = 1 }
+        local _, err = create(env.mock:client())
         assert.equal("network", err.kind, when)
         assert.equal(1, err.attempts, when)
         assert.is_false(err.retryable, when)
         assert.equal(1, attempts_seen(), when)
-        assert.equal(when == "after" and 1 or 0, mock:stats().consumers, when)
+        assert.equal(when == "after" and 1 or 0, env.mock:stats().consumers, when)
       end
     end)
 
     it("is not tried again after a truncated answer, which was applied", function()
-      mock:fault{ path = PATH, method = "POST", truncate = true, count = 1 }
+      env.mock:fault{ path = PATH, method = "POST", truncate = true, count = 1 }
       local _, err = create()
       assert.equal("network", err.kind)
       assert.equal(200, err.status)
       assert.equal(1, err.attempts)
-      assert.equal(1, mock:stats().consumers)
+      assert.equal(1, env.mock:stats().consumers)
     end)
 
     it("is not tried again after malformed JSON or an oversized answer", function()
-      mock:fault{ path = PATH, method = "POST", status = 201, body = "{not json", apply = true, count = 1 }
+      env.mock:fault{ path = PATH, method = "POST", status = 201, body = "{not json", apply = true, count = 1 }
       local _, err = create()
       assert.equal("decode", err.kind)
       assert.equal(1, err.attempts)
-      assert.equal(1, mock:stats().consumers)
+      assert.equal(1, env.mock:stats().consumers)
 
-      mock:reset()
-      mock:fault{ path = PATH, method = "POST", oversize = 4096, count = 1 }
-      _, err = create(mock:client{ max_body = 1024 })
+      env.mock:reset()
+      env.mock:fault{ path = PATH, method = "POST", oversize = 4096, count = 1 }
+      _, err = create(env.mock:client{ max_body = 1024 })
       assert.equal("decode", err.kind)
       assert.equal(1, err.attempts)
       assert.equal(1, attempts_seen())
@@ -242,7 +219,7 @@ describe("retries", function()
       local gone = mockserver.start()
       local url = gone.url
       gone:cleanup()
-      local _, err = create(mock:client{ base_url = url })
+      local _, err = create(env.mock:client{ base_url = url })
       assert.equal("network", err.kind)
       assert.equal(3, err.attempts)
       assert.is_true(err.retryable)
@@ -273,10 +250,10 @@ describe("retries", function()
     end
 
     it("is honoured in seconds", function()
-      mock:fault{ path = PATH, method = "POST", status = 429, retry_after = "1", count = 1 }
+      env.mock:fault{ path = PATH, method = "POST", status = 429, retry_after = "1", count = 1 }
       assert(create())
       assert.equal(2, attempts_seen())
-      assert.equal(1, mock:stats().consumers)
+      assert.equal(1, env.mock:stats().consumers)
     end)
 
     -- The date is 2 s ahead in whole seconds: a retry after the backoff
@@ -285,7 +262,7 @@ describe("retries", function()
       it("is honoured as an HTTP date in the " .. form .. " form", function()
         local at = os.time() + 2
         local date = http_date(form, at)
-        mock:fault{ path = PATH, method = "GET", status = 503, retry_after = date, count = 1 }
+        env.mock:fault{ path = PATH, method = "GET", status = 503, retry_after = date, count = 1 }
         local _, err = list(nil, { max_retries = 0 })
         assert.equal(503, err.status)
         assert.is_number(err.retry_after, date)
@@ -293,11 +270,11 @@ describe("retries", function()
 
         at = os.time() + 2
         date = http_date(form, at)
-        mock:fault{ path = PATH, method = "POST", status = 429, retry_after = date, count = 1 }
+        env.mock:fault{ path = PATH, method = "POST", status = 429, retry_after = date, count = 1 }
         assert(create())
         assert.is_true(os.time() >= at, date .. " was not waited for")
         assert.equal(3, attempts_seen())
-        assert.equal(1, mock:stats().consumers)
+        assert.equal(1, env.mock:stats().consumers)
       end)
     end
 
@@ -306,12 +283,12 @@ describe("retries", function()
     it("is ignored when it is neither seconds nor an HTTP date", function()
       for _, bad in ipairs{ "soon", "1.5", "-1", "Sun, 32 Nov 2094 08:49:37 GMT", "Sun, 06 Foo 2094 08:49:37 GMT",
         "Sun Nov 36 08:49:37 2094", "Sunday, 06-Nov-94 25:49:37 GMT" } do
-        mock:reset()
-        mock:fault{ path = PATH, method = "GET", status = 503, retry_after = bad, count = 1 }
+        env.mock:reset()
+        env.mock:fault{ path = PATH, method = "GET", status = 503, retry_after = bad, count = 1 }
         local _, err = list(nil, { max_retries = 0 })
         assert.equal(503, err.status, bad)
         assert.is_nil(err.retry_after, bad)
-        mock:fault{ path = PATH, method = "GET", status = 503, retry_after = bad, count = 1 }
+        env.mock:fault{ path = PATH, method = "GET", status = 503, retry_after = bad, count = 1 }
         local started = os.time()
         assert(list())
         assert.is_true(os.time() - started <= 1, bad .. ": waited past the backoff")
@@ -319,7 +296,7 @@ describe("retries", function()
     end)
 
     it("past the cap: no wait, and the error says what the server asked", function()
-      mock:fault{ path = PATH, method = "GET", status = 503, retry_after = "120", count = 10 }
+      env.mock:fault{ path = PATH, method = "GET", status = 503, retry_after = "120", count = 10 }
       local _, err = list()
       assert.equal(503, err.status)
       assert.equal(1, err.attempts)
@@ -330,14 +307,14 @@ describe("retries", function()
 
   describe("the deadline", function()
     it("stops the retries when the next wait would pass it", function()
-      mock:fault{ path = PATH, method = "GET", status = 503, retry_after = "1", count = 10 }
+      env.mock:fault{ path = PATH, method = "GET", status = 503, retry_after = "1", count = 10 }
       local _, err = list(nil, { deadline = 1.5 })
       assert.equal(2, err.attempts)
       assert.equal(2, attempts_seen())
     end)
 
     it("cuts an attempt's timeout to what it leaves", function()
-      mock:fault{ path = PATH, method = "GET", delay_ms = 3000, count = 10 }
+      env.mock:fault{ path = PATH, method = "GET", delay_ms = 3000, count = 10 }
       local _, err = list(nil, { deadline = 0.5 })
       assert.equal("timeout", err.kind)
       assert.matches("deadline of 0.5 s passed", err.message, 1, true)

@@ -1,26 +1,17 @@
 -- The secret never leaves the client: not in errors, not in tostring, not in
 -- anything orbt-mock logs or reports.
 local mockserver = require("support.mock")
+local harness = require("support.harness")
 
 local PATH = mockserver.PATH
 
 describe("the secret", function()
-  local mock, client
-
-  lazy_setup(function()
-    mock = mockserver.start()
-    client = mock:client()
-  end)
-
-  lazy_teardown(function()
-    client:close()
-    mock:cleanup()
-  end)
+  local env = harness.with_mock{ lazy = true, shared_client = true, reset = false }
 
   local function assert_clean(value, what)
     local text = type(value) == "table" and (tostring(value) .. " " .. tostring(value.message)
       .. " " .. tostring(value.body) .. " " .. tostring(value.code)) or tostring(value)
-    assert.is_nil(text:find(mock.secret, 1, true), what .. " contains the secret")
+    assert.is_nil(text:find(env.mock.secret, 1, true), what .. " contains the secret")
   end
 
   -- Every kind of failure, so each error path is inspected.
@@ -30,18 +21,18 @@ describe("the secret", function()
       assert.is_table(err, name .. " did not fail")
       errors[name] = err
     end
-    add("invalid", client:create_customer{ fullName = "X", email = "no-at-sign", currency = "USD", initialFunds = 1 })
-    add("forbidden", mock:client{ secret = mock.secret .. "x" }:list_customers())
-    mock:fault{ path = PATH, method = "GET", status = 500 }
-    add("server error", client:list_customers(nil, { max_retries = 0 }))
-    mock:fault{ path = PATH, method = "GET", status = 200, body = "not json" }
-    add("decode", client:list_customers())
-    mock:fault{ path = PATH, method = "GET", delay_ms = 1000 }
-    add("timeout", mock:client{ timeout = 0.2, max_retries = 0 }:list_customers())
+    add("invalid", env.client:create_customer(harness.customer{ email = "no-at-sign" }))
+    add("forbidden", env.mock:client{ secret = env.mock.secret .. "x" }:list_customers())
+    env.mock:fault{ path = PATH, method = "GET", status = 500 }
+    add("server error", env.client:list_customers(nil, { max_retries = 0 }))
+    env.mock:fault{ path = PATH, method = "GET", status = 200, body = "not json" }
+    add("decode", env.client:list_customers())
+    env.mock:fault{ path = PATH, method = "GET", delay_ms = 1000 }
+    add("timeout", env.mock:client{ timeout = 0.2, max_retries = 0 }:list_customers())
     local gone = mockserver.start()
     local url = gone.url
     gone:cleanup()
-    add("network", mock:client{ base_url = url }:list_customers())
+    add("network", env.mock:client{ base_url = url }:list_customers())
     return errors
   end
 
@@ -52,9 +43,9 @@ describe("the secret", function()
   end)
 
   it("is scrubbed from answers that echo it back", function()
-    local echo = '{"code":"' .. mock.secret .. '","message":"your secret is ' .. mock.secret .. '"}'
-    mock:fault{ path = PATH, method = "GET", status = 400, body = echo }
-    local _, err = client:list_customers()
+    local echo = '{"code":"' .. env.mock.secret .. '","message":"your secret is ' .. env.mock.secret .. '"}'
+    env.mock:fault{ path = PATH, method = "GET", status = 400, body = echo }
+    local _, err = env.client:list_customers()
     assert.equal(400, err.status)
     assert_clean(err, "echoed error")
     assert.matches("REDACTED", err.message)
@@ -83,8 +74,7 @@ describe("the secret", function()
     local secret = "\r\n" .. mockserver.random_secret() .. "\r\255\n\1"
     local odd = mockserver.start{ secret = secret }
     local c = odd:client{ max_retries = 0 }
-    local created, err = c:create_customer{ fullName = "Odd", email = "odd@example.com", currency = "USD",
-      initialFunds = 1 }
+    local created, err = c:create_customer(harness.customer{ email = "odd@example.com" })
     assert.is_nil(err)
     assert.equal("odd@example.com", created.email)
     local page = assert(c:list_customers())
@@ -101,33 +91,33 @@ describe("the secret", function()
   end)
 
   it("is not in tostring(client)", function()
-    local text = tostring(client)
+    local text = tostring(env.client)
     assert_clean(text, "tostring(client)")
-    assert.matches(mock.client_id, text, 1, true)
-    assert.matches(mock.url, text, 1, true)
+    assert.matches(env.mock.client_id, text, 1, true)
+    assert.matches(env.mock.url, text, 1, true)
   end)
 
   it("is in nothing orbt-mock logs or reports", function()
-    assert(client:create_customer{ fullName = "Log", email = "log@example.com", currency = "USD", initialFunds = 1 })
+    assert(env.client:create_customer(harness.customer()))
     -- A request that carries the secret itself, as a careless client might.
-    mock:http("GET", PATH, { "x-leak: " .. mock.secret })
-    local _, raw_requests = mock:control("GET", "requests")
-    local _, raw_stats = mock:control("GET", "stats")
+    env.mock:http("GET", PATH, { "x-leak: " .. env.mock.secret })
+    local _, raw_requests = env.mock:control("GET", "requests")
+    local _, raw_stats = env.mock:control("GET", "stats")
     assert_clean(raw_requests, "the request log")
     assert_clean(raw_stats, "stats")
     assert.matches("REDACTED", raw_requests)
-    assert_clean(mock:log(), "orbt-mock's log")
-    assert.is_true(#mock:log() > 0)
+    assert_clean(env.mock:log(), "orbt-mock's log")
+    assert.is_true(#env.mock:log() > 0)
   end)
 
   -- orbt-mock would show the secret as [REDACTED], so its absence from what
   -- the mock recorded means the secret was never on the wire.
   it("is never sent on the wire", function()
-    mock:reset()
-    assert(client:create_customer{ fullName = "Wire", email = "wire@example.com", currency = "USD", initialFunds = 1 })
-    assert(client:list_customers{ page = 0, size = 5 })
-    local _, raw = mock:control("GET", "requests")
-    local seen = mock:requests()
+    env.mock:reset()
+    assert(env.client:create_customer(harness.customer()))
+    assert(env.client:list_customers{ page = 0, size = 5 })
+    local _, raw = env.mock:control("GET", "requests")
+    local seen = env.mock:requests()
     assert.equal(2, #seen)
     assert.is_nil(raw:find("REDACTED", 1, true), "a request carried the secret")
   end)
@@ -136,12 +126,12 @@ describe("the secret", function()
     -- Each field is cut 4 bytes into the secret if cutting came before
     -- scrubbing: code at 64 bytes, message at 512, body at 4096.
     local head = ('{"code":"%s%s","message":"%s%s","pad":"'):format(
-      ("C"):rep(60), mock.secret, ("m"):rep(508), mock.secret)
-    local echo = head .. ("x"):rep(4092 - #head) .. mock.secret .. '"}'
-    mock:fault{ path = PATH, method = "GET", status = 400, body = echo }
-    local _, err = client:list_customers()
+      ("C"):rep(60), env.mock.secret, ("m"):rep(508), env.mock.secret)
+    local echo = head .. ("x"):rep(4092 - #head) .. env.mock.secret .. '"}'
+    env.mock:fault{ path = PATH, method = "GET", status = 400, body = echo }
+    local _, err = env.client:list_customers()
     assert.equal(400, err.status)
-    local piece = mock.secret:sub(1, 4)
+    local piece = env.mock.secret:sub(1, 4)
     for _, name in ipairs{ "code", "message", "body" } do
       assert.is_nil(err[name]:find(piece, 1, true), name .. " keeps a piece of the secret")
     end

@@ -1,32 +1,14 @@
 -- Validation: every rule of the interface refuses bad input with an `invalid`
 -- error naming the field, and orbt-mock proves no request reached it.
 local orbt = require("orbt")
-local mockserver = require("support.mock")
-
-local function good_customer(overrides)
-  local c = { fullName = "Jane Smith", email = "jane@example.com", currency = "USD", initialFunds = 50 }
-  for k, v in pairs(overrides or {}) do
-    c[k] = v
-  end
-  return c
-end
+local harness = require("support.harness")
 
 describe("validation before sending", function()
-  local mock, client
-
-  lazy_setup(function()
-    mock = mockserver.start()
-    client = mock:client()
-  end)
-
-  lazy_teardown(function()
-    client:close()
-    mock:cleanup()
-  end)
+  local env = harness.with_mock{ lazy = true, shared_client = true, reset = false }
 
   -- Runs `call`, checks it was refused on `field`, and that the server saw nothing.
   local function assert_refused(field, call)
-    local before = mock:request_count()
+    local before = env.mock:request_count()
     local result, err = call()
     assert.is_nil(result)
     assert.is_table(err)
@@ -35,28 +17,28 @@ describe("validation before sending", function()
     assert.is_false(err.retryable)
     assert.is_string(err.message)
     assert.is_nil(err.status)
-    assert.equal(before, mock:request_count(), "a refused call reached the server")
+    assert.equal(before, env.mock:request_count(), "a refused call reached the server")
   end
 
   local function refused_create(field, overrides)
     assert_refused(field, function()
-      return client:create_customer(good_customer(overrides))
+      return env.client:create_customer(harness.customer(overrides))
     end)
   end
 
   it("sends a valid create (the baseline the other cases differ from)", function()
-    local before = mock:request_count()
-    assert.is_table((client:create_customer(good_customer{ email = "baseline@example.com" })))
-    assert.equal(before + 1, mock:request_count())
+    local before = env.mock:request_count()
+    assert.is_table((env.client:create_customer(harness.customer{ email = "baseline@example.com" })))
+    assert.equal(before + 1, env.mock:request_count())
   end)
 
   describe("create_customer", function()
     it("requires every field", function()
       for _, field in ipairs{ "fullName", "email", "currency", "initialFunds" } do
         refused_create(field, { [field] = false }) -- wrong type
-        local c = good_customer()
+        local c = harness.customer()
         c[field] = nil
-        assert_refused(field, function() return client:create_customer(c) end)
+        assert_refused(field, function() return env.client:create_customer(c) end)
       end
     end)
 
@@ -100,9 +82,9 @@ describe("validation before sending", function()
     end)
 
     it("refuses a field name that only starts like a known one", function()
-      local c = good_customer()
+      local c = harness.customer()
       c["initialFunds\0"] = 999
-      assert_refused("initialFunds", function() return client:create_customer(c) end)
+      assert_refused("initialFunds", function() return env.client:create_customer(c) end)
     end)
 
     -- A table whose __index hands out strings nothing else refers to,
@@ -129,60 +111,61 @@ describe("validation before sending", function()
         local v = reversed[key]
         return v and v:reverse()
       end })
-      local customer, err = client:create_customer(proxy)
+      local customer, err = env.client:create_customer(proxy)
       assert.is_table(customer, tostring(err))
       assert.equal("proxy." .. stamp .. "@example.org", customer.email)
-      assert.matches('"initialFunds":12.57}$', mock:last_request().body)
+      assert.matches('"initialFunds":12.57}$', env.mock:last_request().body)
     end)
 
     it("refuses a customer that is not a table", function()
-      assert_refused("customer", function() return client:create_customer("jane") end)
-      assert_refused("customer", function() return client:create_customer() end)
+      assert_refused("customer", function() return env.client:create_customer("jane") end)
+      assert_refused("customer", function() return env.client:create_customer() end)
     end)
   end)
 
   describe("list_customers", function()
     it("refuses a page that is not an integer >= 0", function()
       for _, page in ipairs{ -1, 1.5, "1", 0 / 0, math.huge, true } do
-        assert_refused("page", function() return client:list_customers{ page = page } end)
+        assert_refused("page", function() return env.client:list_customers{ page = page } end)
       end
     end)
 
     it("refuses a size outside 1..50", function()
       for _, size in ipairs{ 0, 51, -5, 2.5, "20", 1e9 } do
-        assert_refused("size", function() return client:list_customers{ size = size } end)
+        assert_refused("size", function() return env.client:list_customers{ size = size } end)
       end
     end)
 
     it("refuses unknown options", function()
-      assert_refused("limit", function() return client:list_customers{ limit = 5 } end)
+      assert_refused("limit", function() return env.client:list_customers{ limit = 5 } end)
     end)
   end)
 
   describe("the iterators", function()
     -- Iterator options are raised (a for loop has no place for `nil, err`).
     local function assert_raises_invalid(field, fn)
-      local before = mock:request_count()
+      local before = env.mock:request_count()
       local ok, err = pcall(fn)
       assert.is_false(ok)
       assert.is_table(err)
       assert.equal("invalid", err.kind)
       assert.equal(field, err.field)
       assert.matches("^orbt: invalid: ", tostring(err))
-      assert.equal(before, mock:request_count())
+      assert.equal(before, env.mock:request_count())
     end
 
     it("refuse bad page, size, limit and unknown options before any request", function()
-      assert_raises_invalid("size", function() return client:customers{ size = 51 } end)
-      assert_raises_invalid("page", function() return client:customer_pages{ page = -1 } end)
-      assert_raises_invalid("limit", function() return client:customers{ limit = 1.5 } end)
-      assert_raises_invalid("pages", function() return client:customers{ pages = 2 } end)
+      assert_raises_invalid("size", function() return env.client:customers{ size = 51 } end)
+      assert_raises_invalid("page", function() return env.client:customer_pages{ page = -1 } end)
+      assert_raises_invalid("limit", function() return env.client:customers{ limit = 1.5 } end)
+      assert_raises_invalid("pages", function() return env.client:customers{ pages = 2 } end)
     end)
   end)
 
   describe("orbt.new", function()
     local function new_with(overrides)
-      local opts = { api_key = mock.api_key, client_id = mock.client_id, secret = mock.secret, base_url = mock.url }
+      local m = env.mock
+      local opts = { api_key = m.api_key, client_id = m.client_id, secret = m.secret, base_url = m.url }
       for k, v in pairs(overrides) do
         opts[k] = v
       end
@@ -259,7 +242,7 @@ describe("validation before sending", function()
   end)
 
   it("raises only on misuse: a method called on something that is not a client", function()
-    assert.has_error(function() client.create_customer({}, good_customer()) end)
-    assert.has_error(function() client.list_customers(nil) end)
+    assert.has_error(function() env.client.create_customer({}, harness.customer()) end)
+    assert.has_error(function() env.client.list_customers(nil) end)
   end)
 end)
