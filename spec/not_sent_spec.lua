@@ -33,7 +33,7 @@ end
 -- A TLS server that speaks TLS 1.0 only (openssl s_server), on a free port.
 local function tls10_server(dir, files)
   for _ = 1, 10 do
-    local port = 40000 + (tonumber((shell.run("od -An -N2 -tu2 /dev/urandom"):gsub("%s", ""))) % 8000)
+    local port = shell.random_port()
     local script = ("openssl s_server -quiet -accept 127.0.0.1:%d -cert %s -key %s -tls1 "
       .. "-cipher 'DEFAULT:@SECLEVEL=0' >%s/s_server.out 2>&1 & echo $! >%s/s_server.pid")
       :format(port, shell.quote(files.cert), shell.quote(files.key), dir, dir)
@@ -42,7 +42,8 @@ local function tls10_server(dir, files)
       return shell.exec(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d' 2>/dev/null"):format(port)) and "up" or nil
     end, 3)
     local pid = tonumber((shell.read_file(dir .. "/s_server.pid") or ""):match("%d+"))
-    if up then
+    -- Listening, and ours: not another server on a port that was taken.
+    if up and pid and shell.exec("kill -0 " .. pid .. " 2>/dev/null") then
       return port, pid
     end
     if pid then shell.exec("kill " .. pid .. " 2>/dev/null") end

@@ -19,10 +19,7 @@ local function settings_literal(settings)
   return "{ " .. table.concat(parts, ", ") .. " }"
 end
 
-local function random_port()
-  local hex = shell.run("od -An -N2 -tu2 /dev/urandom"):gsub("%s", "")
-  return 20000 + (tonumber(hex) % 40000)
-end
+local random_port = shell.random_port
 
 local function env_lines(env)
   local lines = {}

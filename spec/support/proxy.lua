@@ -14,12 +14,7 @@ local M = {}
 local Proxy = {}
 Proxy.__index = Proxy
 
--- Below Linux's ephemeral range, where `--port 0` servers and outgoing
--- connections take theirs.
-local function random_port()
-  local n = shell.run("od -An -N2 -tu2 /dev/urandom"):gsub("%s", "")
-  return 20000 + (tonumber(n) % 12000)
-end
+local random_port = shell.random_port
 
 -- tinyproxy reads a user name and password only in these characters.
 local function check_word(what, s)

@@ -44,6 +44,14 @@ function M.lua_command(script, env)
   return table.concat(parts, " ") .. " " .. (os.getenv("LUA") or "lua5.4") .. " -e " .. M.quote(script)
 end
 
+-- A port for a server a spec starts, below Linux's ephemeral range (where
+-- `--port 0` servers and outgoing connections take theirs). Whoever starts
+-- the server tries another when it is taken.
+function M.random_port()
+  local n = M.run("od -An -N2 -tu2 /dev/urandom"):gsub("%s", "")
+  return 20000 + (tonumber(n) % 12000)
+end
+
 function M.sleep(seconds)
   M.exec("sleep " .. seconds)
 end

@@ -13,10 +13,7 @@ local M = {}
 local Socks = {}
 Socks.__index = Socks
 
-local function random_port()
-  local n = shell.run("od -An -N2 -tu2 /dev/urandom"):gsub("%s", "")
-  return 32000 + (tonumber(n) % 8000)
-end
+local random_port = shell.random_port
 
 local function config(dir, port, refuse)
   local user = shell.run("id -un"):gsub("%s", "")
