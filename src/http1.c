@@ -242,14 +242,14 @@ static http1_outcome end_of_header(http1_reader *r)
         r->state = H1_STATUS_LINE;
         return HTTP1_MORE;
     }
-    if (r->status == 204 || r->status == 304)
-        return finish(r);
     if (r->tunnel && r->status < 300) {
-        /* The tunnel starts right after this header; its bytes are not
-         * part of the answer. */
+        /* Any 2xx to CONNECT opens the tunnel right after this header:
+         * no body, whatever the header says (RFC 9110 section 9.3.6). */
         r->keep_alive = 1;
         return finish(r);
     }
+    if (r->status == 204 || r->status == 304)
+        return finish(r);
     if (r->chunked) {
         /* Both framings at once is how requests get smuggled: use chunked,
          * and do not trust the connection with another request. */
