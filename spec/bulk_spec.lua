@@ -3,6 +3,8 @@
 local orbt = require("orbt")
 local mockserver = require("support.mock")
 local harness = require("support.harness")
+local raw = require("support.raw")
+local shell = require("support.shell")
 
 local PATH = mockserver.PATH
 
@@ -97,5 +99,50 @@ describe("create_customers", function()
     local none, err = c:create_customers({ harness.customer() })
     assert.is_nil(none)
     assert.matches("closed", err.message)
+  end)
+
+  -- In a child interpreter: a crash there fails this spec, not the run.
+  local function child(script, vars)
+    return shell.run("timeout 120 sh -c " .. shell.quote(shell.lua_command(script, vars)) .. " 2>&1")
+  end
+
+  it("is refused, without a crash, when an item's __index closes the client half way", function()
+    local out, ok = child([[
+      local orbt = require("orbt")
+      local c = assert(orbt.new{ api_key = "k", client_id = "c", secret = "s", base_url = "http://127.0.0.1:9" })
+      local odd = setmetatable({}, { __index = function() c:close() end })
+      local good = { fullName = "A B", email = "a@b.io", currency = "USD", initialFunds = 1 }
+      local results, err = c:create_customers({ odd, good })
+      io.write(tostring(results), " ", err.kind, " ", err.message)
+    ]])
+    assert.is_true(ok, out)
+    assert.equal("nil invalid the client is closed", out)
+  end)
+
+  it("keeps one result per input when every one of 1,500 creates fails (a gateway's HTML page)", function()
+    local page = "<html><body>502 Bad Gateway</body></html>"
+    local server = raw.start(("return { default = { bytes = %q } }"):format(
+      raw.answer("502 Bad Gateway", page, { "Content-Type: text/html" })))
+    local out, ok = child([[
+      local orbt = require("orbt")
+      local c = assert(orbt.new{ api_key = "k", client_id = "c", secret = "s", base_url = os.getenv("URL"),
+        max_retries = 0 })
+      local list = {}
+      for i = 1, 1500 do
+        list[i] = { fullName = "A B", email = "a" .. i .. "@b.io", currency = "USD", initialFunds = 1 }
+      end
+      local results, failures = c:create_customers(list, { concurrency = 1 })
+      io.write(#results, " ", failures, " ", results[1500].status)
+    ]], { URL = server.url })
+    server:cleanup()
+    assert.is_true(ok, out:sub(1, 2000))
+    assert.equal("1500 1500 502", out)
+  end)
+
+  it("returns every result of 9,000 creates (more than LuaJIT's C stack holds)", function()
+    local results, failures = env.client:create_customers(harness.customers(9000), { concurrency = 16 })
+    assert.equal(9000, #results)
+    assert.equal(0, failures)
+    assert.equal(9000, env.mock:stats().consumers)
   end)
 end)

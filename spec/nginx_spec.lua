@@ -265,3 +265,29 @@ describe("orbt in nginx #nginx", function()
     assert.equal(1, env.mock:stats().requests_total)
   end)
 end)
+
+describe("create_customers over cosockets, refused options #nginx", function()
+  local env = harness.with_mock{ client = false, nginx = true }
+
+  -- The calls, made by a handler on a client with these options.
+  local function calls(list)
+    local opts = { api_key = env.mock.api_key, client_id = env.mock.client_id, secret = env.mock.secret,
+      base_url = env.mock.url, transport = "cosocket" }
+    local status, body = env.nginx:post("/calls", json.encode({ options = opts, calls = list }))
+    assert.equal(200, status, body)
+    return assert(json.decode(body), body)
+  end
+
+  it("refuses bad options once, before any traffic, as libcurl's bulk calls do", function()
+    local one = { harness.customer() }
+    local got = calls({ { "create_customers", one, { concurrency = 1, max_retries = "two" } },
+      { "create_customers", one, { deadline = -1 } }, { "create_customers", one, { concurrency = 65 } },
+      { "create_customers", one, { colour = "blue" } } })
+    for i, field in ipairs{ "max_retries", "deadline", "concurrency", "colour" } do
+      assert.is_false(got[i].ok, field)
+      assert.equal("invalid", got[i].kind)
+      assert.equal(field, got[i].field)
+    end
+    assert.equal(0, env.mock:stats().requests_total)
+  end)
+end)

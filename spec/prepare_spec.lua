@@ -171,6 +171,41 @@ describe("client:_prepare and client:_answer", function()
     other:close()
   end)
 
+  it("sends CONNECT to the server's host and port, as libcurl does, default port or not", function()
+    for base, target in pairs{ ["https://partner.orbt.com"] = "partner.orbt.com:443",
+      ["http://127.0.0.1"] = "127.0.0.1:80", ["https://partner.orbt.com:8443"] = "partner.orbt.com:8443",
+      ["https://[::1]"] = "[::1]:443" } do
+      local other = assert(require("orbt").new{ api_key = "k", client_id = "c", secret = "s", base_url = base,
+        proxy = "http://proxy.example:3128" })
+      local connect = other:_settings().proxy.connect
+      other:close()
+      assert.equal("CONNECT " .. target .. " HTTP/1.1\r\nHost: " .. target .. "\r\n", connect:match("^[^\n]*\n[^\n]*\n"))
+    end
+  end)
+
+  -- The descriptors this process has open.
+  local function open_descriptors()
+    local n = 0
+    local ls = assert(io.popen("ls /proc/" .. io.open("/proc/self/stat"):read("*l"):match("^%d+") .. "/fd"))
+    for _ in ls:lines() do n = n + 1 end
+    ls:close()
+    return n
+  end
+
+  it("releases a closed client once a prepared call is abandoned (its reader collected)", function()
+    local client = env.client
+    assert(client:list_customers{ size = 1 }) -- a kept-alive libcurl connection
+    local rq = assert(client:_prepare("list_customers", { size = 1 }))
+    client:close()                             -- waits for the call in flight
+    local before = open_descriptors()
+    rq = nil -- luacheck: ignore 311 (the transport dropped the call)
+    collectgarbage()
+    collectgarbage()
+    assert.is_true(open_descriptors() < before, "the connection was not closed")
+    local _, err = client:list_customers()
+    assert.matches("closed", err.message)
+  end)
+
   it("lets a call in flight finish when the client is closed meanwhile", function()
     local rq = env.client:_prepare("list_customers", { size = 1 })
     env.client:close()

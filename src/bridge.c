@@ -21,8 +21,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <pthread.h>
+
 #include <lauxlib.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "compat.h"
 #include "http1.h"
@@ -40,8 +43,22 @@ typedef struct bridge_reader {
     char *path;                /* the call's path, for errors */
     http1_outcome outcome;
     int extra;                 /* bytes came after the answer */
-    int answered;              /* _answer has seen it */
+    orbt_client *in_flight_of; /* the client counting this call in flight until
+                                  _answer, or until the reader is collected
+                                  (a call abandoned half way); anchored to the
+                                  reader, so it outlives it */
 } bridge_reader;
+
+/* The call is no longer in flight: a close() that waited for it may happen. */
+static void end_in_flight(bridge_reader *r)
+{
+    orbt_client *c = r->in_flight_of;
+    r->in_flight_of = NULL;
+    if (c != NULL && c->in_flight > 0) {
+        c->in_flight--;
+        client_release_if_pending(c);
+    }
+}
 
 /* ===== The reader ===== */
 
@@ -53,6 +70,7 @@ static bridge_reader *check_reader(lua_State *L, int idx)
 static int reader_gc(lua_State *L)
 {
     bridge_reader *r = check_reader(L, 1);
+    end_in_flight(r);
     http1_free(&r->http);
     buffer_free(&r->body);
     free(r->path);
@@ -200,6 +218,9 @@ static int push_prepared(lua_State *L)
     r->path = strdup(c->path.data != NULL ? c->path.data : op->path);
     if (r->path == NULL)
         return luaL_error(L, "orbt: out of memory");
+    /* From here a close() waits for the _answer, or for the reader to go. */
+    r->in_flight_of = c;
+    c->in_flight++;
     lua_setfield(L, -2, "reader");
     return 1;
 }
@@ -218,8 +239,13 @@ static int client_prepare(lua_State *L)
         || client_frame(c, op->method, c->target.data, &c->request_body, ORBT_USER_AGENT_COSOCKET, &c->wire) != 0)
         return luaL_error(L, "orbt: could not sign the request (OpenSSL failure or out of memory)");
     prepared_job job = {c, &p};
-    c->in_flight++; /* from here a close() waits for the _answer */
-    return client_run_busy(L, c, push_prepared, &job);
+    client_run_busy(L, c, push_prepared, &job);
+    /* The reader keeps the client alive: its __gc may end the call. */
+    lua_getfield(L, -1, "reader");
+    lua_pushvalue(L, 1);
+    orbt_anchor_to(L, -2);
+    lua_pop(L, 1);
+    return 1;
 }
 
 /* ===== _answer ===== */
@@ -297,9 +323,12 @@ static int client_answer(lua_State *L)
     double seconds_left = (double)number_field(L, 2, "seconds_left", 0);
     http_response rs;
     read_outcome(L, 2, r, &rs);
-    if (!r->answered && c->in_flight > 0)
+    if (r->in_flight_of == c) {
+        /* Not end_in_flight: the client must not be released before this
+         * answer is decoded. */
+        r->in_flight_of = NULL;
         c->in_flight--;
-    r->answered = 1;
+    }
     if (c->closed && !c->close_pending) {
         validation_error closed = {"client", "the client was closed while this call was in flight"};
         return client_invalid(L, &closed, r->op->method, r->path);
@@ -342,20 +371,33 @@ static const char *connect_address(const char *host)
     return host;
 }
 
+/* A random salt, once per process, so that a pool name's digest of the
+ * proxy's credentials cannot be matched against guessed passwords. */
+static unsigned char pool_salt[32];
+static pthread_once_t pool_salt_once = PTHREAD_ONCE_INIT;
+
+static void make_pool_salt(void)
+{
+    if (RAND_bytes(pool_salt, sizeof pool_salt) != 1)
+        memset(pool_salt, 0, sizeof pool_salt); /* names then still tell proxies apart */
+}
+
 /* A name for the keep-alive pool: connections to one origin through one
- * proxy (named by a digest, never its credentials) share a pool. */
+ * proxy (named by a salted digest, never its credentials) share a pool. */
 static void push_pool_name(lua_State *L, const orbt_client *c)
 {
     if (c->proxy.host == NULL) {
         lua_pushfstring(L, "orbt:%s:%s:%d", c->base.scheme, c->base.host, c->base.port);
         return;
     }
+    pthread_once(&pool_salt_once, make_pool_salt);
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     char hex[17];
     const char *parts[] = {c->proxy.origin, c->proxy.user, c->proxy.password};
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+    int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1
+             && EVP_DigestUpdate(ctx, pool_salt, sizeof pool_salt) == 1;
     for (size_t i = 0; ok && i < 3; i++)
         ok = parts[i] == NULL || EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]) + 1) == 1;
     ok = ok && EVP_DigestFinal_ex(ctx, digest, &len) == 1;
@@ -393,7 +435,7 @@ static int push_proxy(lua_State *L, const orbt_client *c)
             snprintf(credentials, n, "%s:%s", c->proxy.user, c->proxy.password ? c->proxy.password : "");
     }
     int ok = (c->proxy.user == NULL || credentials != NULL)
-             && http1_frame_connect(&connect, c->base.authority, ORBT_USER_AGENT_COSOCKET, credentials) == 0;
+             && http1_frame_connect(&connect, c->base.host_port, ORBT_USER_AGENT_COSOCKET, credentials) == 0;
     if (credentials != NULL) {
         sign_wipe(credentials, strlen(credentials));
         free(credentials);

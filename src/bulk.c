@@ -144,6 +144,12 @@ static int bulk_validate(lua_State *L, bulk_job *job, int list, int results, int
             refused++;
             continue;
         }
+        /* Reading can run Lua code (__index) that closes the client: its
+         * buffers and URL are gone, and the batch is refused after the loop. */
+        if (job->client->closed) {
+            lua_settop(L, top);
+            continue;
+        }
         bulk_item *item = &job->items[job->item_count++];
         item->index = i;
         buffer_init(&item->path, 0);
@@ -242,11 +248,16 @@ static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int result
     }
     client_note_deadline(rs, slot->cut, job->limits.deadline, item->attempts);
     call_info call = {job->op, item->path.data, c->secret, c->secret_len, item->attempts, verdict.retry_after};
+    /* Decoding leaves more than the result on the stack (the document, an
+     * error's strings): all of it goes, or thousands of items would
+     * overflow the stack. */
+    int top = lua_gettop(L);
     if (answer_push(L, &call, rs) == 2) {
         lua_remove(L, -2);
         job->failures++;
     }
     lua_rawseti(L, results, item->index);
+    lua_settop(L, top);
     buffer_release(&rs->body);
 }
 
@@ -330,8 +341,10 @@ static int run_bulk(lua_State *L, const operation *op)
     }
     int status = 0;
     if (job->item_count > 0) {
-        if (bulk_open_slots(job, concurrency, c->response.body.limit) != 0)
+        if (bulk_open_slots(job, concurrency, c->response.body.limit) != 0) {
+            bulk_job_release(job); /* now: the client, and its transport, may go first */
             return luaL_error(L, "orbt: out of memory");
+        }
         c->busy = 1;
         lua_pushcfunction(L, bulk_run);
         lua_pushlightuserdata(L, job);
@@ -352,6 +365,27 @@ static int run_bulk(lua_State *L, const operation *op)
 int bulk_call(lua_State *L)
 {
     return run_bulk(L, lua_touserdata(L, lua_upvalueindex(1)));
+}
+
+int bulk_options(lua_State *L)
+{
+    orbt_client *c = client_check(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    const operation *op = operation_named(name);
+    if (op == NULL)
+        return luaL_error(L, "orbt: no operation named '%s'", name);
+    validation_error v;
+    int concurrency = 0;
+    call_limits limits = c->limits;
+    if (!validate_bulk_options(L, 3, &concurrency, &limits, &v))
+        return client_invalid(L, &v, op->method, op->path);
+    lua_pushinteger(L, concurrency);
+    lua_createtable(L, 0, 2);
+    lua_pushinteger(L, limits.max_retries);
+    lua_setfield(L, -2, "max_retries");
+    lua_pushnumber(L, limits.deadline);
+    lua_setfield(L, -2, "deadline");
+    return 2;
 }
 
 int bulk_any(lua_State *L)

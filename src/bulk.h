@@ -14,4 +14,9 @@ int bulk_call(lua_State *L);
  * name (the specs run every operation's cases through the bulk engine). */
 int bulk_any(lua_State *L);
 
+/* client:_bulk_options(operation, options) -> concurrency, {max_retries =,
+ * deadline =}, or nil, err: a bulk call's options read by the core, for a
+ * transport written in Lua (the nginx one runs the calls itself). */
+int bulk_options(lua_State *L);
+
 #endif

@@ -120,7 +120,7 @@ int client_refuse_if_unusable(lua_State *L, const orbt_client *c, const char *me
 /* Cosockets exist only inside nginx, whose Lua has the global `ngx`. */
 static int cosockets_possible(lua_State *L)
 {
-    lua_getglobal(L, "ngx");
+    orbt_raw_global(L, "ngx");
     int in_nginx = lua_istable(L, -1);
     lua_pop(L, 1);
     return in_nginx;
@@ -138,8 +138,9 @@ int client_new(lua_State *L)
     client_options o;
     validation_error v = {"transport", "transport = \"cosocket\" works only inside nginx (OpenResty); "
                                        "use \"auto\" to let orbt choose"};
+    int in_nginx = cosockets_possible(L); /* asked before anything is allocated */
     int valid = validate_client_options(L, 1, &o, &v)
-                && (o.transport != TRANSPORT_CHOICE_COSOCKET || cosockets_possible(L));
+                && (o.transport != TRANSPORT_CHOICE_COSOCKET || in_nginx);
     int filled = valid && client_fill(c, &o) == 0;
     client_options_free(&o);
     if (!valid)

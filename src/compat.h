@@ -62,6 +62,36 @@ static inline int compat_absindex(lua_State *L, int idx)
 #define lua_absindex compat_absindex
 #endif
 
+/* Anchors the value at the top of the stack to the userdata at idx (its
+ * user value; on 5.1 its environment table), and pops it: the value then
+ * lives at least as long as the userdata. */
+static inline void orbt_anchor_to(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+#if LUA_VERSION_NUM >= 502
+    lua_setuservalue(L, idx);
+#else
+    lua_createtable(L, 1, 0);
+    lua_insert(L, -2);
+    lua_rawseti(L, -2, 1);
+    lua_setfenv(L, idx);
+#endif
+}
+
+/* Pushes the global `name` without running a metamethod: programs that
+ * guard their globals (strict.lua) raise on an undeclared read. */
+static inline void orbt_raw_global(lua_State *L, const char *name)
+{
+#if LUA_VERSION_NUM >= 502
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+#else
+    lua_pushvalue(L, LUA_GLOBALSINDEX);
+#endif
+    lua_pushstring(L, name);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+}
+
 /* Runtimes with a separate integer subtype (5.3+) get integers; the others
  * get a double, which is exact for every integer up to 2^53. */
 static inline void orbt_push_int64(lua_State *L, int64_t v)

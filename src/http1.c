@@ -440,11 +440,11 @@ int http1_frame_request(buffer *out, const http1_request *rq)
     return ok ? 0 : -1;
 }
 
-int http1_frame_connect(buffer *out, const char *authority, const char *user_agent,
+int http1_frame_connect(buffer *out, const char *host_port, const char *user_agent,
                         const char *credentials)
 {
-    int ok = buffer_append_str(out, "CONNECT ") == 0 && buffer_append_str(out, authority) == 0
-             && buffer_append_str(out, " HTTP/1.1\r\nHost: ") == 0 && buffer_append_str(out, authority) == 0
+    int ok = buffer_append_str(out, "CONNECT ") == 0 && buffer_append_str(out, host_port) == 0
+             && buffer_append_str(out, " HTTP/1.1\r\nHost: ") == 0 && buffer_append_str(out, host_port) == 0
              && buffer_append_str(out, "\r\nUser-Agent: ") == 0 && buffer_append_str(out, user_agent) == 0
              && buffer_append(out, "\r\n", 2) == 0;
     if (ok && credentials != NULL) {

@@ -97,10 +97,10 @@ typedef struct http1_request {
  * the blank line and the body. Returns 0, or -1 when out cannot grow. */
 int http1_frame_request(buffer *out, const http1_request *rq);
 
-/* Appends "CONNECT authority HTTP/1.1" with Host, User-Agent and, when
+/* Appends "CONNECT host:port HTTP/1.1" with Host, User-Agent and, when
  * credentials is not NULL, Proxy-Authorization: Basic with them
  * ("user:password"). */
-int http1_frame_connect(buffer *out, const char *authority, const char *user_agent,
+int http1_frame_connect(buffer *out, const char *host_port, const char *user_agent,
                         const char *credentials);
 
 #endif

@@ -130,6 +130,8 @@ int luaopen_orbt(lua_State *L)
     register_operations(L);
     lua_pushcfunction(L, bulk_any);
     lua_setfield(L, -2, "_bulk");
+    lua_pushcfunction(L, bulk_options);
+    lua_setfield(L, -2, "_bulk_options");
     bridge_register(L);
     push_operations(L);
     /* The nginx transport (lua/orbt/cosocket.lua) wraps the operations'

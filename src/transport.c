@@ -417,6 +417,13 @@ static void connected(transport_exchange *x, CURLcode code)
         fail(x, connect_failure(code), conn->error[0] != '\0' ? conn->error : curl_easy_strerror(code));
         return;
     }
+    if (monotonic_now() >= x->deadline) {
+        /* No time left for an answer: the request is not sent, and the
+         * new connection waits for the next one. */
+        put_back(x->t, x, 1);
+        fail_timeout(x, "opening the connection");
+        return;
+    }
     start_sending(x);
 }
 

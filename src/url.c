@@ -16,6 +16,7 @@ void url_parts_free(url_parts *u)
     free(u->host);
     free(u->authority);
     free(u->origin);
+    free(u->host_port);
     free(u->prefix);
     free(u->user);
     if (u->password != NULL) {
@@ -79,16 +80,19 @@ static int fill_address(CURLU *h, url_parts *out, int default_port)
     size_t size = len + strlen(out->scheme) + 32;
     out->authority = malloc(size);
     out->origin = malloc(size);
-    if (out->host != NULL && out->authority != NULL && out->origin != NULL) {
+    out->host_port = malloc(size);
+    int ok = out->host != NULL && out->authority != NULL && out->origin != NULL && out->host_port != NULL;
+    if (ok) {
         if (port_text != NULL)
             snprintf(out->authority, size, "%s:%s", host, port_text);
         else
             snprintf(out->authority, size, "%s", host);
         snprintf(out->origin, size, "%s://%s:%d", out->scheme, host, out->port);
+        snprintf(out->host_port, size, "%s:%d", host, out->port);
     }
     free(host);
     free(port_text);
-    return out->host != NULL && out->authority != NULL && out->origin != NULL ? 0 : -1;
+    return ok ? 0 : -1;
 }
 
 /* Parses text with libcurl's URL API and reads its scheme. Returns the

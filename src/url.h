@@ -15,6 +15,7 @@ typedef struct url_parts {
     char *authority;   /* host (bracketed if IPv6), with ":port" when the URL gave one:
                           what the Host header says */
     char *origin;      /* scheme://host:port, the port always written: what libcurl connects to */
+    char *host_port;   /* host:port, the port always written: a CONNECT's target */
     char *prefix;      /* the path without its trailing slashes: "" or "/sandbox" */
     char *user;        /* decoded user info, or NULL */
     char *password;

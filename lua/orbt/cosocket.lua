@@ -17,7 +17,9 @@
 -- "curl" always libcurl, "cosocket" always cosockets (an `invalid` error in
 -- a phase without them).
 
-local ngx = ngx -- the global nginx provides; nil in plain Lua
+-- The global nginx provides; nil in plain Lua (read raw: a program that
+-- guards its globals must still be able to load orbt).
+local ngx = rawget(_G, "ngx")
 local tostring = tostring
 local type = type
 local pairs = pairs
@@ -220,7 +222,10 @@ local function exchange_once(client, s, rq, deadline)
     return { failure = "network", message = what .. ": " .. tostring(err), sent = true }, stale
   end
   if not set_remaining(sock, deadline) then
-    return fail("timeout", "sending the request")
+    -- Nothing of the request left: as safe to repeat as a failed connect.
+    sock:close()
+    return { failure = "timeout", message = "the call's timeout passed before the request was sent",
+      sent = false }, false
   end
   local sent, err = sock:send(rq.wire)
   if not sent then
@@ -256,6 +261,7 @@ local function exchange(client, s, rq, deadline)
   if stale and rq.may_resend then
     rq.reader:reset()
     outcome = exchange_once(client, s, rq, deadline)
+    outcome.sent = true -- the first connection took it
   elseif stale then
     outcome = { failure = "network", message = RESEND_REFUSED, sent = true }
   end
@@ -358,29 +364,9 @@ end
 
 -- Many calls at once over cosockets: `concurrency` light threads
 -- (ngx.thread) share the list, each making one call at a time through the
--- operation's method. One result per input, in input order.
-local BULK_OPTIONS = { concurrency = true, max_retries = true, deadline = true }
+-- operation's method. One result per input, in input order. The options are
+-- read by the core, as for libcurl's bulk calls.
 local THREAD_PHASES = { rewrite = true, access = true, content = true, timer = true }
-
-local function bulk_options(op, opts)
-  if type(opts) ~= "table" then
-    return invalid(op, "options", "options must be a table")
-  end
-  for key in pairs(opts) do
-    if not BULK_OPTIONS[key] then
-      return invalid(op, tostring(key), "unknown field '" .. tostring(key) .. "'")
-    end
-  end
-  local concurrency = opts.concurrency or 8
-  if type(concurrency) ~= "number" or concurrency ~= floor(concurrency) or concurrency < 1 or concurrency > 64 then
-    return invalid(op, "concurrency", "concurrency must be an integer from 1 to 64")
-  end
-  local limits
-  if opts.max_retries ~= nil or opts.deadline ~= nil then
-    limits = { max_retries = opts.max_retries, deadline = opts.deadline }
-  end
-  return concurrency, limits
-end
 
 -- The arguments of one call from a list item: the path parameters are its
 -- fields, the rest is the arguments table.
@@ -402,12 +388,12 @@ local function call_arguments(op, item)
 end
 
 local function call_many(client, single, op, list, opts)
-  if type(list) ~= "table" then
-    return invalid(op, op.bulk_list, ("%s takes a list (a table) of %s"):format(op.bulk, op.bulk_list))
-  end
-  local concurrency, limits = bulk_options(op, opts or {})
+  local concurrency, limits = client:_bulk_options(op.name, opts)
   if not concurrency then
     return nil, limits
+  end
+  if type(list) ~= "table" then
+    return invalid(op, op.bulk_list, ("%s takes a list (a table) of %s"):format(op.bulk, op.bulk_list))
   end
   local n = #list
   local results, failures, next_index = {}, 0, 1
@@ -429,11 +415,17 @@ local function call_many(client, single, op, list, opts)
     for t = 1, min(concurrency, n) do
       threads[t] = ngx.thread.spawn(worker)
     end
+    -- Every thread is waited for before a fault in one is raised, so no
+    -- call is still running when the caller gets the error.
+    local fault
     for t = 1, #threads do
       local ok, err = ngx.thread.wait(threads[t])
-      if not ok then
-        error(err, 0)
+      if not ok and fault == nil then
+        fault = err
       end
+    end
+    if fault ~= nil then
+      error(fault, 0)
     end
   else
     worker()

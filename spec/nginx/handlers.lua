@@ -206,7 +206,8 @@ function M.calls()
     if call == "pause" then
       ngx.sleep(0.2)
     else
-      local result, err = client[call[1]](client, call[2])
+      -- A call's arguments after its name; a third, when given, is options.
+      local result, err = client[call[1]](client, call[2], call[3])
       if result then
         outcomes[#outcomes + 1] = { ok = true,
           id = result.id or (result.content and result.content[1] and result.content[1].id) }
