@@ -466,10 +466,6 @@ describe("the client", function()
       end
       local tries, outcome = 0, nil
       local generational = _VERSION == "Lua 5.4"
-      -- A small heap to start from: garbage that earlier specs left (a
-      -- create_customers of thousands) would space the young collections out.
-      collectgarbage()
-      collectgarbage()
       if generational then
         collectgarbage("generational", 1, 100)
       else
