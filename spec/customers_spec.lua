@@ -460,7 +460,7 @@ describe("the client", function()
     -- does. The finalizer tables stay referenced until just before the call,
     -- so they become garbage only while the call is decoding a large page.
     it("stays consistent when a finalizer uses the client during a call", function()
-      local long_name = ("n"):rep(2000)
+      local long_name = ("n"):rep(20000)
       for i = 1, 50 do
         assert(env.client:create_customer(harness.customer{ fullName = long_name .. i }))
       end
