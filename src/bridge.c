@@ -228,10 +228,7 @@ static int push_prepared(lua_State *L)
 static int client_prepare(lua_State *L)
 {
     orbt_client *c = client_check(L, 1);
-    const char *name = luaL_checkstring(L, 2);
-    const operation *op = operation_named(name);
-    if (op == NULL)
-        return luaL_error(L, "orbt: no operation named '%s'", name);
+    const operation *op = client_check_operation(L, 2);
     call_plan p;
     if (client_read_call(L, c, op, 3, &p) != 0 || client_refuse_if_unusable(L, c, op->method, op->path) != 0)
         return 2;

@@ -370,10 +370,7 @@ int bulk_call(lua_State *L)
 int bulk_options(lua_State *L)
 {
     orbt_client *c = client_check(L, 1);
-    const char *name = luaL_checkstring(L, 2);
-    const operation *op = operation_named(name);
-    if (op == NULL)
-        return luaL_error(L, "orbt: no operation named '%s'", name);
+    const operation *op = client_check_operation(L, 2);
     validation_error v;
     int concurrency = 0;
     call_limits limits = c->limits;
@@ -391,10 +388,7 @@ int bulk_options(lua_State *L)
 int bulk_any(lua_State *L)
 {
     client_check(L, 1);
-    const char *name = luaL_checkstring(L, 2);
-    const operation *op = operation_named(name);
-    if (op == NULL)
-        return luaL_error(L, "orbt: no operation named '%s'", name);
+    const operation *op = client_check_operation(L, 2);
     lua_remove(L, 2);
     return run_bulk(L, op);
 }

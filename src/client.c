@@ -91,6 +91,15 @@ orbt_client *client_check(lua_State *L, int idx)
     return c;
 }
 
+const operation *client_check_operation(lua_State *L, int idx)
+{
+    const char *name = luaL_checkstring(L, idx);
+    const operation *op = operation_named(name);
+    if (op == NULL)
+        luaL_error(L, "orbt: no operation named '%s'", name);
+    return op;
+}
+
 int client_invalid(lua_State *L, const validation_error *v, const char *method, const char *path)
 {
     orbt_error e = {0};

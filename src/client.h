@@ -57,6 +57,11 @@ typedef struct call_plan {
 /* The client at idx; raises on misuse (not a client). */
 orbt_client *client_check(lua_State *L, int idx);
 
+/* The operation named by the string at idx; raises on misuse (no such
+ * operation), as the internal methods taking a name are for orbt's own
+ * Lua layer. */
+const operation *client_check_operation(lua_State *L, int idx);
+
 /* orbt.new{...} -> client, or nil, err. */
 int client_new(lua_State *L);
 
