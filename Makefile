@@ -240,7 +240,7 @@ bench: deps-bench $(MODULE) $(MOCK) $(BENCH_BINS) bench-luajit
 	ORBT_BUILD=$(abspath $(BUILD)) ORBT_MOCK=$(abspath $(MOCK)) BENCH_BIN=$(abspath build/bench) LUA=$(LUA) \
 	  ORBT_NGINX_BUILD=$(abspath $(TOP)/luajit) ORBT_LUA_DIR=$(CURDIR)/lua \
 	  BENCH_OUT=$(abspath build/bench/results.md) \
-	  LUA_PATH="$(CURDIR)/bench/?.lua;$(CURDIR)/lua/?.lua;;" LUA_CPATH="$(abspath $(BUILD))/?.so;;" \
+	  LUA_PATH="$(CURDIR)/bench/?.lua;$(CURDIR)/spec/?.lua;$(CURDIR)/lua/?.lua;;" LUA_CPATH="$(abspath $(BUILD))/?.so;;" \
 	  $(LUA) bench/run.lua
 
 # orbt.so for the LuaJIT that Debian's nginx embeds (make RUNTIME=luajit).

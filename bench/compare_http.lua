@@ -36,14 +36,7 @@ local function answer(status, body, headers)
   return raw.answer(status, body, headers)
 end
 
-local function chunked(body, size)
-  local parts = {}
-  for i = 1, #body, size do
-    local piece = body:sub(i, i + size - 1)
-    parts[#parts + 1] = ("%x\r\n%s\r\n"):format(#piece, piece)
-  end
-  return table.concat(parts) .. "0\r\n\r\n"
-end
+local chunked = raw.chunked
 
 local function gzip(bytes)
   local pipe = assert(io.popen("printf '%s' " .. shell.quote(bytes) .. " | gzip -9 -n -c", "r"))

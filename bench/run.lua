@@ -248,25 +248,6 @@ local function accepts(port)
   return ok
 end
 
--- A CA, and a server certificate it signed for localhost and 127.0.0.1, made
--- with the openssl tool in dir (as spec/support/nginx.lua makes them).
-local function make_certificates(dir)
-  local function file(name) return quote(dir .. "/" .. name) end
-  local steps = {
-    ("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=orbt-bench-ca -keyout %s -out %s")
-      :format(file("ca.key"), file("ca.pem")),
-    ("openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout %s -out %s")
-      :format(file("server.key"), file("server.csr")),
-    ("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > %s"):format(file("san.ext")),
-    ("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -days 2 -extfile %s -out %s")
-      :format(file("server.csr"), file("ca.pem"), file("ca.key"), file("san.ext"), file("server.pem")),
-  }
-  for _, step in ipairs(steps) do
-    local out, ok = sh(step .. " 2>&1")
-    assert(ok, "making the TLS certificates: " .. out)
-  end
-end
-
 -- Starts nginx with two servers: plain HTTP, and HTTPS (see nginx.conf.in),
 -- answering with orbt-mock's statuses and bytes (canned).
 local function start_nginx(canned)
@@ -275,7 +256,8 @@ local function start_nginx(canned)
   end
   local dir = TMP .. "/nginx"
   os.execute("mkdir -p " .. quote(dir))
-  make_certificates(dir)
+  -- A CA and a server certificate it signed, as the specs make them.
+  require("support.certs").make(dir)
   local port, tls_port = free_port(), free_port()
   while tls_port == port do tls_port = free_port() end
   local user = sh("id -u"):match("^0%s") and "user root;" or ""

@@ -14,12 +14,7 @@ local harness = require("support.harness")
 local answer, PAGE, CREATED = raw.answer, raw.PAGE, raw.CREATED
 
 local function chunked(body, size)
-  local parts = {}
-  for i = 1, #body, size do
-    local piece = body:sub(i, i + size - 1)
-    parts[#parts + 1] = ("%x;ext=1\r\n%s\r\n"):format(#piece, piece)
-  end
-  return table.concat(parts) .. "0\r\nX-Trailer: 1\r\n\r\n"
+  return raw.chunked(body, size, ";ext=1", "X-Trailer: 1\r\n")
 end
 
 local function scenario(steps)

@@ -157,10 +157,7 @@ end
 function Nginx:stop()
   local log = self:error_log()
   if self.pid then
-    shell.exec("kill -QUIT " .. self.pid .. " 2>/dev/null")
-    shell.wait_for(function()
-      return not shell.exec("kill -0 " .. self.pid .. " 2>/dev/null")
-    end, 10)
+    shell.stop_process(self.pid, "QUIT")
     self.pid = nil
   end
   shell.exec("rm -rf " .. shell.quote(self.dir))

@@ -19,6 +19,17 @@ function M.answer(status, body, headers)
   return table.concat(lines, "\r\n") .. "\r\n\r\n" .. (body or "")
 end
 
+-- body in chunks of `size` bytes; extension (";ext=1") after each size and
+-- trailer lines ("X-Trailer: 1\r\n") before the end, when given.
+function M.chunked(body, size, extension, trailer)
+  local parts = {}
+  for i = 1, #body, size do
+    local piece = body:sub(i, i + size - 1)
+    parts[#parts + 1] = ("%x%s\r\n%s\r\n"):format(#piece, extension or "", piece)
+  end
+  return table.concat(parts) .. "0\r\n" .. (trailer or "") .. "\r\n"
+end
+
 M.PAGE = '{"content":[{"id":7,"fullName":"A B"}],"page":0,"size":20,"hasNext":false}'
 M.CREATED = '{"data":{"id":8,"fullName":"A B","email":"a@b.io"}}'
 

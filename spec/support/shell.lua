@@ -52,6 +52,14 @@ function M.random_port()
   return 20000 + (tonumber(n) % 12000)
 end
 
+-- Sends pid `signal` and waits up to `seconds` for it to be gone.
+function M.stop_process(pid, signal, seconds)
+  M.exec(("kill -%s %d 2>/dev/null"):format(signal, pid))
+  M.wait_for(function()
+    return not M.exec("kill -0 " .. pid .. " 2>/dev/null")
+  end, seconds or 10)
+end
+
 function M.sleep(seconds)
   M.exec("sleep " .. seconds)
 end

@@ -80,10 +80,7 @@ end
 -- Stops danted and its helper processes, and removes its directory.
 function Socks:stop()
   if self.pid then
-    shell.exec("kill -TERM " .. self.pid .. " 2>/dev/null")
-    shell.wait_for(function()
-      return not shell.exec("kill -0 " .. self.pid .. " 2>/dev/null")
-    end, 10)
+    shell.stop_process(self.pid, "TERM")
     self.pid = nil
   end
   shell.exec("rm -rf " .. shell.quote(self.dir))
