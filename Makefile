@@ -154,7 +154,7 @@ lint: deps-lint
 	  echo "lint: $$cc -fsyntax-only"; \
 	  $$cc -fsyntax-only $(BASE_CFLAGS) $$(pkg-config --cflags $(LUA_PC) $(PKGS)) $(SRC); \
 	  $$cc -fsyntax-only $(BASE_CFLAGS) $$(pkg-config --cflags libmicrohttpd libcjson openssl) $(MOCK_SRC); \
-	  $$cc -fsyntax-only $(BASE_CFLAGS) $$(pkg-config --cflags libcurl libcjson openssl) bench/*.c; \
+	  $$cc -fsyntax-only $(BASE_CFLAGS) -Isrc $$(pkg-config --cflags $(LUA_PC) libcurl libcjson openssl) bench/*.c; \
 	done
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --std=c11 -D_GNU_SOURCE src mock

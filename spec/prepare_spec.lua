@@ -179,7 +179,8 @@ describe("client:_prepare and client:_answer", function()
         proxy = "http://proxy.example:3128" })
       local connect = other:_settings().proxy.connect
       other:close()
-      assert.equal("CONNECT " .. target .. " HTTP/1.1\r\nHost: " .. target .. "\r\n", connect:match("^[^\n]*\n[^\n]*\n"))
+      assert.equal("CONNECT " .. target .. " HTTP/1.1\r\nHost: " .. target .. "\r\n",
+        connect:match("^[^\n]*\n[^\n]*\n"))
     end
   end)
 
@@ -197,6 +198,7 @@ describe("client:_prepare and client:_answer", function()
     assert(client:list_customers{ size = 1 }) -- a kept-alive libcurl connection
     local rq = assert(client:_prepare("list_customers", { size = 1 }))
     client:close()                             -- waits for the call in flight
+    assert.is_userdata(rq.reader)
     local before = open_descriptors()
     rq = nil -- luacheck: ignore 311 (the transport dropped the call)
     collectgarbage()
