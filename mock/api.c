@@ -1,13 +1,16 @@
-/* The partner API endpoints (after authentication): create and list consumers. */
+/* The partner API endpoints (after authentication): create and list
+ * consumers, and the routing to the wallet endpoints (wallets.c). */
 #include "api.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "store.h"
 #include "util.h"
+#include "wallets.h"
 
 #define PAGE_MAX 2147483647ULL
 #define SIZE_DEFAULT 20
@@ -95,22 +98,31 @@ static void create_from(const cJSON *doc, struct reply *out)
     }
 }
 
-static void create_customer(const struct request *rq, struct reply *out)
+cJSON *api_json_body(const struct request *rq, struct reply *out)
 {
     if (rq->content_type == NULL || strncasecmp(rq->content_type, "application/json", 16) != 0) {
         reply_error(out, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json");
-        return;
+        return NULL;
     }
     if (rq->body_too_large) {
         reply_error(out, 413, "PAYLOAD_TOO_LARGE", "request body exceeds 1 MiB");
-        return;
+        return NULL;
     }
     /* cJSON stops at a NUL byte, which would hide trailing garbage. */
     cJSON *doc = memchr(rq->body, '\0', rq->body_len) ? NULL
                                                       : cJSON_ParseWithOpts(rq->body, NULL, 1);
-    if (!cJSON_IsObject(doc))
+    if (!cJSON_IsObject(doc)) {
         validation_error(out, "body must be a JSON object");
-    else
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static void create_customer(const struct request *rq, struct reply *out)
+{
+    cJSON *doc = api_json_body(rq, out);
+    if (doc != NULL)
         create_from(doc, out);
     cJSON_Delete(doc);
 }
@@ -131,46 +143,97 @@ static cJSON *consumer_json(const struct consumer *c)
     cJSON_AddNumberToObject(item, "consumerId", (double)c->id);
     cJSON_AddStringToObject(item, "consumerName", c->name);
     cJSON_AddStringToObject(item, "consumerEmail", c->email);
-    cJSON_AddNumberToObject(item, "totalStandardWallets", 1);
-    cJSON_AddNumberToObject(item, "totalCampaignWallets", 0);
+    cJSON_AddNumberToObject(item, "totalStandardWallets", (double)c->standard);
+    cJSON_AddNumberToObject(item, "totalCampaignWallets", (double)c->campaign);
     return item;
 }
 
-static void list_customers(const struct request *rq, struct reply *out)
+bool api_page_query(const struct request *rq, struct reply *out, unsigned long long *page,
+                    unsigned long long *size)
 {
-    unsigned long long page = 0, size = SIZE_DEFAULT;
-    if (!query_uint(rq, "page", 0, PAGE_MAX, &page)) {
+    *page = 0;
+    *size = SIZE_DEFAULT;
+    if (!query_uint(rq, "page", 0, PAGE_MAX, page)) {
         reply_error(out, 422, "INVALID_QUERY_PARAMETER", "page must be an integer >= 0");
-        return;
+        return false;
     }
-    if (!query_uint(rq, "size", 1, SIZE_MAX_ALLOWED, &size)) {
+    if (!query_uint(rq, "size", 1, SIZE_MAX_ALLOWED, size)) {
         reply_error(out, 422, "INVALID_QUERY_PARAMETER",
                     "size must be an integer between 1 and 50");
-        return;
+        return false;
     }
-    struct consumer *items;
-    size_t total, n = store_page(page, size, &items, &total);
+    return true;
+}
+
+void api_reply_page(struct reply *out, cJSON *content, unsigned long long page, unsigned long long size,
+                    size_t total)
+{
     cJSON *doc = cJSON_CreateObject();
-    cJSON *content = cJSON_AddArrayToObject(doc, "content");
-    for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(content, consumer_json(&items[i]));
-    store_free_page(items, n);
+    cJSON_AddItemToObject(doc, "content", content);
     cJSON_AddNumberToObject(doc, "page", (double)page);
     cJSON_AddNumberToObject(doc, "size", (double)size);
     cJSON_AddBoolToObject(doc, "hasNext", (page + 1) * size < total);
     reply_json(out, 200, doc);
 }
 
+static void list_customers(const struct request *rq, struct reply *out)
+{
+    unsigned long long page, size;
+    if (!api_page_query(rq, out, &page, &size))
+        return;
+    struct consumer *items;
+    size_t total, n = store_page(page, size, &items, &total);
+    cJSON *content = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(content, consumer_json(&items[i]));
+    store_free_page(items, n);
+    api_reply_page(out, content, page, size, total);
+}
+
+static void method_not_allowed(struct reply *out, const char *allow)
+{
+    reply_error(out, 405, "METHOD_NOT_ALLOWED", "method not allowed");
+    out->allow = allow;
+}
+
+/* What lies between prefix and suffix in path: one non-empty segment, or NULL. */
+static char *path_segment(const char *path, const char *prefix, const char *suffix)
+{
+    size_t plen = strlen(prefix), slen = strlen(suffix), len = strlen(path);
+    if (len <= plen + slen || strncmp(path, prefix, plen) != 0 || strcmp(path + len - slen, suffix) != 0)
+        return NULL;
+    const char *start = path + plen;
+    size_t n = len - plen - slen;
+    if (memchr(start, '/', n) != NULL)
+        return NULL;
+    return xmemdup(start, n);
+}
+
 void api_handle(const struct request *rq, struct reply *out)
 {
-    if (strcmp(rq->path, CUSTOMER_PATH) != 0) {
-        reply_error(out, 404, "NOT_FOUND", "no such endpoint");
-    } else if (strcmp(rq->method, "GET") == 0) {
-        list_customers(rq, out);
-    } else if (strcmp(rq->method, "POST") == 0) {
-        create_customer(rq, out);
+    bool get = strcmp(rq->method, "GET") == 0, post = strcmp(rq->method, "POST") == 0;
+    char *customer = path_segment(rq->path, CUSTOMER_PATH "/", "/wallets");
+    char *wallet = path_segment(rq->path, WALLETS_PATH "/", "/transactions");
+    if (strcmp(rq->path, CUSTOMER_PATH) == 0) {
+        if (get)
+            list_customers(rq, out);
+        else if (post)
+            create_customer(rq, out);
+        else
+            method_not_allowed(out, "GET, POST");
+    } else if (customer != NULL) {
+        if (get)
+            wallets_list(rq, customer, out);
+        else
+            method_not_allowed(out, "GET");
+    } else if (wallet != NULL) {
+        if (post)
+            wallets_transact(rq, wallet, out);
+        else
+            method_not_allowed(out, "POST");
     } else {
-        reply_error(out, 405, "METHOD_NOT_ALLOWED", "method not allowed; use GET or POST");
-        out->allow = "GET, POST";
+        reply_error(out, 404, "NOT_FOUND", "no such endpoint");
     }
+    free(customer);
+    free(wallet);
 }

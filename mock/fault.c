@@ -79,6 +79,10 @@ static const char *parse_field(const cJSON *it, struct fault *f)
         if (!json_int(it, 1, COUNT_MAX, &v))
             return "count must be an integer >= 1";
         f->count = (long)v;
+    } else if (!strcmp(k, "every")) {
+        if (!json_int(it, 1, COUNT_MAX, &v))
+            return "every must be an integer >= 1";
+        f->every = (long)v;
     } else if (!strcmp(k, "delay_ms")) {
         if (!json_int(it, 0, DELAY_MAX_MS, &v))
             return "delay_ms must be an integer between 0 and 600000";
@@ -135,6 +139,7 @@ bool fault_parse(const cJSON *doc, struct fault *out, const char **why)
 {
     memset(out, 0, sizeof *out);
     out->count = 1;
+    out->every = 1;
     *why = cJSON_IsObject(doc) ? NULL : "fault must be a JSON object";
     for (const cJSON *it = doc ? doc->child : NULL; it && !*why; it = it->next) {
         /* A repeated key would leak the first value and is surely a mistake. */
@@ -174,7 +179,10 @@ bool fault_push(struct fault *f)
 
 static bool matches(const struct fault *f, const char *method, const char *path)
 {
-    return strcmp(f->path, path) == 0 && (f->method == NULL || strcmp(f->method, method) == 0);
+    size_t len = strlen(f->path);
+    bool prefix = len > 0 && f->path[len - 1] == '*';
+    bool path_ok = prefix ? strncmp(f->path, path, len - 1) == 0 : strcmp(f->path, path) == 0;
+    return path_ok && (f->method == NULL || strcmp(f->method, method) == 0);
 }
 
 bool fault_take(const char *method, const char *path, struct fault *out)
@@ -182,7 +190,7 @@ bool fault_take(const char *method, const char *path, struct fault *out)
     bool found = false;
     pthread_mutex_lock(&Q.mu);
     for (size_t i = 0; i < Q.n && !found; i++) {
-        if (!matches(&Q.v[i], method, path))
+        if (!matches(&Q.v[i], method, path) || ++Q.v[i].seen % Q.v[i].every != 0)
             continue;
         found = true;
         fault_copy(&Q.v[i], out);

@@ -12,9 +12,11 @@
 enum fault_drop { DROP_NONE, DROP_BEFORE, DROP_AFTER };
 
 struct fault {
-    char *path;           /* exact request path */
+    char *path;           /* the request path, or a prefix of it ending in '*' */
     char *method;         /* NULL = any method */
     long count;           /* matching requests still to hit */
+    long every;           /* hit one in `every` matching requests (1: each) */
+    long seen;            /* matching requests so far, for `every` */
     long delay_ms;
     unsigned status;      /* 0 = not given */
     char *retry_after;

@@ -11,6 +11,7 @@
 
 #include <microhttpd.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "api.h"
 #include "auth.h"
@@ -211,6 +212,18 @@ static struct MHD_Response *make_response(struct reply *r, bool truncate, bool c
     return resp;
 }
 
+/* A fresh id for every answer, as gateways in front of real APIs send, so
+ * clients can be checked to report it: "mock-" and 16 hex digits. */
+static void make_request_id(char out[40])
+{
+    unsigned char bytes[8];
+    if (RAND_bytes(bytes, sizeof bytes) != 1)
+        oom();
+    int n = snprintf(out, 40, "mock-");
+    for (size_t i = 0; i < sizeof bytes; i++)
+        n += snprintf(out + n, (size_t)(40 - n), "%02x", bytes[i]);
+}
+
 /* f shapes how the answer is framed (truncated, chunked); NULL for none. */
 static enum MHD_Result send_reply(const struct exchange *ex, struct MHD_Connection *conn,
                                   struct reply *r, const struct fault *f)
@@ -225,6 +238,9 @@ static enum MHD_Result send_reply(const struct exchange *ex, struct MHD_Connecti
             MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
         if (r->allow)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+        char request_id[40];
+        make_request_id(request_id);
+        MHD_add_response_header(resp, "X-Request-Id", request_id);
         for (long i = 0; f && i < f->extra_headers; i++) {
             char name[32];
             snprintf(name, sizeof name, "X-Filler-%ld", i);
