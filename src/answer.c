@@ -129,14 +129,73 @@ static const char *reason_phrase(long status)
     }
 }
 
+static int text_equals(const char *a, const char *b)
+{
+    return a != NULL && strcmp(a, b) == 0;
+}
+
+/* Orbt overloads its statuses (a 403 is an authentication failure or a
+ * reused referenceId, a 500 a fault or a debit the wallet cannot cover), so
+ * what happened is read from the status and the code together. */
+static const char *api_reason(const call_info *call, long status, const char *code)
+{
+    retry_class retry = call->op->retry;
+    if (status == 403 && retry == RETRY_KEYED && text_equals(code, "BUSINESS_RULE_ERROR"))
+        return "idempotency_conflict";
+    if (status == 401 || status == 403)
+        return "authentication";
+    if (status == 402)
+        return "insufficient_partner_funds";
+    if (status == 500 && call->debit && text_equals(code, "SYSTEM_ERROR"))
+        return "insufficient_wallet_funds";
+    if (status == 400 && retry == RETRY_CREATE && text_equals(code, "VALIDATION_ERROR"))
+        return "duplicate_customer";
+    if (status == 404)
+        return "not_found";
+    if (status == 429)
+        return "rate_limited";
+    if (status >= 400 && status < 500)
+        return "invalid_request";
+    return "server";
+}
+
 /* ===== Outcomes ===== */
 
-/* Whether a create, or another call the server must not apply twice,
- * may have been applied although it failed. */
-static int may_have_applied(const call_info *call, const http_response *rs)
+/* Whether a call that changes something (not a read) reached the server and
+ * may have been applied although it failed: its connection broke or timed
+ * out after sending, its 2xx answer was unreadable, or it got a 5xx that is
+ * not a known refusal. A 4xx or a 429 was refused. */
+static int may_have_applied(const call_info *call, const http_response *rs, const char *reason)
 {
-    return call->op->retry == RETRY_CREATE && rs->request_sent && rs->result != TRANSPORT_TOO_LARGE
-           && rs->result != TRANSPORT_CERTIFICATE;
+    if (call->op->retry == RETRY_READ || !rs->request_sent || rs->result == TRANSPORT_CERTIFICATE)
+        return 0;
+    if (rs->status >= 200 && rs->status < 300)
+        return 1;
+    if (rs->result == TRANSPORT_NETWORK || rs->result == TRANSPORT_TIMEOUT)
+        return 1;
+    return rs->status >= 500 && !text_equals(reason, "insufficient_wallet_funds");
+}
+
+/* The message, with what a call that may have been applied asks of the
+ * caller, said the same way on every path. */
+static const char *note_applied(lua_State *L, const call_info *call, const char *message)
+{
+    if (strstr(message, "may have been applied") != NULL)
+        return message;
+    if (call->op->retry == RETRY_KEYED)
+        return lua_pushfstring(L, "%s; the request reached the server and may have been applied: sending it "
+                               "again with the same %s is safe", message, call->op->key_name);
+    return lua_pushfstring(L, "%s; the create reached the server and may have been applied, so it was not "
+                           "sent again", message);
+}
+
+static void fill_call(orbt_error *e, const call_info *call, const http_response *rs)
+{
+    e->status = rs->status;
+    e->method = call->op->method;
+    e->path = call->path;
+    e->attempts = call->attempts;
+    e->retry_after = call->retry_after;
 }
 
 static int push_failure(lua_State *L, const call_info *call, const http_response *rs)
@@ -148,22 +207,20 @@ static int push_failure(lua_State *L, const call_info *call, const http_response
              : "network";
     /* A status means the server answered: a create cut off after "200" was
      * applied even though its answer was lost. */
-    e.status = rs->status;
+    fill_call(&e, call, rs);
     e.message = rs->message; /* written by the transport, which never sees the secret */
     if (rs->result == TRANSPORT_NETWORK && is_2xx)
-        e.message = lua_pushfstring(L, "the server answered %d but the answer was cut off, so the "
-                                    "request may have been applied (%s)", (int)rs->status, rs->message);
+        e.message = lua_pushfstring(L, "the server answered %d but the answer was cut off (%s)",
+                                    (int)rs->status, rs->message);
     else if (rs->result == TRANSPORT_CERTIFICATE)
         e.message = lua_pushfstring(L, "%s; the certificate was not trusted, so nothing was sent, and "
                                     "trying again will not help", rs->message);
-    else if (may_have_applied(call, rs) && strstr(rs->message, "may have") == NULL)
-        e.message = lua_pushfstring(L, "%s; the create reached the server and may have been applied, "
-                                    "so it was not sent again", rs->message);
-    e.method = call->op->method;
-    e.path = call->path;
-    e.attempts = call->attempts;
-    e.retry_after = call->retry_after;
-    e.retryable = retry_allowed(call->op->retry, rs->result, rs->request_sent, rs->status);
+    if (strcmp(e.kind, "api") == 0)
+        e.reason = api_reason(call, rs->status, NULL);
+    e.maybe_applied = may_have_applied(call, rs, e.reason);
+    if (e.maybe_applied)
+        e.message = note_applied(L, call, e.message);
+    e.retryable = retry_allowed(call->op->retry, rs->result, rs->request_sent, rs->status, 0);
     return error_return(L, &e);
 }
 
@@ -171,15 +228,15 @@ static int push_api_error(lua_State *L, const call_info *call, const http_respon
 {
     orbt_error e = {0};
     e.kind = "api";
-    e.status = rs->status;
-    e.method = call->op->method;
-    e.path = call->path;
-    e.attempts = call->attempts;
-    e.retry_after = call->retry_after;
-    e.retryable = retry_allowed(call->op->retry, TRANSPORT_OK, 1, rs->status);
+    fill_call(&e, call, rs);
     read_error_fields(L, rs->body.data, rs->body.len, call, &e.code, &e.message);
+    e.retryable = retry_allowed(call->op->retry, TRANSPORT_OK, 1, rs->status, e.code != NULL);
+    e.reason = api_reason(call, rs->status, e.code);
     if (e.message == NULL)
         e.message = reason_phrase(rs->status);
+    e.maybe_applied = may_have_applied(call, rs, e.reason);
+    if (e.maybe_applied)
+        e.message = note_applied(L, call, e.message);
     e.body = push_body(L, rs, call);
     e.body_len = lua_rawlen(L, -1);
     return error_return(L, &e);
@@ -190,15 +247,23 @@ static int push_decode_error(lua_State *L, const call_info *call, const http_res
 {
     orbt_error e = {0};
     e.kind = "decode";
-    e.status = rs->status;
+    fill_call(&e, call, rs);
     e.message = why;
-    e.method = call->op->method;
-    e.path = call->path;
-    e.attempts = call->attempts;
-    e.retry_after = call->retry_after;
+    e.maybe_applied = may_have_applied(call, rs, NULL);
+    if (e.maybe_applied)
+        e.message = note_applied(L, call, e.message);
     e.body = push_body(L, rs, call);
     e.body_len = lua_rawlen(L, -1);
     return error_return(L, &e);
+}
+
+int answer_error_coded(lua_State *L, const call_info *call, const http_response *rs)
+{
+    int top = lua_gettop(L);
+    const char *code = NULL, *message = NULL;
+    read_error_fields(L, rs->body.data, rs->body.len, call, &code, &message);
+    lua_settop(L, top);
+    return code != NULL;
 }
 
 static int field_has_type(lua_State *L, int t, const char *key, int type)
@@ -209,12 +274,28 @@ static int field_has_type(lua_State *L, int t, const char *key, int type)
     return ok;
 }
 
+/* An undocumented answer: the envelope's data, else the object itself. */
+static void take_any(lua_State *L, int doc)
+{
+    lua_getfield(L, doc, "success");
+    int enveloped = lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, doc, "data");
+    if (enveloped && lua_type(L, -1) == LUA_TTABLE)
+        return;
+    lua_pop(L, 1);
+}
+
 /* Checks the documented shape and leaves the call's result on top. */
 static const char *take_result(lua_State *L, const operation *op)
 {
     int doc = lua_gettop(L);
     if (lua_type(L, doc) != LUA_TTABLE)
         return "the answer is not a JSON object";
+    if (op->answer == ANSWER_ANY) {
+        take_any(L, doc);
+        return NULL;
+    }
     if (op->answer == ANSWER_DATA) {
         lua_getfield(L, doc, "data");
         if (lua_type(L, -1) != LUA_TTABLE)
@@ -234,6 +315,10 @@ static int push_success(lua_State *L, const call_info *call, const http_response
 {
     char why[128];
     int base = lua_gettop(L);
+    if (call->op->answer == ANSWER_ANY && rs->body.len == 0) {
+        lua_newtable(L); /* nothing to read, and nothing assumed */
+        return 1;
+    }
     if (json_push_document(L, rs->body.data != NULL ? rs->body.data : "", rs->body.len, why, sizeof why) != 0)
         return push_decode_error(L, call, rs, why);
     const char *bad_shape = take_result(L, call->op);

@@ -18,9 +18,15 @@ typedef struct call_info {
     size_t secret_len;
     int attempts;         /* how many were made: err.attempts */
     double retry_after;   /* seconds the server asked to wait, or -1: err.retry_after */
+    int debit;            /* the call takes money from a consumer's wallet (the row says) */
 } call_info;
 
 /* Pushes the result table and returns 1, or pushes nil and an error and returns 2. */
 int answer_push(lua_State *L, const call_info *call, const http_response *rs);
+
+/* Whether the answer's body is a JSON error with a code, as err.code would
+ * show it (the retry rules of a keyed call's 500 ask). Pushes nothing;
+ * decoding allocates, so the client must be marked busy. */
+int answer_error_coded(lua_State *L, const call_info *call, const http_response *rs);
 
 #endif

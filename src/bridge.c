@@ -41,6 +41,7 @@ typedef struct bridge_reader {
     buffer body;
     const operation *op;       /* NULL: the answer to a CONNECT */
     char *path;                /* the call's path, for errors */
+    int debit;                 /* the call takes money from a consumer's wallet */
     http1_outcome outcome;
     int extra;                 /* bytes came after the answer */
     orbt_client *in_flight_of; /* the client counting this call in flight until
@@ -216,6 +217,7 @@ static int push_prepared(lua_State *L)
     lua_setfield(L, -2, "may_resend");
     bridge_reader *r = push_reader(L, op, c->response.body.limit);
     r->path = strdup(c->path.data != NULL ? c->path.data : op->path);
+    r->debit = job->plan->debit;
     if (r->path == NULL)
         return luaL_error(L, "orbt: out of memory");
     /* From here a close() waits for the _answer, or for the reader to go. */
@@ -330,9 +332,11 @@ static int client_answer(lua_State *L)
         validation_error closed = {"client", "the client was closed while this call was in flight"};
         return client_invalid(L, &closed, r->op->method, r->path);
     }
-    retry_verdict verdict = retry_decide(&c->random, r->op->retry, &rs, attempt, max_retries, seconds_left);
+    call_info call = {r->op, r->path, c->secret, c->secret_len, attempt, -1, r->debit};
+    int coded = client_error_coded(L, c, &call, &rs);
+    retry_verdict verdict = retry_decide(&c->random, r->op->retry, &rs, coded, attempt, max_retries, seconds_left);
     int again = verdict.again && !c->closed;
-    call_info call = {r->op, r->path, c->secret, c->secret_len, attempt, verdict.retry_after};
+    call.retry_after = verdict.retry_after;
     int n = client_finish_call(L, c, &call, &rs);
     buffer_release(&r->body);
     if (again && n == 2) {

@@ -23,6 +23,11 @@
 typedef struct bulk_item {
     int index;              /* position in the input, from 1 */
     buffer path, target, body;
+    int debit;              /* it takes money from a consumer's wallet */
+    int group;              /* keyed calls: the position in items of the first with the same key */
+    int conflict;           /* the first of a group: the input index of an item with the same key
+                               and another payload, or 0 */
+    int refused;            /* its group has a conflict: it is not sent */
     int attempts;
     double deadline_at;     /* from the first attempt */
     double not_before;      /* the next attempt waits until then */
@@ -53,6 +58,13 @@ typedef struct bulk_job {
     int failures;
 } bulk_job;
 
+static void free_item(bulk_item *item)
+{
+    buffer_free(&item->path);
+    buffer_free(&item->target);
+    buffer_free(&item->body);
+}
+
 static void bulk_job_release(bulk_job *job)
 {
     for (int i = 0; i < job->slot_count; i++) {
@@ -61,11 +73,8 @@ static void bulk_job_release(bulk_job *job)
         buffer_free(&slot->response.body);
         buffer_free(&slot->wire);
     }
-    for (int i = 0; i < job->item_count; i++) {
-        buffer_free(&job->items[i].path);
-        buffer_free(&job->items[i].target);
-        buffer_free(&job->items[i].body);
-    }
+    for (int i = 0; i < job->item_count; i++)
+        free_item(&job->items[i]);
     free(job->slots);
     free(job->waiting);
     free(job->items);
@@ -127,11 +136,79 @@ static void push_call_arguments(lua_State *L, const operation *op, int item)
     }
 }
 
+/* Whether two items send the same: the same path, query and body. */
+static int same_payload(const bulk_item *a, const bulk_item *b)
+{
+    return a->target.len == b->target.len && a->body.len == b->body.len
+           && memcmp(a->target.data, b->target.data, a->target.len) == 0
+           && (a->body.len == 0 || memcmp(a->body.data, b->body.data, a->body.len) == 0);
+}
+
+/* A keyed item joins the group of the items with its idempotency key
+ * (keys, a table at `keys`, maps each key to its group's first position);
+ * a group whose payloads differ is marked. */
+static void bulk_group_by_key(lua_State *L, bulk_job *job, const call_plan *plan, int keys)
+{
+    int pos = job->item_count - 1;
+    bulk_item *item = &job->items[pos];
+    const lua_text *key = job->op->key_of(&plan->input);
+    item->group = pos;
+    lua_pushlstring(L, key->ptr, key->len);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, keys);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushinteger(L, pos);
+        lua_rawset(L, keys);
+        return;
+    }
+    item->group = (int)lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    bulk_item *first = &job->items[item->group];
+    if (first->conflict == 0 && !same_payload(first, item))
+        first->conflict = item->index;
+}
+
+/* Items whose key another item of the list sends with another payload:
+ * which one was meant cannot be known, so none of them is sent, and each
+ * gets an `invalid` error. Returns the number refused. */
+static int bulk_refuse_conflicts(lua_State *L, bulk_job *job, int results)
+{
+    const operation *op = job->op;
+    int kept = 0, refused = 0;
+    for (int i = 0; i < job->item_count; i++)
+        job->items[i].refused = job->items[job->items[i].group].conflict != 0;
+    for (int i = 0; i < job->item_count; i++) {
+        bulk_item *item = &job->items[i];
+        if (!item->refused) {
+            job->items[kept++] = *item;
+            continue;
+        }
+        const bulk_item *first = &job->items[item->group];
+        validation_error v;
+        snprintf(v.field, sizeof v.field, "%s", op->key_name);
+        snprintf(v.message, sizeof v.message,
+                 "items %d and %d of the list have the same %s with different payloads; no item with it "
+                 "was sent", first->index, first->conflict, op->key_name);
+        client_invalid(L, &v, op->method, item->path.data);
+        lua_rawseti(L, results, item->index);
+        lua_pop(L, 1);
+        free_item(item);
+        refused++;
+    }
+    job->item_count = kept;
+    return refused;
+}
+
 /* Validates every input: a valid one gets its request written, an invalid
- * one its error in results. Returns the number refused. */
+ * one its error in results, and so does each of the keyed items that share
+ * a key with different payloads. Returns the number refused. */
 static int bulk_validate(lua_State *L, bulk_job *job, int list, int results, int count)
 {
     int refused = 0;
+    int keyed = job->op->key_of != NULL;
+    lua_newtable(L);
+    int keys = lua_gettop(L);
     for (int i = 1; i <= count; i++) {
         int top = lua_gettop(L);
         lua_rawgeti(L, list, i);
@@ -155,11 +232,15 @@ static int bulk_validate(lua_State *L, bulk_job *job, int list, int results, int
         buffer_init(&item->path, 0);
         buffer_init(&item->target, 0);
         buffer_init(&item->body, 0);
+        item->debit = plan.debit;
         if (client_write_call(job->client, &plan, &item->path, &item->target, &item->body) != 0)
             luaL_error(L, "orbt: out of memory");
+        if (keyed)
+            bulk_group_by_key(L, job, &plan, keys);
         lua_settop(L, top);
     }
-    return refused;
+    lua_settop(L, keys - 1);
+    return keyed ? refused + bulk_refuse_conflicts(L, job, results) : refused;
 }
 
 static int bulk_open_slots(bulk_job *job, int concurrency, size_t max_body)
@@ -236,9 +317,11 @@ static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int result
     http_response *rs = &slot->response;
     if (item == NULL)
         return;
+    call_info call = {job->op, item->path.data, c->secret, c->secret_len, item->attempts, -1, item->debit};
+    int coded = client_error_coded(L, c, &call, rs);
     double now = retry_clock();
-    retry_verdict verdict = retry_decide(&c->random, job->op->retry, rs, item->attempts, job->limits.max_retries,
-                                         item->deadline_at - now);
+    retry_verdict verdict = retry_decide(&c->random, job->op->retry, rs, coded, item->attempts,
+                                         job->limits.max_retries, item->deadline_at - now);
     slot->item = NULL;
     job->active--;
     if (verdict.again) {
@@ -247,7 +330,7 @@ static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int result
         return;
     }
     client_note_deadline(rs, slot->cut, job->limits.deadline, item->attempts);
-    call_info call = {job->op, item->path.data, c->secret, c->secret_len, item->attempts, verdict.retry_after};
+    call.retry_after = verdict.retry_after;
     /* Decoding leaves more than the result on the stack (the document, an
      * error's strings): all of it goes, or thousands of items would
      * overflow the stack. */
@@ -309,36 +392,56 @@ static int bulk_run(lua_State *L)
     return 0;
 }
 
+/* The checks every bulk call starts with: its options (into *concurrency
+ * and *limits), its list, the client. Returns 0, or pushes nil, err and
+ * returns 2. The client at 1, the list at 2, the options at 3. */
+static int bulk_check(lua_State *L, orbt_client *c, const operation *op, int *concurrency, call_limits *limits)
+{
+    validation_error v;
+    *limits = c->limits;
+    if (!validate_bulk_options(L, 3, concurrency, limits, &v))
+        return client_invalid(L, &v, op->method, op->path);
+    if (!lua_istable(L, 2)) {
+        snprintf(v.field, sizeof v.field, "%s", op->bulk_list ? op->bulk_list : "list");
+        snprintf(v.message, sizeof v.message, "%s takes a list (a table) of %s",
+                 op->bulk ? op->bulk : "a bulk call", op->bulk_list ? op->bulk_list : "arguments");
+        return client_invalid(L, &v, op->method, op->path);
+    }
+    return client_refuse_if_unusable(L, c, op->method, op->path);
+}
+
+/* Validates the list into a new job: leaves the results table (refusals
+ * filled in) at 4 and the job's anchor at 5, and sets *refused. Returns
+ * the job, or NULL after pushing nil, err (validation closed the client). */
+static bulk_job *bulk_plan_job(lua_State *L, orbt_client *c, const operation *op, const call_limits *limits,
+                               int *refused)
+{
+    lua_settop(L, 3);
+    int count = (int)lua_rawlen(L, 2);
+    lua_createtable(L, count, 0);
+    bulk_job *job = bulk_job_new(L, c, op, count);
+    job->limits = *limits;
+    *refused = bulk_validate(L, job, 2, 4, count);
+    /* Validation can run Lua code (__index): the client may be gone. */
+    if (client_refuse_if_unusable(L, c, op->method, op->path)) {
+        bulk_job_release(job);
+        return NULL;
+    }
+    return job;
+}
+
 /* The bulk call of op: the client at 1, the list at 2, the options at 3. */
 static int run_bulk(lua_State *L, const operation *op)
 {
     orbt_client *c = client_check(L, 1);
-    validation_error v;
-    int concurrency = 0;
-    call_limits limits = c->limits;
-    if (!validate_bulk_options(L, 3, &concurrency, &limits, &v))
-        return client_invalid(L, &v, op->method, op->path);
-    if (!lua_istable(L, 2)) {
-        validation_error not_list;
-        snprintf(not_list.field, sizeof not_list.field, "%s", op->bulk_list ? op->bulk_list : "list");
-        snprintf(not_list.message, sizeof not_list.message, "%s takes a list (a table) of %s",
-                 op->bulk ? op->bulk : "a bulk call", op->bulk_list ? op->bulk_list : "arguments");
-        return client_invalid(L, &not_list, op->method, op->path);
-    }
-    if (client_refuse_if_unusable(L, c, op->method, op->path))
+    int concurrency = 0, refused = 0;
+    call_limits limits;
+    if (bulk_check(L, c, op, &concurrency, &limits))
         return 2;
-    lua_settop(L, 3);
-    int count = (int)lua_rawlen(L, 2);
-    lua_createtable(L, count, 0);
     const int results = 4;
-    bulk_job *job = bulk_job_new(L, c, op, count); /* stays at 5: the job's anchor */
-    job->limits = limits;
-    int refused = bulk_validate(L, job, 2, results, count);
-    /* Validation can run Lua code (__index): the client may be gone. */
-    if (client_refuse_if_unusable(L, c, op->method, op->path)) {
-        bulk_job_release(job);
+    bulk_job *job = bulk_plan_job(L, c, op, &limits, &refused);
+    if (job == NULL)
         return 2;
-    }
     int status = 0;
     if (job->item_count > 0) {
         if (bulk_open_slots(job, concurrency, c->response.body.limit) != 0) {
@@ -367,22 +470,28 @@ int bulk_call(lua_State *L)
     return run_bulk(L, lua_touserdata(L, lua_upvalueindex(1)));
 }
 
-int bulk_options(lua_State *L)
+int bulk_plan(lua_State *L)
 {
     orbt_client *c = client_check(L, 1);
     const operation *op = client_check_operation(L, 2);
-    validation_error v;
-    int concurrency = 0;
-    call_limits limits = c->limits;
-    if (!validate_bulk_options(L, 3, &concurrency, &limits, &v))
-        return client_invalid(L, &v, op->method, op->path);
+    lua_remove(L, 2);
+    int concurrency = 0, refused = 0;
+    call_limits limits;
+    if (bulk_check(L, c, op, &concurrency, &limits))
+        return 2;
+    bulk_job *job = bulk_plan_job(L, c, op, &limits, &refused);
+    if (job == NULL)
+        return 2;
+    bulk_job_release(job); /* nothing is sent from here */
     lua_pushinteger(L, concurrency);
     lua_createtable(L, 0, 2);
     lua_pushinteger(L, limits.max_retries);
     lua_setfield(L, -2, "max_retries");
     lua_pushnumber(L, limits.deadline);
     lua_setfield(L, -2, "deadline");
-    return 2;
+    lua_pushvalue(L, 4);
+    orbt_push_int64(L, refused);
+    return 4;
 }
 
 int bulk_any(lua_State *L)

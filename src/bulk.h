@@ -14,9 +14,12 @@ int bulk_call(lua_State *L);
  * name (the specs run every operation's cases through the bulk engine). */
 int bulk_any(lua_State *L);
 
-/* client:_bulk_options(operation, options) -> concurrency, {max_retries =,
- * deadline =}, or nil, err: a bulk call's options read by the core, for a
- * transport written in Lua (the nginx one runs the calls itself). */
-int bulk_options(lua_State *L);
+/* client:_bulk_plan(operation, list, options) -> concurrency, {max_retries
+ * =, deadline =}, refusals, refused; or nil, err: what a bulk call would
+ * send, read by the core for a transport written in Lua (the nginx one runs
+ * the calls itself). refusals[i] is the `invalid` error of list[i] when it
+ * is not to be sent (it failed validation, or shares its idempotency key
+ * with an item of another payload); `refused` counts them. */
+int bulk_plan(lua_State *L);
 
 #endif

@@ -236,6 +236,7 @@ int client_read_call(lua_State *L, orbt_client *c, const operation *op, int firs
     }
     if (!op->validate(L, args, &p->input, &v))
         return client_invalid(L, &v, op->method, op->path);
+    p->debit = op->takes_from_wallet != NULL && op->takes_from_wallet(&p->input);
     return 0;
 }
 
@@ -364,6 +365,36 @@ static int answer_protected(lua_State *L)
     return answer_push(L, job->call, job->response);
 }
 
+typedef struct coded_job {
+    const call_info *call;
+    const http_response *response;
+    int coded;
+} coded_job;
+
+static int coded_protected(lua_State *L)
+{
+    coded_job *job = lua_touserdata(L, 1);
+    lua_pop(L, 1);
+    job->coded = answer_error_coded(L, job->call, job->response);
+    return 0;
+}
+
+int client_error_coded(lua_State *L, orbt_client *c, const call_info *call, const http_response *rs)
+{
+    if (call->op->retry != RETRY_KEYED || rs->result != TRANSPORT_OK || rs->status != 500)
+        return 0;
+    coded_job job = {call, rs, 0};
+    int was_busy = c->busy;
+    c->busy = 1; /* a finalizer run by the decoding cannot close the client under us */
+    lua_pushcfunction(L, coded_protected);
+    lua_pushlightuserdata(L, &job);
+    int status = lua_pcall(L, 1, 0, 0);
+    c->busy = was_busy;
+    if (status != 0)
+        lua_pop(L, 1); /* out of memory: taken as no code, and the keyed call is tried again */
+    return status == 0 && job.coded;
+}
+
 int client_finish_call(lua_State *L, orbt_client *c, const call_info *call, const http_response *rs)
 {
     answer_job job = {call, rs};
@@ -382,21 +413,23 @@ static int perform_call(lua_State *L, orbt_client *c, const call_plan *p)
         return luaL_error(L, "orbt: out of memory");
     double deadline_at = retry_clock() + p->limits.deadline;
     retry_verdict verdict;
-    int attempts = 0, cut = 0;
+    int cut = 0;
+    call_info call = {p->op, c->path.data, c->secret, c->secret_len, 0, -1, p->debit};
     do {
-        if (attempts > 0)
+        if (call.attempts > 0)
             retry_sleep(verdict.delay);
         http_request rq;
         if (client_prepare_attempt(c, p->op, c->target.data, &c->request_body, &c->wire,
                                    deadline_at - retry_clock(), &rq, &cut) != 0)
             return luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
         transport_perform(c->transport, &rq, &c->response);
-        attempts++;
-        verdict = retry_decide(&c->random, p->op->retry, &c->response, attempts, p->limits.max_retries,
-                               deadline_at - retry_clock());
-    } while (verdict.again);
-    client_note_deadline(&c->response, cut, p->limits.deadline, attempts);
-    call_info call = {p->op, c->path.data, c->secret, c->secret_len, attempts, verdict.retry_after};
+        call.attempts++;
+        int coded = client_error_coded(L, c, &call, &c->response);
+        verdict = retry_decide(&c->random, p->op->retry, &c->response, coded, call.attempts,
+                               p->limits.max_retries, deadline_at - retry_clock());
+    } while (verdict.again && !c->closed);
+    client_note_deadline(&c->response, cut, p->limits.deadline, call.attempts);
+    call.retry_after = verdict.retry_after;
     return client_finish_call(L, c, &call, &c->response);
 }
 

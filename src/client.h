@@ -52,6 +52,7 @@ typedef struct call_plan {
     call_limits limits;
     op_input input;                        /* points into the Lua stack */
     param_value params[OP_PARAMS_MAX];
+    int debit;                             /* it takes money from a consumer's wallet */
 } call_plan;
 
 /* The client at idx; raises on misuse (not a client). */
@@ -103,6 +104,11 @@ void client_note_deadline(http_response *rs, int cut, double deadline, int attem
  * the call's buffers, and the client when a close() waited. Returns fn's
  * results, or raises its error again. */
 int client_run_busy(lua_State *L, orbt_client *c, lua_CFunction fn, void *job);
+
+/* Whether a keyed call's 500 answer is a JSON error with a code, which is
+ * lasting (retry.h); 0 for every other answer. Decodes with the client
+ * marked busy, and leaves the stack as it was. */
+int client_error_coded(lua_State *L, orbt_client *c, const call_info *call, const http_response *rs);
 
 /* Decodes the answer into the call's results, with the client busy. */
 int client_finish_call(lua_State *L, orbt_client *c, const call_info *call, const http_response *rs);

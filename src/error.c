@@ -20,13 +20,14 @@ static void set_string(lua_State *L, const char *key, const char *value)
 
 void error_push(lua_State *L, const orbt_error *e)
 {
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 13);
     set_string(L, "kind", e->kind);
     set_string(L, "code", e->code);
     set_string(L, "message", e->message);
     set_string(L, "field", e->field);
     set_string(L, "method", e->method);
     set_string(L, "path", e->path);
+    set_string(L, "reason", e->reason);
     if (e->status > 0) {
         orbt_push_int64(L, e->status);
         lua_setfield(L, -2, "status");
@@ -37,6 +38,8 @@ void error_push(lua_State *L, const orbt_error *e)
     }
     lua_pushboolean(L, e->retryable);
     lua_setfield(L, -2, "retryable");
+    lua_pushboolean(L, e->maybe_applied);
+    lua_setfield(L, -2, "maybe_applied");
     if (e->attempts > 0) {
         orbt_push_int64(L, e->attempts);
         lua_setfield(L, -2, "attempts");

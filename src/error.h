@@ -18,7 +18,9 @@ typedef struct orbt_error {
     const char *field;    /* the offending field, for "invalid" */
     const char *body;     /* raw answer body, or NULL */
     size_t body_len;
+    const char *reason;   /* api errors: what happened, read from status and code */
     int retryable;
+    int maybe_applied;    /* the request reached the server and may have been applied */
     int attempts;         /* attempts made, 0 when none was (invalid) */
     double retry_after;   /* seconds the server asked to wait; ignored unless > 0 */
     const char *method;   /* the call this error belongs to, or NULL */

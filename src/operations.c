@@ -34,7 +34,42 @@ static int write_customer_body(const op_input *in, buffer *b)
            || buffer_append_str(b, "}");
 }
 
+static int write_transaction_body(const op_input *in, buffer *b)
+{
+    const transaction_input *t = &in->transaction;
+    int rc = buffer_append_str(b, "{\"amount\":") || buffer_append_str(b, t->amount)
+             || buffer_append_str(b, ",\"transactionType\":") || json_append_string(b, t->type, strlen(t->type))
+             || buffer_append_str(b, ",\"referenceId\":")
+             || json_append_string(b, t->reference_id.ptr, t->reference_id.len);
+    if (rc == 0 && t->description.ptr != NULL)
+        rc = buffer_append_str(b, ",\"description\":")
+             || json_append_string(b, t->description.ptr, t->description.len);
+    return rc || buffer_append_str(b, "}");
+}
+
+static const lua_text *transaction_key(const op_input *in)
+{
+    return &in->transaction.reference_id;
+}
+
+static int is_debit(const op_input *in)
+{
+    return strcmp(in->transaction.type, "DEBIT") == 0;
+}
+
 /* ===== The rows ===== */
+
+/* A credit or a debit, as create_transaction, credit and debit send it. */
+#define TRANSACTION_ROW                                                    \
+    .method = "POST",                                                      \
+    .path = "/api/partner/v1/wallets/{walletId}/transactions",             \
+    .params = {{"walletId", PARAM_KEY}},                                   \
+    .write_body = write_transaction_body,                                  \
+    .answer = ANSWER_ANY,                                                  \
+    .retry = RETRY_KEYED,                                                  \
+    .key_name = "referenceId",                                             \
+    .key_of = transaction_key,                                             \
+    .takes_from_wallet = is_debit
 
 const operation orbt_operations[] = {
     {
@@ -59,6 +94,35 @@ const operation orbt_operations[] = {
         .retry = RETRY_READ,
         .items = "customers",
         .pages = "customer_pages",
+    },
+    {
+        .name = "list_wallets",
+        .method = "GET",
+        .path = "/api/partner/v1/customer/{customerId}/wallets",
+        .params = {{"customerId", PARAM_ID}},
+        .validate = validate_page_query,
+        .write_query = write_page_query,
+        .answer = ANSWER_PAGE,
+        .retry = RETRY_READ,
+        .items = "wallets",
+        .pages = "wallet_pages",
+    },
+    {
+        .name = "create_transaction",
+        TRANSACTION_ROW,
+        .validate = validate_transaction,
+        .bulk = "create_transactions",
+        .bulk_list = "transactions",
+    },
+    {
+        .name = "credit",
+        TRANSACTION_ROW,
+        .validate = validate_credit,
+    },
+    {
+        .name = "debit",
+        TRANSACTION_ROW,
+        .validate = validate_debit,
     },
 };
 
@@ -99,8 +163,9 @@ static int append_param(buffer *out, const op_param *p, const param_value *v)
         return n > 0 ? buffer_append(out, digits, (size_t)n) : -1;
     }
     /* Every byte but the unreserved ones is percent-encoded, '/' included,
-     * so a value stays one path segment. */
-    char *escaped = curl_easy_escape(NULL, v->text.ptr, (int)v->text.len);
+     * so a value stays one path segment (the validator allows none of
+     * them, and no value of only dots: this is the second fence). */
+    char *escaped = curl_easy_escape(NULL, v->key, (int)strlen(v->key));
     int rc = escaped != NULL ? buffer_append_str(out, escaped) : -1;
     curl_free(escaped);
     return rc;

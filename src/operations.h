@@ -16,7 +16,9 @@
 /* How a 2xx answer is read. */
 typedef enum answer_shape {
     ANSWER_DATA,    /* {"success": true, "data": {...}}: the call returns data */
-    ANSWER_PAGE     /* {"content": [...], "hasNext": bool, ...}: the call returns the page */
+    ANSWER_PAGE,    /* {"content": [...], "hasNext": bool, ...}: the call returns the page */
+    ANSWER_ANY      /* undocumented: `data` of a {"success": true, "data": {...}} envelope,
+                       else the object itself; an empty body is an empty table */
 } answer_shape;
 
 #define OP_PARAMS_MAX 2
@@ -39,6 +41,14 @@ typedef struct operation {
     answer_shape answer;
     const char *answer_id;     /* ANSWER_DATA: a number `data` must have, or NULL */
     retry_class retry;
+    /* RETRY_KEYED: the body field that is the idempotency key ("referenceId"),
+     * and where the validator put its value. */
+    const char *key_name;
+    const lua_text *(*key_of)(const op_input *in);
+    /* Whether a call takes money out of a consumer's wallet (a debit), for
+     * the error reasons (Orbt answers 500 when the wallet cannot cover it);
+     * NULL: never. */
+    int (*takes_from_wallet)(const op_input *in);
     const char *items;         /* page operations: the iterator over items ("customers") */
     const char *pages;         /* and the one over pages ("customer_pages") */
     const char *bulk;          /* many at once: the method ("create_customers") */

@@ -27,18 +27,19 @@ static void set_optional(lua_State *L, const char *key, const char *value)
 }
 
 /* orbt's rows as Lua tables: {name, method, path, params = {...}, retry,
- * answer ("data" or "page"), items, pages, bulk}. */
+ * answer ("data", "page" or "any"), key, items, pages, bulk, bulk_list}. */
 static void push_operations(lua_State *L)
 {
     lua_createtable(L, (int)orbt_operation_count, 0);
     for (size_t i = 0; i < orbt_operation_count; i++) {
         const operation *op = &orbt_operations[i];
-        lua_createtable(L, 0, 9);
+        lua_createtable(L, 0, 11);
         set_optional(L, "name", op->name);
         set_optional(L, "method", op->method);
         set_optional(L, "path", op->path);
         set_optional(L, "retry", retry_class_name(op->retry));
-        set_optional(L, "answer", op->answer == ANSWER_PAGE ? "page" : "data");
+        set_optional(L, "answer", op->answer == ANSWER_PAGE ? "page" : op->answer == ANSWER_ANY ? "any" : "data");
+        set_optional(L, "key", op->key_name);
         set_optional(L, "items", op->items);
         set_optional(L, "pages", op->pages);
         set_optional(L, "bulk", op->bulk);
@@ -130,8 +131,8 @@ int luaopen_orbt(lua_State *L)
     register_operations(L);
     lua_pushcfunction(L, bulk_any);
     lua_setfield(L, -2, "_bulk");
-    lua_pushcfunction(L, bulk_options);
-    lua_setfield(L, -2, "_bulk_options");
+    lua_pushcfunction(L, bulk_plan);
+    lua_setfield(L, -2, "_bulk_plan");
     bridge_register(L);
     push_operations(L);
     /* The nginx transport (lua/orbt/cosocket.lua) wraps the operations'

@@ -12,17 +12,17 @@
 
 /* ===== Which failures ===== */
 
-static int is_transient_status(retry_class retry, long status)
+static int is_transient_status(retry_class retry, long status, int coded)
 {
     return status == 429 || status == 502 || status == 503 || status == 504
-           || (status == 500 && retry == RETRY_READ);
+           || (status == 500 && (retry == RETRY_READ || !coded));
 }
 
-int retry_allowed(retry_class retry, transport_result result, int request_sent, long status)
+int retry_allowed(retry_class retry, transport_result result, int request_sent, long status, int coded)
 {
     switch (result) {
     case TRANSPORT_OK:
-        return retry == RETRY_CREATE ? status == 429 : is_transient_status(retry, status);
+        return retry == RETRY_CREATE ? status == 429 : is_transient_status(retry, status, coded);
     case TRANSPORT_NETWORK:
     case TRANSPORT_TIMEOUT:
         return retry == RETRY_CREATE ? !request_sent : 1;
@@ -83,13 +83,13 @@ double retry_backoff(retry_random *r, int attempts)
 
 /* ===== The decision ===== */
 
-retry_verdict retry_decide(retry_random *r, retry_class retry, const http_response *rs,
+retry_verdict retry_decide(retry_random *r, retry_class retry, const http_response *rs, int coded,
                            int attempts, int max_retries, double seconds_left)
 {
     retry_verdict v = {0, 0, -1};
     v.retry_after = rs->result == TRANSPORT_OK ? retry_after_seconds(rs->retry_after, time(NULL)) : -1;
     if (attempts > max_retries
-        || !retry_allowed(retry, rs->result, rs->request_sent, rs->status))
+        || !retry_allowed(retry, rs->result, rs->request_sent, rs->status, coded))
         return v;
     if (v.retry_after >= 0) {
         if (v.retry_after > RETRY_AFTER_MAX)

@@ -9,8 +9,9 @@
  *   (each operation's row says which). `read` (a GET): after a network error, a timeout, or a
  *   429, 500, 502, 503 or 504 answer. `keyed` (the body carries an
  *   idempotency key, so the server applies it once): after a network error,
- *   a timeout, or 429, 502, 503 or 504 (Orbt answers 500 for lasting
- *   business errors there). `create` is not idempotent: a second one would
+ *   a timeout, or 429, 502, 503 or 504, and a 500 unless its body is a JSON
+ *   error with a code (Orbt answers 500 SYSTEM_ERROR for a debit the wallet
+ *   cannot cover, which is lasting). `create` is not idempotent: a second one would
  *   make a second wallet. It is tried again only when it certainly never
  *   reached the server (DNS, connect, proxy or TLS handshake failure), or
  *   on 429, which the server sends instead of processing it.
@@ -51,8 +52,9 @@ typedef enum retry_class {
 #define RETRY_LIMIT 10            /* largest max_retries accepted */
 #define RETRY_DEFAULT_DEADLINE 60.0
 
-/* Whether repeating a call that ended this way is safe and may succeed. */
-int retry_allowed(retry_class retry, transport_result result, int request_sent, long status);
+/* Whether repeating a call that ended this way is safe and may succeed.
+ * `coded`: the answer's body is a JSON error with a code (answer.h says). */
+int retry_allowed(retry_class retry, transport_result result, int request_sent, long status, int coded);
 
 /* Seconds the Retry-After value asks to wait: delta-seconds ("120"), or an
  * HTTP-date counted from `now`, as IMF-fixdate ("Sun, 06 Nov 1994 08:49:37
@@ -78,9 +80,9 @@ typedef struct retry_verdict {
     double retry_after;   /* what the server asked for, or -1 */
 } retry_verdict;
 
-/* Decides what follows an attempt that ended as rs. `seconds_left` is what
- * the deadline leaves now. */
-retry_verdict retry_decide(retry_random *r, retry_class retry, const http_response *rs,
+/* Decides what follows an attempt that ended as rs (`coded` as for
+ * retry_allowed). `seconds_left` is what the deadline leaves now. */
+retry_verdict retry_decide(retry_random *r, retry_class retry, const http_response *rs, int coded,
                            int attempts, int max_retries, double seconds_left);
 
 /* Monotonic seconds, for deadlines. */

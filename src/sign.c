@@ -27,6 +27,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/rand.h>
 
 #define SHA256_LEN 32
 
@@ -235,4 +236,23 @@ int sign_timestamp_now(char *out)
     if (clock_gettime(CLOCK_REALTIME, &now) != 0)
         return -1;
     return sign_format_timestamp(&now, out);
+}
+
+int sign_uuid4(char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+    if (RAND_bytes(b, sizeof b) != 1)
+        return -1;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* the RFC's variant */
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof b; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[n++] = '-';
+        out[n++] = hex[b[i] >> 4];
+        out[n++] = hex[b[i] & 0x0f];
+    }
+    out[n] = '\0';
+    return 0;
 }

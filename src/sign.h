@@ -31,6 +31,12 @@ int sign_signature(sign_key *key, const char *method, const char *timestamp,
 int sign_format_timestamp(const struct timespec *now, char *out);
 int sign_timestamp_now(char *out);
 
+/* A random UUID (version 4, RFC 9562) from OpenSSL's RAND_bytes, in its
+ * 36-character lower-case form, into out[SIGN_UUID_LEN + 1]. Returns 0, or
+ * -1 when OpenSSL has no randomness to give. */
+#define SIGN_UUID_LEN 36
+int sign_uuid4(char *out);
+
 /* Overwrite memory in a way the compiler may not optimise away. */
 void sign_wipe(void *p, size_t n);
 

@@ -101,8 +101,21 @@ static int orbt_sign(lua_State *L)
     return 1;
 }
 
+/* orbt.reference_id() -> a fresh random UUID, an idempotency key for a
+ * caller whose own domain has none. */
+static int orbt_reference_id(lua_State *L)
+{
+    char id[SIGN_UUID_LEN + 1];
+    if (sign_uuid4(id) != 0)
+        return luaL_error(L, "orbt: OpenSSL could not give random bytes for a reference id");
+    lua_pushlstring(L, id, SIGN_UUID_LEN);
+    return 1;
+}
+
 void sign_lua_register(lua_State *L)
 {
+    lua_pushcfunction(L, orbt_reference_id);
+    lua_setfield(L, -2, "reference_id");
     sign_cache *cache = lua_newuserdata(L, sizeof *cache);
     memset(cache, 0, sizeof *cache);
     luaL_newmetatable(L, SIGN_CACHE_METATABLE);

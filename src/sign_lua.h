@@ -4,7 +4,7 @@
 
 #include <lua.h>
 
-/* Sets orbt.sign in the module table at the top of the stack. */
+/* Sets orbt.sign and orbt.reference_id in the module table at the top of the stack. */
 void sign_lua_register(lua_State *L);
 
 #endif

@@ -476,30 +476,46 @@ static int is_decimal_string(const char *s, size_t len)
     return fraction > 0 && fraction <= 12 && whole + 1 + fraction == len;
 }
 
-static int read_amount(lua_State *L, int idx, char *out, size_t outlen, validation_error *err)
+/* Whether a decimal string is above zero: some digit is not 0. */
+static int has_nonzero_digit(const char *s, size_t len)
 {
-    static const char rule[] = "initialFunds must be a finite number >= 0, or a decimal string like \"50.00\"";
-    lua_getfield(L, idx, "initialFunds");
+    for (size_t i = 0; i < len; i++)
+        if (s[i] >= '1' && s[i] <= '9')
+            return 1;
+    return 0;
+}
+
+/* An amount of money: a finite number, or a decimal string sent verbatim,
+ * written into out as the JSON number text that is sent. `positive`: it
+ * must be above 0 (a transaction), else 0 is allowed (initialFunds). */
+static int read_amount(lua_State *L, int idx, const char *key, int positive, char *out, size_t outlen,
+                       validation_error *err)
+{
+    lua_getfield(L, idx, key);
     int type = lua_type(L, -1);
     int ok = 0;
     if (type == LUA_TNUMBER && orbt_is_integer(L, -1)) {
         int64_t v = 0;
         orbt_to_int64(L, -1, &v);
-        ok = v >= 0 && snprintf(out, outlen, "%lld", (long long)v) > 0;
+        ok = (positive ? v > 0 : v >= 0) && snprintf(out, outlen, "%lld", (long long)v) > 0;
     } else if (type == LUA_TNUMBER) {
         double v = (double)lua_tonumber(L, -1);
-        ok = isfinite(v) && v >= 0 && json_format_number(v, out) > 0;
+        ok = isfinite(v) && (positive ? v > 0 : v >= 0) && json_format_number(v, out) > 0;
     } else if (type == LUA_TSTRING) {
         size_t len = 0;
         const char *s = lua_tolstring(L, -1, &len);
-        ok = len < outlen && is_decimal_string(s, len);
+        ok = len < outlen && is_decimal_string(s, len) && (!positive || has_nonzero_digit(s, len));
         if (ok)
             memcpy(out, s, len + 1);
     }
     lua_pop(L, 1);
     if (type == LUA_TNIL)
-        return fail(err, "initialFunds", "initialFunds is required");
-    return ok ? 1 : fail(err, "initialFunds", "%s", rule);
+        return fail(err, key, "%s is required", key);
+    if (!ok)
+        return fail(err, key, "%s must be a finite number %s, or a decimal string like \"%s\" (at most 15 "
+                    "digits before the point and 12 after)", key, positive ? "> 0" : ">= 0",
+                    positive ? "15.00" : "50.00");
+    return 1;
 }
 
 int validate_customer(lua_State *L, int idx, op_input *in, validation_error *err)
@@ -518,7 +534,7 @@ int validate_customer(lua_State *L, int idx, op_input *in, validation_error *err
         return fail(err, "email", "email must look like name@domain (no spaces or control characters)");
     if (!is_currency_code(&out->currency))
         return fail(err, "currency", "currency must be an ISO 4217 code: three upper-case letters such as \"USD\"");
-    return read_amount(L, idx, out->initial_funds, sizeof out->initial_funds, err);
+    return read_amount(L, idx, "initialFunds", 0, out->initial_funds, sizeof out->initial_funds, err);
 }
 
 int validate_page_query(lua_State *L, int idx, op_input *in, validation_error *err)
@@ -533,6 +549,60 @@ int validate_page_query(lua_State *L, int idx, op_input *in, validation_error *e
            && read_integer(L, idx, "size", 1, PAGE_SIZE_MAX, &out->size, &out->has_size, err);
 }
 
+/* "101": digits without a sign or leading zeros, as an int64 >= 1. */
+static int read_id_digits(const char *s, size_t len, int64_t *out)
+{
+    if (len == 0 || len > 18 || s[0] == '0' || strspn(s, "0123456789") != len)
+        return 0;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++)
+        v = v * 10 + (s[i] - '0');
+    *out = v;
+    return 1;
+}
+
+/* An id path segment: characters that need no percent-encoding, and not
+ * "." or "..", which a server or proxy would read as a step in the path. */
+static int is_path_key(const char *s, size_t len)
+{
+    static const char allowed[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+    return len >= 1 && len <= PARAM_KEY_MAX && strspn(s, allowed) == len && strspn(s, ".") != len;
+}
+
+static int read_path_id(lua_State *L, int idx, const char *name, param_value *out, validation_error *err)
+{
+    int ok = 0;
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        size_t len = 0;
+        const char *s = lua_tolstring(L, idx, &len);
+        ok = read_id_digits(s, len, &out->id);
+    } else {
+        ok = orbt_to_int64(L, idx, &out->id);
+    }
+    if (!ok || out->id < 1)
+        return fail(err, name, "%s must be an integer >= 1, or a string of its digits", name);
+    return 1;
+}
+
+static int read_path_key(lua_State *L, int idx, const char *name, param_value *out, validation_error *err)
+{
+    size_t len = 0;
+    int64_t number = 0;
+    int ok = 0;
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        const char *s = lua_tolstring(L, idx, &len);
+        ok = is_path_key(s, len);
+        if (ok)
+            memcpy(out->key, s, len + 1);
+    } else if (lua_type(L, idx) == LUA_TNUMBER && orbt_to_int64(L, idx, &number)) {
+        ok = snprintf(out->key, sizeof out->key, "%lld", (long long)number) > 0;
+    }
+    if (!ok)
+        return fail(err, name, "%s must be a string of 1 to %d characters from A-Z a-z 0-9 . _ - (not only dots), "
+                    "or an integer", name, PARAM_KEY_MAX);
+    return 1;
+}
+
 int validate_path_param(lua_State *L, int idx, const char *name, param_kind kind, param_value *out,
                         validation_error *err)
 {
@@ -541,16 +611,81 @@ int validate_path_param(lua_State *L, int idx, const char *name, param_kind kind
     int type = lua_type(L, idx);
     if (type == LUA_TNIL || type == LUA_TNONE)
         return fail(err, name, "%s is required", name);
-    if (kind == PARAM_ID) {
-        if (!orbt_to_int64(L, idx, &out->id) || out->id < 1)
-            return fail(err, name, "%s must be an integer >= 1", name);
-        return 1;
-    }
-    if (!take_string(L, idx, name, 1, &out->text, err))
+    return kind == PARAM_ID ? read_path_id(L, idx, name, out, err) : read_path_key(L, idx, name, out, err);
+}
+
+/* ===== Transactions ===== */
+
+static size_t utf8_length(const lua_text *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->len; i++)
+        n += ((unsigned char)t->ptr[i] & 0xc0) != 0x80;
+    return n;
+}
+
+/* 1..REFERENCE_ID_MAX characters from '!' to '~'. */
+static int is_reference_id(const lua_text *t)
+{
+    if (t->len == 0 || t->len > REFERENCE_ID_MAX)
         return 0;
-    if (!is_header_safe(&out->text) || out->text.len > HEADER_VALUE_MAX)
-        return fail(err, name, "%s must be printable ASCII of at most %d characters", name, HEADER_VALUE_MAX);
+    for (size_t i = 0; i < t->len; i++)
+        if ((unsigned char)t->ptr[i] <= 0x20 || (unsigned char)t->ptr[i] >= 0x7f)
+            return 0;
     return 1;
+}
+
+static int read_transaction_type(lua_State *L, int idx, const char **out, validation_error *err)
+{
+    lua_text type;
+    if (!read_string(L, idx, "transactionType", 1, &type, err))
+        return 0;
+    *out = text_is(&type, "CREDIT") ? "CREDIT" : text_is(&type, "DEBIT") ? "DEBIT" : NULL;
+    if (*out == NULL)
+        return fail(err, "transactionType", "transactionType must be \"CREDIT\" or \"DEBIT\"");
+    return 1;
+}
+
+/* The fields every transaction has; `type` is the method's, or NULL when
+ * the table names it. */
+static int read_transaction(lua_State *L, int idx, const char *type, op_input *in, validation_error *err)
+{
+    static const char *const with_type[] = {"amount", "transactionType", "referenceId", "description", NULL};
+    static const char *const without_type[] = {"amount", "referenceId", "description", NULL};
+    transaction_input *out = &in->transaction;
+    memset(out, 0, sizeof *out);
+    out->type = type;
+    if (!require_table(L, idx, "transaction", err)
+        || !only_known_fields(L, idx, type == NULL ? with_type : without_type, err)
+        || !read_amount(L, idx, "amount", 1, out->amount, sizeof out->amount, err)
+        || (type == NULL && !read_transaction_type(L, idx, &out->type, err))
+        || !read_string(L, idx, "referenceId", 1, &out->reference_id, err)
+        || !read_string(L, idx, "description", 0, &out->description, err))
+        return 0;
+    if (!is_reference_id(&out->reference_id))
+        return fail(err, "referenceId", "referenceId must be 1 to %d printable ASCII characters without spaces",
+                    REFERENCE_ID_MAX);
+    const lua_text *d = &out->description;
+    if (d->ptr != NULL && (!is_valid_utf8(d) || has_control_byte(d)))
+        return fail(err, "description", "description must be UTF-8 text without control characters");
+    if (d->ptr != NULL && utf8_length(d) > DESCRIPTION_MAX)
+        return fail(err, "description", "description must be at most %d characters", DESCRIPTION_MAX);
+    return 1;
+}
+
+int validate_transaction(lua_State *L, int idx, op_input *in, validation_error *err)
+{
+    return read_transaction(L, idx, NULL, in, err);
+}
+
+int validate_credit(lua_State *L, int idx, op_input *in, validation_error *err)
+{
+    return read_transaction(L, idx, "CREDIT", in, err);
+}
+
+int validate_debit(lua_State *L, int idx, op_input *in, validation_error *err)
+{
+    return read_transaction(L, idx, "DEBIT", in, err);
 }
 
 int validate_call_limits(lua_State *L, int idx, call_limits *out, validation_error *err)

@@ -66,22 +66,33 @@ typedef struct page_query {
     int has_page, has_size;
 } page_query;
 
+typedef struct transaction_input {
+    char amount[JSON_NUMBER_MAX + 32];  /* JSON number text, sent verbatim */
+    const char *type;                   /* "CREDIT" or "DEBIT" */
+    lua_text reference_id;
+    lua_text description;               /* ptr NULL: none */
+} transaction_input;
+
 /* What an operation's arguments table says, read by its validator: one
  * member per kind of operation (operations.h). */
 typedef union op_input {
     customer_input customer;
     page_query page;
+    transaction_input transaction;
 } op_input;
 
-/* The kinds of value a path parameter ({customerId}) takes. */
+/* The kinds of value a path parameter takes. */
 typedef enum param_kind {
-    PARAM_ID,      /* an integer >= 1 */
-    PARAM_TEXT     /* a non-empty printable string, percent-encoded into the path */
+    PARAM_ID,      /* {customerId}: an integer >= 1, or a string of its digits */
+    PARAM_KEY      /* {walletId}: 1..PARAM_KEY_MAX of [A-Za-z0-9._-] (not only dots), or an
+                      integer, sent as its digits */
 } param_kind;
 
+#define PARAM_KEY_MAX 64
+
 typedef struct param_value {
-    int64_t id;
-    lua_text text;
+    int64_t id;                   /* PARAM_ID */
+    char key[PARAM_KEY_MAX + 1];  /* PARAM_KEY */
 } param_value;
 
 typedef struct sign_input {
@@ -93,6 +104,11 @@ typedef struct sign_input {
 int validate_client_options(lua_State *L, int idx, client_options *out, validation_error *err);
 int validate_customer(lua_State *L, int idx, op_input *in, validation_error *err);
 int validate_page_query(lua_State *L, int idx, op_input *in, validation_error *err);
+/* A credit or debit: create_transaction's table names its transactionType;
+ * credit's and debit's must not, as the method says which. */
+int validate_transaction(lua_State *L, int idx, op_input *in, validation_error *err);
+int validate_credit(lua_State *L, int idx, op_input *in, validation_error *err);
+int validate_debit(lua_State *L, int idx, op_input *in, validation_error *err);
 /* A method's positional path parameter. */
 int validate_path_param(lua_State *L, int idx, const char *name, param_kind kind, param_value *out,
                         validation_error *err);
@@ -108,8 +124,14 @@ int validate_bulk_options(lua_State *L, int idx, int *concurrency, call_limits *
 #define BULK_CONCURRENCY_DEFAULT 8
 #define BULK_CONCURRENCY_MAX 64
 
-/* Largest page size of the list endpoint. */
+/* Largest page size of the list endpoints. */
 #define PAGE_SIZE_MAX 50
+
+/* A transaction's referenceId: 1..REFERENCE_ID_MAX printable ASCII
+ * characters, no spaces. Its description: at most DESCRIPTION_MAX
+ * characters (code points) of UTF-8 text. */
+#define REFERENCE_ID_MAX 128
+#define DESCRIPTION_MAX 255
 
 /* Longest credential or header value accepted. */
 #define HEADER_VALUE_MAX 200

@@ -364,8 +364,8 @@ end
 
 -- Many calls at once over cosockets: `concurrency` light threads
 -- (ngx.thread) share the list, each making one call at a time through the
--- operation's method. One result per input, in input order. The options are
--- read by the core, as for libcurl's bulk calls.
+-- operation's method. One result per input, in input order. The options and
+-- the list are read by the core, as for libcurl's bulk calls.
 local THREAD_PHASES = { rewrite = true, access = true, content = true, timer = true }
 
 -- The arguments of one call from a list item: the path parameters are its
@@ -388,25 +388,26 @@ local function call_arguments(op, item)
 end
 
 local function call_many(client, single, op, list, opts)
-  local concurrency, limits = client:_bulk_options(op.name, opts)
+  -- The core reads the options and the list: items it refuses (invalid,
+  -- or sharing an idempotency key with another payload) are not sent.
+  local concurrency, limits, refusals, refused = client:_bulk_plan(op.name, list, opts)
   if not concurrency then
     return nil, limits
   end
-  if type(list) ~= "table" then
-    return invalid(op, op.bulk_list, ("%s takes a list (a table) of %s"):format(op.bulk, op.bulk_list))
-  end
   local n = #list
-  local results, failures, next_index = {}, 0, 1
+  local results, failures, next_index = refusals, refused, 1
   local function worker()
     while next_index <= n do
       local i = next_index
       next_index = i + 1
-      local args = { call_arguments(op, list[i]) }
-      args[#op.params + 2] = limits
-      local result, err = single(client, unpack(args, 1, #op.params + 2))
-      results[i] = result or err
-      if not result then
-        failures = failures + 1
+      if results[i] == nil then
+        local args = { call_arguments(op, list[i]) }
+        args[#op.params + 2] = limits
+        local result, err = single(client, unpack(args, 1, #op.params + 2))
+        results[i] = result or err
+        if not result then
+          failures = failures + 1
+        end
       end
     end
   end
