@@ -286,11 +286,21 @@ static void take_any(lua_State *L, int doc)
     lua_pop(L, 1);
 }
 
+/* Whether a JSON document's top value is an object: arrays decode to
+ * tables too, so the text tells. */
+static int is_object_text(const char *text, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+        i++;
+    return i < len && text[i] == '{';
+}
+
 /* Checks the documented shape and leaves the call's result on top. */
-static const char *take_result(lua_State *L, const operation *op)
+static const char *take_result(lua_State *L, const operation *op, const buffer *body)
 {
     int doc = lua_gettop(L);
-    if (lua_type(L, doc) != LUA_TTABLE)
+    if (lua_type(L, doc) != LUA_TTABLE || !is_object_text(body->data, body->len))
         return "the answer is not a JSON object";
     if (op->answer == ANSWER_ANY) {
         take_any(L, doc);
@@ -321,7 +331,7 @@ static int push_success(lua_State *L, const call_info *call, const http_response
     }
     if (json_push_document(L, rs->body.data != NULL ? rs->body.data : "", rs->body.len, why, sizeof why) != 0)
         return push_decode_error(L, call, rs, why);
-    const char *bad_shape = take_result(L, call->op);
+    const char *bad_shape = take_result(L, call->op, &rs->body);
     if (bad_shape != NULL) {
         /* The reason may live on the stack: copied before the stack is cut. */
         char reason[160];

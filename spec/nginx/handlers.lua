@@ -3,6 +3,7 @@
 -- compare it with what orbt-mock saw on the wire.
 local orbt = require("orbt")
 local json = require("dkjson")
+local calls = require("support.calls")
 
 local M = {}
 
@@ -195,8 +196,9 @@ function M.errors()
     closed = error_fields(after_close), network = error_fields(network) })
 end
 
--- Calls posted by a spec (framing_spec.lua, proxy_spec.lua), in order, on a
--- client made with the posted options; answers one outcome per call.
+-- Calls posted by a spec (framing_spec.lua, proxy_spec.lua, wallets_spec.lua),
+-- in order, on a client made with the posted options; answers one outcome
+-- per call.
 function M.calls()
   ngx.req.read_body()
   local request = assert(json.decode(ngx.req.get_body_data()))
@@ -205,6 +207,9 @@ function M.calls()
   for _, call in ipairs(request.calls) do
     if call == "pause" then
       ngx.sleep(0.2)
+    elseif call.name then
+      -- support.calls' form: any arguments, and the whole result.
+      outcomes[#outcomes + 1] = calls.run(client, { calls.decode(call) })[1]
     else
       -- A call's arguments after its name; a third, when given, is options.
       local result, err = client[call[1]](client, call[2], call[3])

@@ -171,6 +171,21 @@ function Mock:clear_faults()
   self:control("DELETE", "faults")
 end
 
+-- Adds CAMPAIGN wallets to a consumer (orbt-mock's control path):
+-- {customerId =, currency =, campaignId =, campaignName =, balance = "10.00",
+-- count =}. Returns their ids.
+function Mock:add_wallets(spec)
+  return (self:control("POST", "wallets", spec)).walletIds
+end
+
+-- A wallet as orbt-mock holds it, read with the curl tool; balance_text is
+-- its balance exactly as the JSON has it ("25.01").
+function Mock:wallet(id)
+  local wallet, raw = self:control("GET", "wallets?id=" .. id)
+  wallet.balance_text = raw:match('"balance":%s*([%d.]+)')
+  return wallet
+end
+
 -- Total API requests received so far.
 function Mock:request_count()
   return self:stats().requests_total

@@ -1,0 +1,146 @@
+-- support/calls.lua: runs a spec's calls on a client and describes each
+-- outcome as a plain table, the same way in this process and inside nginx
+-- (spec/nginx/handlers.lua), so one spec can hold every transport to the
+-- same answers.
+--
+--   local c = calls.call("credit", "101", { amount = 1, referenceId = "r" })
+--   local outcomes = calls.run(client, { c, ... })            -- one call at a time
+--   local outcomes = calls.run(client, { c, ... }, "bulk")    -- each through the bulk engine
+--
+-- An outcome is {ok = true, result = ..., failures = ...} or {ok = false,
+-- error fields...}. Results are copied into plain tables: orbt.null becomes
+-- NULL below, an error value its fields with is_error = true. A call with
+-- iterate = true walks the iterator it names and gives the list of items.
+local unpack = table.unpack or unpack -- luacheck: ignore 143 (Lua 5.1's global)
+
+local M = {}
+
+M.NULL = "<null>"
+
+-- The path parameters of each operation with some, in argument order: the
+-- bulk engine takes them as fields of the list item.
+M.PARAMS = {
+  list_wallets = { "customerId" },
+  create_transaction = { "walletId" },
+  credit = { "walletId" },
+  debit = { "walletId" },
+}
+
+local ERROR_FIELDS = { "kind", "status", "code", "reason", "message", "field", "retryable", "maybe_applied",
+  "attempts", "retry_after", "method", "path", "body" }
+
+function M.call(name, ...)
+  return { name = name, argc = select("#", ...), argv = { ... } }
+end
+
+-- The call as JSON can carry it: argument positions as string keys, so
+-- that a nil among them survives.
+function M.encode(c)
+  local argv = {}
+  for i = 1, c.argc do
+    if c.argv[i] ~= nil then
+      argv[tostring(i)] = c.argv[i]
+    end
+  end
+  return { name = c.name, argc = c.argc, argv = argv, iterate = c.iterate }
+end
+
+function M.decode(c)
+  local argv = {}
+  for i = 1, c.argc do
+    argv[i] = c.argv[tostring(i)]
+  end
+  return { name = c.name, argc = c.argc, argv = argv, iterate = c.iterate }
+end
+
+local function error_fields(err)
+  local t = { ok = false, is_error = true, text = tostring(err) }
+  for _, k in ipairs(ERROR_FIELDS) do
+    t[k] = err[k]
+  end
+  return t
+end
+
+local function plain(orbt, v)
+  if v == orbt.null then
+    return M.NULL
+  end
+  if type(v) ~= "table" then
+    return v
+  end
+  if orbt.is_error(v) then
+    return error_fields(v)
+  end
+  local copy = {}
+  for k, x in pairs(v) do
+    copy[k] = plain(orbt, x)
+  end
+  return copy
+end
+
+local function walk(orbt, client, c)
+  local items = {}
+  local ok, err = pcall(function()
+    for item in client[c.name](client, unpack(c.argv, 1, c.argc)) do
+      items[#items + 1] = plain(orbt, item)
+    end
+  end)
+  if not ok then
+    return orbt.is_error(err) and error_fields(err) or { ok = false, text = tostring(err) }
+  end
+  return { ok = true, result = items }
+end
+
+-- One call through client:_bulk: its path parameters go into the item.
+local function through_bulk(client, c)
+  local params = M.PARAMS[c.name] or {}
+  local n = #params
+  local args = c.argv[n + 1]
+  local item = args
+  if n > 0 then
+    item = {}
+    for k, v in pairs(args or {}) do
+      item[k] = v
+    end
+    for i, name in ipairs(params) do
+      item[name] = c.argv[i]
+    end
+  end
+  local results, failures = client:_bulk(c.name, { item }, c.argv[n + 2])
+  if not results then
+    return nil, failures
+  end
+  local r = results[1]
+  local is_error = require("orbt").is_error(r)
+  assert(#results == 1 and failures == (is_error and 1 or 0))
+  if is_error then
+    return nil, r
+  end
+  return r
+end
+
+function M.run(client, list, how)
+  local orbt = require("orbt")
+  local outcomes = {}
+  for i, c in ipairs(list) do
+    if c.iterate then
+      outcomes[i] = walk(orbt, client, c)
+    else
+      local result, err
+      if how == "bulk" then
+        result, err = through_bulk(client, c)
+      else
+        result, err = client[c.name](client, unpack(c.argv, 1, c.argc))
+      end
+      if result ~= nil then
+        -- A bulk method's second value is its count of failures.
+        outcomes[i] = { ok = true, result = plain(orbt, result), failures = type(err) == "number" and err or nil }
+      else
+        outcomes[i] = error_fields(err)
+      end
+    end
+  end
+  return outcomes
+end
+
+return M
