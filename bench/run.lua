@@ -33,7 +33,7 @@
 -- medians over the rounds. Then: signing alone (bench/sign.lua,
 -- bench/sign_c.c), syscalls per request (perf trace or strace), the peak RSS of
 -- walking 1,000 and 100,000 consumers with client:customers{size = 50},
--- bulk creation, and nginx at scale: one nginx worker whose handler makes
+-- bulk creates and credits, and nginx at scale: one nginx worker whose handler makes
 -- one orbt call per request (cosockets) to an upstream that holds every
 -- request 50 ms, with 1,000 handler requests in flight at once (wrk), beside
 -- proxy_pass to the same upstream (bench/scale_nginx.lua,
@@ -46,7 +46,7 @@
 --   BENCH_CLI_COUNT      requests per run of (e) (default 15)
 --   BENCH_SIGN_SECONDS   seconds per signing run (default 0.5)
 --   BENCH_WALK           consumers in the large walk (default 100000)
---   BENCH_BULK           creates in the bulk part (default 2000)
+--   BENCH_BULK           creates, and credits, in the bulk part (default 2000)
 --   BENCH_SYSCALLS=0     skip counting syscalls
 --   BENCH_SCALE_IN_FLIGHT
 --                        nginx at scale: handler requests in flight at once
@@ -790,20 +790,33 @@ local function run_walk()
   return rows
 end
 
--- Creates with orbt-mock delaying each by 20 ms: one after the other, then
--- create_customers at concurrency 16, each on a fresh mock.
+-- Creates, then credits, with orbt-mock delaying each by 20 ms: one after
+-- the other, then the bulk method at concurrency 16, each on a fresh mock.
 local function run_bulk()
   local rows = {}
-  for _, concurrency in ipairs{ 0, S.bulk_concurrency } do
-    local mock = start_mock("bulk-mock")
-    local r = measure(("%s %s %s %d %d %d %s"):format(LUA, quote(BENCH .. "/bulk.lua"), quote(mock.url),
-      S.bulk_count, concurrency, S.bulk_delay_ms, "c" .. concurrency))
-    stop(mock.pid)
-    rows[#rows + 1] = { concurrency = concurrency, result = r }
-    progress(("bulk: %d creates at concurrency %d: %s"):format(S.bulk_count, concurrency,
-      r.failed and ("FAILED " .. r.failed) or (rate_text(r.rate) .. " creates/s")))
+  for _, kind in ipairs{ "creates", "credits" } do
+    for _, concurrency in ipairs{ 0, S.bulk_concurrency } do
+      local mock = start_mock("bulk-mock")
+      local r = measure(("%s %s %s %d %d %d %s %s"):format(LUA, quote(BENCH .. "/bulk.lua"), quote(mock.url),
+        S.bulk_count, concurrency, S.bulk_delay_ms, kind .. concurrency, kind))
+      stop(mock.pid)
+      rows[#rows + 1] = { kind = kind, concurrency = concurrency, result = r }
+      progress(("bulk: %d %s at concurrency %d: %s"):format(S.bulk_count, kind, concurrency,
+        r.failed and ("FAILED " .. r.failed) or (rate_text(r.rate) .. " " .. kind .. "/s")))
+    end
   end
   return rows
+end
+
+-- The bulk rows of one kind: {sequential, bulk}.
+local function bulk_pair(bulk, kind)
+  local pair = {}
+  for _, b in ipairs(bulk) do
+    if b.kind == kind then
+      pair[b.concurrency == 0 and 1 or 2] = b.result
+    end
+  end
+  return pair
 end
 
 -- ===== nginx at scale =====
@@ -1369,12 +1382,15 @@ local function report(parts)
         microseconds(r.cpu), mib(r.rss)))
     end
   end
-  local sequential = bulk[1] and bulk[1].result
+  local BULK_METHODS = { creates = { "create_customer", "create_customers" },
+    credits = { "create_transaction", "create_transactions" } }
   for _, b in ipairs(bulk) do
     local r = b.result
-    local label = b.concurrency == 0 and "bulk: (b) orbt create_customer, one after the other"
-      or ("bulk: (b) orbt create_customers{concurrency = %d}"):format(b.concurrency)
-    local what = ("%s creates, %d ms each at the server"):format(thousands(S.bulk_count), S.bulk_delay_ms)
+    local sequential = bulk_pair(bulk, b.kind)[1]
+    local methods = BULK_METHODS[b.kind]
+    local label = b.concurrency == 0 and ("bulk: (b) orbt %s, one after the other"):format(methods[1])
+      or ("bulk: (b) orbt %s{concurrency = %d}"):format(methods[2], b.concurrency)
+    local what = ("%s %s, %d ms each at the server"):format(thousands(S.bulk_count), b.kind, S.bulk_delay_ms)
     if r.failed then
       line(("| %s | %s | orbt-mock | FAILED: %s | | | | | |"):format(label, what, r.failed))
     else
@@ -1444,9 +1460,14 @@ local function report(parts)
     target(("orbt.sign (HMAC through EVP_MAC) / luaossl, %s inputs"):format(workload.key:upper()),
       ratio("sign|" .. workload.key .. "|orbt", "sign|" .. workload.key .. "|luaossl"), 2.0)
   end
-  if #bulk == 2 and not bulk[1].result.failed and not bulk[2].result.failed then
-    target(("create_customers at concurrency %d / one create after the other, %d ms per create")
-      :format(S.bulk_concurrency, S.bulk_delay_ms), bulk[2].result.rate / bulk[1].result.rate, 12)
+  for _, kind in ipairs{ "creates", "credits" } do
+    local pair = bulk_pair(bulk, kind)
+    local one = kind == "creates" and "create" or "credit"
+    if pair[1] and pair[2] and not pair[1].failed and not pair[2].failed then
+      target(("%s at concurrency %d / one %s after the other, %d ms per %s")
+        :format(kind == "creates" and "create_customers" or "create_transactions", S.bulk_concurrency, one,
+          S.bulk_delay_ms, one), pair[2].rate / pair[1].rate, 12)
+    end
   end
   if #walk == 2 and walk[1].result.rss and walk[2].result.rss then
     line(("- walking: peak RSS %s at %s consumers, %s at %s (%.2f×)"):format(mib(walk[1].result.rss),

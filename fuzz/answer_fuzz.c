@@ -5,6 +5,7 @@
  *   byte 0      bits 0-2: transport result, modulo 5 (OK, NETWORK, TIMEOUT,
  *               TOO_LARGE, CERTIFICATE)
  *               bit 3: request_sent
+ *               bit 4: the call is a debit (rows that can take from a wallet)
  *   bytes 1-2   HTTP status, big-endian, modulo 1000 (libcurl reports 3 digits)
  *   bytes 3..   the answer body
  *
@@ -59,9 +60,10 @@ static const char *transport_message(transport_result result)
     }
 }
 
-/* retryable as the README states it, written out independently of retry.c. */
+/* retryable as the README states it, written out independently of retry.c.
+ * `has_code`: the error has a code (a keyed call's 500 with one is lasting). */
 static int expected_retryable(retry_class retry, transport_result result, int sent, long status,
-                              const char *kind)
+                              const char *kind, int has_code)
 {
     if (strcmp(kind, "decode") == 0 || result == TRANSPORT_TOO_LARGE || result == TRANSPORT_CERTIFICATE)
         return 0;
@@ -71,7 +73,43 @@ static int expected_retryable(retry_class retry, transport_result result, int se
         return 1;
     if (retry == RETRY_CREATE)
         return 0;
-    return status == 502 || status == 503 || status == 504 || (status == 500 && retry == RETRY_READ);
+    return status == 502 || status == 503 || status == 504
+           || (status == 500 && (retry == RETRY_READ || (retry == RETRY_KEYED && !has_code)));
+}
+
+/* maybe_applied as the README states it: a call that changes something
+ * reached the server, and its connection broke or timed out, or it got a
+ * 2xx it could not read or a 5xx that is not a known refusal. */
+static int expected_maybe_applied(retry_class retry, const http_response *rs, const char *reason)
+{
+    if (retry == RETRY_READ || !rs->request_sent || rs->result == TRANSPORT_CERTIFICATE)
+        return 0;
+    if ((rs->status >= 200 && rs->status < 300) || rs->result == TRANSPORT_NETWORK
+        || rs->result == TRANSPORT_TIMEOUT)
+        return 1;
+    return rs->status >= 500 && (reason == NULL || strcmp(reason, "insufficient_wallet_funds") != 0);
+}
+
+static int is_known_reason(const char *reason)
+{
+    static const char *const reasons[] = {
+        "authentication", "idempotency_conflict", "insufficient_partner_funds", "insufficient_wallet_funds",
+        "duplicate_customer", "not_found", "invalid_request", "rate_limited", "server", NULL,
+    };
+    for (const char *const *r = reasons; *r != NULL; r++)
+        if (strcmp(*r, reason) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether the body's top JSON value is an object (its first byte after
+ * whitespace is '{'). */
+static int starts_object(const buffer *body)
+{
+    size_t i = 0;
+    while (i < body->len && strchr(" \t\r\n", body->data[i]) != NULL && body->data[i] != '\0')
+        i++;
+    return i < body->len && body->data[i] == '{';
 }
 
 /* The string field `key` of the table at idx, or NULL when absent; any other
@@ -107,7 +145,11 @@ static void check_success(lua_State *L, const operation *op, const http_response
     check(rs->status >= 200 && rs->status < 300, "a result table for a non-2xx status");
     check(lua_gettop(L) == 1, "success did not leave exactly one value");
     check(lua_type(L, 1) == LUA_TTABLE, "success without a table");
-    if (op->answer == ANSWER_DATA) {
+    if (op->answer == ANSWER_ANY) {
+        /* The envelope's data or the object itself; an empty body, an empty table. */
+        check(rs->body.len == 0 || starts_object(&rs->body), "an undocumented answer that is not an object");
+    } else if (op->answer == ANSWER_DATA) {
+        check(starts_object(&rs->body), "data from an answer that is not an object");
         if (op->answer_id != NULL) {
             lua_getfield(L, 1, op->answer_id);
             check(lua_type(L, -1) == LUA_TNUMBER, "data without its numeric id");
@@ -175,9 +217,29 @@ static void check_failure(lua_State *L, const call_info *call, const http_respon
     lua_getfield(L, 2, "retryable");
     check(lua_type(L, -1) == LUA_TBOOLEAN, "err.retryable is not a boolean");
     check(lua_toboolean(L, -1) == expected_retryable(call->op->retry, rs->result, rs->request_sent,
-                                                     rs->status, kind),
+                                                     rs->status, kind, code != NULL),
           "err.retryable disagrees with the README");
     lua_pop(L, 1);
+
+    const char *reason = string_field(L, 2, "reason", &len);
+    if (strcmp(kind, "api") == 0) {
+        check(reason != NULL && is_known_reason(reason), "an api error without a known reason");
+        check(strcmp(reason, "insufficient_wallet_funds") != 0
+                  || (call->debit && rs->status == 500 && code != NULL && strcmp(code, "SYSTEM_ERROR") == 0),
+              "insufficient_wallet_funds for an answer other than a debit's 500 SYSTEM_ERROR");
+        check(strcmp(reason, "idempotency_conflict") != 0 || call->op->retry == RETRY_KEYED,
+              "idempotency_conflict for a call without an idempotency key");
+    } else {
+        check(reason == NULL, "a reason on an error that is not an api error");
+    }
+    lua_getfield(L, 2, "maybe_applied");
+    check(lua_type(L, -1) == LUA_TBOOLEAN, "err.maybe_applied is not a boolean");
+    int maybe_applied = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    check(maybe_applied == expected_maybe_applied(call->op->retry, rs, reason),
+          "err.maybe_applied disagrees with the README");
+    check(!maybe_applied || strstr(message, "may have been applied") != NULL,
+          "an error that may have been applied does not say so");
 
     const char *method = string_field(L, 2, "method", &len);
     check(method != NULL && strcmp(method, call->op->method) == 0, "err.method is not the call's");
@@ -192,9 +254,9 @@ static void check_failure(lua_State *L, const call_info *call, const http_respon
     lua_pop(L, 1);
 }
 
-static void run_operation(lua_State *L, const operation *op, const http_response *rs)
+static void run_operation(lua_State *L, const operation *op, const http_response *rs, int debit)
 {
-    call_info call = {op, op->path, SECRET, sizeof SECRET - 1, 1, -1};
+    call_info call = {op, op->path, SECRET, sizeof SECRET - 1, 1, -1, debit && op->takes_from_wallet != NULL};
     job j = {&call, rs};
     lua_settop(L, 0);
     lua_pushcfunction(L, call_answer);
@@ -234,7 +296,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(L != NULL, "luaL_newstate failed");
     error_register(L);
     for (size_t i = 0; i < orbt_operation_count; i++)
-        run_operation(L, &orbt_operations[i], &rs);
+        run_operation(L, &orbt_operations[i], &rs, (head[0] >> 4) & 1);
     lua_close(L);
     buffer_free(&rs.body);
     return 0;
