@@ -1,6 +1,7 @@
 -- leak_workload.lua: the workload `make valgrind` runs under valgrind. It goes
--- through every path of the client (create, list, walk, each kind of error,
--- clients closed and clients only collected) so a leak anywhere shows up.
+-- through every path of the client (create, list, walk, wallets, credits and
+-- debits one at a time and in bulk, each kind of error, clients closed and
+-- clients only collected) so a leak anywhere shows up.
 -- Needs ORBT_BASE_URL, ORBT_API_KEY, ORBT_CLIENT_ID and ORBT_SECRET
 -- (examples/run-with-mock.sh sets them).
 local orbt = require("orbt")
@@ -47,6 +48,37 @@ for page in client:customer_pages{ size = 50, limit = 55 } do
   assert(#page.content > 0)
 end
 assert(client:list_customers{ page = 1, size = 10 })
+
+-- Wallets and transactions: a walk, credits and debits, a replay, the
+-- refusals the API answers, and many at once with a conflict in the list.
+local wallet = "101"
+for w in client:wallets(101, { size = 1 }) do
+  assert(w.walletId == wallet)
+end
+assert(client:list_wallets("101", { page = 0, size = 50 }))
+assert(client:credit(wallet, { amount = "2.50", referenceId = "leak-credit", description = "leak check" }))
+assert(client:credit(wallet, { amount = "2.50", referenceId = "leak-credit", description = "leak check" }))
+assert(client:debit(tonumber(wallet), { amount = 1, referenceId = orbt.reference_id() }))
+assert(client:create_transaction(wallet, { amount = 0.5, transactionType = "CREDIT", referenceId = "leak-tx" }))
+local tx_errors = {
+  { client:credit(wallet, { amount = "3.00", referenceId = "leak-credit" }) },    -- idempotency_conflict
+  { client:debit(wallet, { amount = 1000000, referenceId = "leak-short" }) },     -- insufficient_wallet_funds
+  { client:credit(wallet, { amount = 1e9, referenceId = "leak-big" }) },          -- insufficient_partner_funds
+  { client:credit("nope", { amount = 1, referenceId = "leak-404" }) },            -- not_found
+  { client:list_wallets(999999) },                                                -- invalid_request
+  { client:credit("../x", { amount = 1, referenceId = "leak-bad" }) },            -- invalid
+}
+for i, result in ipairs(tx_errors) do
+  assert(result[1] == nil and #tostring(result[2]) > 0, "transaction failure " .. i .. " did not fail")
+end
+local txs, tx_failures = client:create_transactions({
+  { walletId = wallet, amount = 1, transactionType = "CREDIT", referenceId = "leak-b1" },
+  { walletId = wallet, amount = 2, transactionType = "CREDIT", referenceId = "leak-b1" },
+  { walletId = wallet, amount = 1, transactionType = "DEBIT", referenceId = "leak-b2" },
+  { walletId = "nope", amount = 1, transactionType = "CREDIT", referenceId = "leak-b3" },
+  { walletId = wallet, amount = -1, transactionType = "CREDIT", referenceId = "leak-b4" },
+}, { concurrency = 3 })
+assert(#txs == 5 and tx_failures == 4, ("transactions: %d results, %d failures"):format(#txs, tx_failures))
 
 -- Errors of every kind, each turned into text as a user would.
 local failures = {
