@@ -85,7 +85,7 @@ static const char *read_transaction(const cJSON *doc, struct tx_request *rq)
     rq->reference = reference->valuestring;
     if (description != NULL && !cJSON_IsNull(description) && !cJSON_IsString(description))
         return "description must be a string";
-    rq->description = cJSON_IsString(description) ? description->valuestring : NULL;
+    rq->description = description != NULL && cJSON_IsString(description) ? description->valuestring : NULL;
     return NULL;
 }
 

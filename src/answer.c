@@ -291,6 +291,8 @@ static void take_any(lua_State *L, int doc)
 static int is_object_text(const char *text, size_t len)
 {
     size_t i = 0;
+    if (text == NULL)
+        return 0;
     while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
         i++;
     return i < len && text[i] == '{';
