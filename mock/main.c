@@ -49,8 +49,9 @@ static void usage(FILE *f)
         "\n"
         "Prints \"listening on http://HOST:PORT\" (https:// with --tls-cert) as its\n"
         "first line on stdout and stops cleanly on SIGTERM or SIGINT. The\n"
-        "loopback-only control path /__mock/{stats,reset,requests,faults} needs\n"
-        "no signature.\n",
+        "loopback-only control path /__mock/{stats,reset,requests,faults,wallets}\n"
+        "needs no signature. Consumers, their wallets and transactions live in\n"
+        "memory; a transaction is applied once per referenceId.\n",
         f);
 }
 

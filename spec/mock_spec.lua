@@ -293,3 +293,105 @@ describe("orbt-mock over TLS", function()
     end
   end)
 end)
+
+-- The wallet endpoints, hand-signed and sent by the curl tool: what orbt's
+-- specs rely on, checked without orbt's client.
+describe("orbt-mock's wallets, hand-signed", function()
+  local env = harness.with_mock{ client = false, mock = { balance = "100.00" } }
+
+  local function send(method, path, payload)
+    return env.mock:http(method, path, headers_for(env.mock, method, payload or ""), payload)
+  end
+
+  local function create()
+    local status, raw = send("POST", PATH,
+      '{"fullName":"Wallet Owner","email":"owner@example.com","currency":"EUR","initialFunds":10.50}')
+    assert.equal(200, status, raw)
+    return json.decode(raw).data
+  end
+
+  it("applies a credit once, answers its replay byte for byte, and refuses the referenceId with another payload",
+    function()
+      local customer = create()
+      local path = "/api/partner/v1/wallets/" .. customer.walletId .. "/transactions"
+      local credit = '{"amount":1.10,"transactionType":"CREDIT","referenceId":"hand-1","description":"café"}'
+      local status, first = send("POST", path, credit)
+      assert.equal(200, status, first)
+      assert.matches('"amount":1.10,', first, 1, true)    -- money as exact decimals
+      assert.matches('"balance":11.60,', first, 1, true)
+      local data = json.decode(first).data
+      assert.equal("CREDIT", data.transactionType)
+      assert.equal("café", data.description)
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$", data.createdAt)
+      local again_status, again = send("POST", path, credit)
+      assert.equal(200, again_status)
+      assert.equal(first, again)
+      local conflict_status, conflict = send("POST", path, credit:gsub("1%.10", "1.11"))
+      assert.equal(403, conflict_status)
+      assert.equal("BUSINESS_RULE_ERROR", json.decode(conflict).code)
+      local stats = env.mock:stats()
+      assert.same({ 1, 1, 1, 0 }, { stats.movements, stats.replays, stats.credits, stats.debits })
+      assert.equal("88.40", stats.balance)
+    end)
+
+  it("answers each documented refusal with its status and code", function()
+    local customer = create()
+    local path = "/api/partner/v1/wallets/" .. customer.walletId .. "/transactions"
+    local cases = {
+      { '{"amount":90,"transactionType":"CREDIT","referenceId":"r1"}', 402, "BUSINESS_RULE_ERROR" },
+      { '{"amount":10.51,"transactionType":"DEBIT","referenceId":"r2"}', 500, "SYSTEM_ERROR" },
+      { '{"amount":0,"transactionType":"DEBIT","referenceId":"r3"}', 400, "VALIDATION_ERROR" },
+      { '{"amount":1,"transactionType":"REFUND","referenceId":"r4"}', 400, "VALIDATION_ERROR" },
+      { '{"amount":1,"transactionType":"CREDIT"}', 400, "VALIDATION_ERROR" },
+      { '{"amount":1,"transactionType":"CREDIT","referenceId":"r5","walletId":"x"}', 400, "VALIDATION_ERROR" },
+    }
+    for _, case in ipairs(cases) do
+      local status, raw = send("POST", path, case[1])
+      assert.equal(case[2], status, case[1] .. " -> " .. raw)
+      assert.equal(case[3], json.decode(raw).code, raw)
+    end
+    local status, raw = send("POST", "/api/partner/v1/wallets/999/transactions",
+      '{"amount":1,"transactionType":"CREDIT","referenceId":"r6"}')
+    assert.equal(404, status, raw)
+    status = send("GET", path)
+    assert.equal(405, status)
+    for _, bad in ipairs{ "abc", "0", "-1" } do
+      status, raw = send("GET", "/api/partner/v1/customer/" .. bad .. "/wallets")
+      assert.equal(422, status, raw)
+    end
+    assert.equal(0, env.mock:stats().movements)
+    assert.equal("89.50", env.mock:stats().balance)
+  end)
+
+  it("adds CAMPAIGN wallets through the control path, and pages a consumer's wallets", function()
+    local customer = create()
+    local ids = env.mock:add_wallets{ customerId = customer.id, count = 3, campaignId = "C", campaignName = "N",
+      balance = "2.00", currency = "EUR" }
+    assert.equal(3, #ids)
+    local status, raw = send("GET", "/api/partner/v1/customer/" .. customer.id .. "/wallets?page=1&size=2")
+    assert.equal(200, status, raw)
+    local page = json.decode(raw)
+    assert.same({ 1, 2, false }, { page.page, page.size, page.hasNext })
+    assert.equal(2, #page.content)
+    assert.same({ "C-2", "N 2", "CAMPAIGN", "EUR" }, { page.content[1].campaignId, page.content[1].campaignName,
+      page.content[1].walletType, page.content[1].currency })
+    -- The consumer list counts them; the partner paid nothing for them.
+    local _, list = send("GET", PATH)
+    assert.equal(3, json.decode(list).content[1].totalCampaignWallets)
+    assert.equal("89.50", env.mock:stats().balance)
+    local bad = env.mock:http("POST", "/__mock/wallets", { "Content-Type: application/json" },
+      '{"customerId":999}')
+    assert.equal(400, bad)
+  end)
+
+  it("hits one matching request in `every`, on a path prefix", function()
+    local customer = create()
+    local path = "/api/partner/v1/wallets/" .. customer.walletId .. "/transactions"
+    env.mock:fault{ path = "/api/partner/v1/wallets/*", method = "POST", status = 503, every = 3, count = 2 }
+    local statuses = {}
+    for i = 1, 7 do
+      statuses[i] = send("POST", path, ('{"amount":1,"transactionType":"CREDIT","referenceId":"e%d"}'):format(i))
+    end
+    assert.same({ 200, 200, 503, 200, 200, 503, 200 }, statuses)
+  end)
+end)
