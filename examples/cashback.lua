@@ -75,17 +75,24 @@ local client = assert(orbt.new{
   base_url = env("ORBT_BASE_URL"),
 })
 
-local list = {}
-for i, order in ipairs(orders) do
-  list[i] = { walletId = order.wallet, amount = to_amount(order.cashback), transactionType = "CREDIT",
-    referenceId = "cashback-" .. order.id,
-    description = ("%d%% cashback on %s"):format(RATE_PERCENT, order.id) }
+-- Orders whose cashback rounds to 0.00 have nothing to pay (a credit must
+-- be above 0); the rest go out together.
+local list, sent = {}, {}
+for _, order in ipairs(orders) do
+  if order.cashback > 0 then
+    sent[#sent + 1] = order
+    list[#list + 1] = { walletId = order.wallet, amount = to_amount(order.cashback), transactionType = "CREDIT",
+      referenceId = "cashback-" .. order.id,
+      description = ("%d%% cashback on %s"):format(RATE_PERCENT, order.id) }
+  else
+    print(("%s: no cashback (0.00)"):format(order.id))
+  end
 end
 
 local results, failures = client:create_transactions(list, { concurrency = 8 })
 local paid = 0
 for i, result in ipairs(results) do
-  local order = orders[i]
+  local order = sent[i]
   if orbt.is_error(result) then
     -- reason says what happened; a call that may have been applied is safe
     -- to send again with the same referenceId, which the next run does.

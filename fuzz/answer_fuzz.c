@@ -6,6 +6,8 @@
  *               TOO_LARGE, CERTIFICATE)
  *               bit 3: request_sent
  *               bit 4: the call is a debit (rows that can take from a wallet)
+ *               bit 5: the request was resent after a kept-alive connection died
+ *               bit 6: an earlier attempt may have been applied
  *   bytes 1-2   HTTP status, big-endian, modulo 1000 (libcurl reports 3 digits)
  *   bytes 3..   the answer body
  *
@@ -28,6 +30,7 @@
 #include "answer.h"
 #include "buffer.h"
 #include "error.h"
+#include "json.h"
 #include "operations.h"
 #include "transport.h"
 
@@ -60,8 +63,34 @@ static const char *transport_message(transport_result result)
     }
 }
 
+/* Whether a field of the table at t is a non-empty string or a number. */
+static int has_text(lua_State *L, int t, const char *key)
+{
+    lua_getfield(L, t, key);
+    int type = lua_type(L, -1);
+    int ok = (type == LUA_TSTRING && lua_rawlen(L, -1) > 0) || type == LUA_TNUMBER;
+    lua_pop(L, 1);
+    return ok;
+}
+
+/* Whether the body is a JSON error with a machine code, as the README says:
+ * `code`, `errorCode` or `error.code`. Leaves the stack as it was. */
+static int body_has_code(lua_State *L, const buffer *body)
+{
+    char why[128];
+    int top = lua_gettop(L), coded = 0;
+    if (body->len > 0 && json_push_document(L, body->data, body->len, why, sizeof why) == 0
+        && lua_istable(L, -1)) {
+        coded = has_text(L, -1, "code") || has_text(L, -1, "errorCode");
+        lua_getfield(L, -1, "error");
+        coded = coded || (lua_istable(L, -1) && has_text(L, -1, "code"));
+    }
+    lua_settop(L, top);
+    return coded;
+}
+
 /* retryable as the README states it, written out independently of retry.c.
- * `has_code`: the error has a code (a keyed call's 500 with one is lasting). */
+ * `has_code`: the body has a machine code (a keyed call's 500 with one is lasting). */
 static int expected_retryable(retry_class retry, transport_result result, int sent, long status,
                               const char *kind, int has_code)
 {
@@ -80,11 +109,16 @@ static int expected_retryable(retry_class retry, transport_result result, int se
 /* maybe_applied as the README states it: a call that changes something
  * reached the server, and its connection broke or timed out, or it got a
  * 2xx it could not read or a 5xx that is not a known refusal. */
-static int expected_maybe_applied(retry_class retry, const http_response *rs, const char *reason)
+static int expected_maybe_applied(retry_class retry, const http_response *rs, const char *reason,
+                                  int applied_before)
 {
-    if (retry == RETRY_READ || !rs->request_sent || rs->result == TRANSPORT_CERTIFICATE)
+    if (retry == RETRY_READ)
         return 0;
-    if ((rs->status >= 200 && rs->status < 300) || rs->result == TRANSPORT_NETWORK
+    if (applied_before)
+        return 1;
+    if (!rs->request_sent || rs->result == TRANSPORT_CERTIFICATE)
+        return 0;
+    if (rs->resent || (rs->status >= 200 && rs->status < 300) || rs->result == TRANSPORT_NETWORK
         || rs->result == TRANSPORT_TIMEOUT)
         return 1;
     return rs->status >= 500 && (reason == NULL || strcmp(reason, "insufficient_wallet_funds") != 0);
@@ -217,7 +251,7 @@ static void check_failure(lua_State *L, const call_info *call, const http_respon
     lua_getfield(L, 2, "retryable");
     check(lua_type(L, -1) == LUA_TBOOLEAN, "err.retryable is not a boolean");
     check(lua_toboolean(L, -1) == expected_retryable(call->op->retry, rs->result, rs->request_sent,
-                                                     rs->status, kind, code != NULL),
+                                                     rs->status, kind, body_has_code(L, &rs->body)),
           "err.retryable disagrees with the README");
     lua_pop(L, 1);
 
@@ -236,7 +270,7 @@ static void check_failure(lua_State *L, const call_info *call, const http_respon
     check(lua_type(L, -1) == LUA_TBOOLEAN, "err.maybe_applied is not a boolean");
     int maybe_applied = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    check(maybe_applied == expected_maybe_applied(call->op->retry, rs, reason),
+    check(maybe_applied == expected_maybe_applied(call->op->retry, rs, reason, call->applied_before),
           "err.maybe_applied disagrees with the README");
     check(!maybe_applied || strstr(message, "may have been applied") != NULL,
           "an error that may have been applied does not say so");
@@ -254,9 +288,11 @@ static void check_failure(lua_State *L, const call_info *call, const http_respon
     lua_pop(L, 1);
 }
 
-static void run_operation(lua_State *L, const operation *op, const http_response *rs, int debit)
+static void run_operation(lua_State *L, const operation *op, const http_response *rs, int debit,
+                          int applied_before)
 {
-    call_info call = {op, op->path, SECRET, sizeof SECRET - 1, 1, -1, debit && op->takes_from_wallet != NULL};
+    call_info call = {op, op->path, SECRET, sizeof SECRET - 1, 1, -1, debit && op->takes_from_wallet != NULL,
+                      applied_before};
     job j = {&call, rs};
     lua_settop(L, 0);
     lua_pushcfunction(L, call_answer);
@@ -286,6 +322,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&rs, 0, sizeof rs);
     rs.result = (transport_result)((head[0] & 7) % 5);
     rs.request_sent = (head[0] >> 3) & 1;
+    rs.resent = rs.request_sent && ((head[0] >> 5) & 1);
     rs.status = (long)(((unsigned)head[1] << 8 | head[2]) % 1000);
     snprintf(rs.message, sizeof rs.message, "%s", transport_message(rs.result));
     /* The transport collects the body in a buffer, which keeps it NUL-terminated. */
@@ -296,7 +333,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(L != NULL, "luaL_newstate failed");
     error_register(L);
     for (size_t i = 0; i < orbt_operation_count; i++)
-        run_operation(L, &orbt_operations[i], &rs, (head[0] >> 4) & 1);
+        run_operation(L, &orbt_operations[i], &rs, (head[0] >> 4) & 1, (head[0] >> 6) & 1);
     lua_close(L);
     buffer_free(&rs.body);
     return 0;

@@ -42,10 +42,8 @@ static const char *check_fields(const cJSON *doc)
         return "email must be a string containing '@'";
     if (!cJSON_IsString(currency) || !is_currency(currency->valuestring))
         return "currency must be three upper-case letters (ISO 4217)";
-    if (!cJSON_IsNumber(funds) || !isfinite(funds->valuedouble) || funds->valuedouble < 0)
+    if (!cJSON_IsNumber(funds))
         return "initialFunds must be a number >= 0";
-    if (funds->valuedouble > (double)MONEY_MAX_WHOLE)
-        return "initialFunds must not exceed 1000000000000";
     return NULL;
 }
 
@@ -67,9 +65,12 @@ static void created(struct reply *out, int64_t id, const char *name, const char 
     reply_json(out, 200, doc);
 }
 
-static void create_from(const cJSON *doc, struct reply *out)
+static void create_from(const struct request *rq, const cJSON *doc, struct reply *out)
 {
     const char *why = check_fields(doc);
+    int64_t funds = 0, id = 0, balance = 0;
+    if (why == NULL && !money_member(rq->body, rq->body_len, "initialFunds", &funds))
+        why = "initialFunds must be a number >= 0 with at most 6 decimals, at most 1000000000000";
     if (why) {
         validation_error(out, why);
         return;
@@ -77,8 +78,6 @@ static void create_from(const cJSON *doc, struct reply *out)
     const char *name = cJSON_GetObjectItemCaseSensitive(doc, "fullName")->valuestring;
     const char *email = cJSON_GetObjectItemCaseSensitive(doc, "email")->valuestring;
     const char *currency = cJSON_GetObjectItemCaseSensitive(doc, "currency")->valuestring;
-    double amount = cJSON_GetObjectItemCaseSensitive(doc, "initialFunds")->valuedouble;
-    int64_t funds = llround(amount * (double)MICRO), id = 0, balance = 0;
     char message[160], have[MONEY_BUF], want[MONEY_BUF];
     switch (store_create(name, email, currency, funds, &id, &balance)) {
     case STORE_OK:
@@ -123,7 +122,7 @@ static void create_customer(const struct request *rq, struct reply *out)
 {
     cJSON *doc = api_json_body(rq, out);
     if (doc != NULL)
-        create_from(doc, out);
+        create_from(rq, doc, out);
     cJSON_Delete(doc);
 }
 

@@ -125,7 +125,7 @@ static void post_wallets(const struct request *rq, struct reply *out)
     double count = count_item == NULL ? 1 : cJSON_IsNumber(count_item) ? count_item->valuedouble : 0;
     int64_t balance = 0;
     if (!cJSON_IsObject(doc) || !cJSON_IsNumber(customer) || customer->valuedouble < 1
-        || customer->valuedouble != floor(customer->valuedouble))
+        || customer->valuedouble > 9007199254740992.0 || customer->valuedouble != floor(customer->valuedouble))
         bad_request(out, "customerId must be a consumer's id");
     else if (currency == NULL || strlen(currency) != 3 || campaign == NULL || name == NULL)
         bad_request(out, "currency, campaignId and campaignName must be strings");

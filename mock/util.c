@@ -90,6 +90,153 @@ bool money_parse(const char *s, int64_t *micro)
     return true;
 }
 
+/* ---- amounts from a JSON number's text ---- */
+
+static size_t skip_space(const char *s, size_t len, size_t i)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* Past the string literal that starts at s[i] (a quote). */
+static size_t skip_string(const char *s, size_t len, size_t i)
+{
+    for (i++; i < len && s[i] != '"'; i++)
+        if (s[i] == '\\')
+            i++;
+    return i + 1;
+}
+
+/* Past the value that starts at s[i], nested ones included; a scalar ends
+ * at the ',' or '}' after it. */
+static size_t skip_value(const char *s, size_t len, size_t i)
+{
+    int depth = 0;
+    while (i < len) {
+        char c = s[i];
+        if (c == '"') {
+            i = skip_string(s, len, i);
+            if (depth == 0)
+                return i;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0)
+                return i;
+            if (--depth == 0)
+                return i + 1;
+        } else if (c == ',' && depth == 0) {
+            return i;
+        }
+        i++;
+    }
+    return i;
+}
+
+/* The raw text of the first top-level member named key (unescaped names only). */
+static bool member_text(const char *s, size_t len, const char *key, const char **start, size_t *n)
+{
+    size_t klen = strlen(key), i = skip_space(s, len, 0);
+    if (i >= len || s[i] != '{')
+        return false;
+    for (i++;;) {
+        i = skip_space(s, len, i);
+        if (i >= len || s[i] != '"')
+            return false;
+        size_t name = i + 1, end = skip_string(s, len, i);
+        bool match = end - name - 1 == klen && memcmp(s + name, key, klen) == 0;
+        i = skip_space(s, len, end);
+        if (i >= len || s[i] != ':')
+            return false;
+        i = skip_space(s, len, i + 1);
+        size_t value_end = skip_value(s, len, i);
+        if (match) {
+            *start = s + i;
+            *n = value_end - i;
+            while (*n > 0 && strchr(" \t\r\n", (*start)[*n - 1]) != NULL)
+                (*n)--;
+            return true;
+        }
+        i = skip_space(s, len, value_end);
+        if (i >= len || s[i] != ',')
+            return false;
+        i++;
+    }
+}
+
+/* -?digits(.digits)?([eE][+-]?digits)? as micro-units, exactly. */
+static bool money_from_number(const char *s, size_t n, int64_t *micro)
+{
+    char digits[24];
+    size_t nd = 0, i = 0;
+    long exponent = 0;
+    bool any = false;
+    if (i < n && s[i] == '-')
+        return false;
+    for (int part = 0; part < 2; part++) {
+        if (part == 1) {
+            if (i >= n || s[i] != '.')
+                break;
+            i++;
+        }
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            any = true;
+            if (nd > 0 || s[i] != '0') {
+                if (nd == sizeof digits)
+                    return false;
+                digits[nd++] = s[i];
+            }
+            if (part == 1)
+                exponent--;
+        }
+    }
+    if (!any)
+        return false;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        bool negative = ++i < n && s[i] == '-';
+        if (i < n && (s[i] == '-' || s[i] == '+'))
+            i++;
+        long e = 0;
+        if (i >= n)
+            return false;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            e = e < 100000 ? e * 10 + (s[i] - '0') : e;
+        exponent += negative ? -e : e;
+    }
+    if (i != n)
+        return false;
+    long shift = exponent + 6; /* micro-units = digits x 10^shift */
+    while (shift < 0 && nd > 0 && digits[nd - 1] == '0') {
+        nd--;
+        shift++;
+    }
+    if (nd == 0) {
+        *micro = 0;
+        return true;
+    }
+    if (shift < 0 || (long)nd + shift > 19)
+        return false;
+    uint64_t v = 0;
+    for (size_t k = 0; k < nd; k++)
+        v = v * 10 + (uint64_t)(digits[k] - '0');
+    for (long k = 0; k < shift; k++)
+        v *= 10;
+    if (v > (uint64_t)MONEY_MAX_WHOLE * (uint64_t)MICRO)
+        return false;
+    *micro = (int64_t)v;
+    return true;
+}
+
+bool money_member(const char *body, size_t len, const char *key, int64_t *micro)
+{
+    const char *text;
+    size_t n;
+    return member_text(body, len, key, &text, &n) && money_from_number(text, n, micro);
+}
+
 bool parse_uint(const char *s, unsigned long long max, unsigned long long *out)
 {
     if (s == NULL || !all_digits(s, strlen(s)))

@@ -26,6 +26,13 @@ void oom(void);
 void money_format(int64_t micro, char out[MONEY_BUF]);
 /* Strict decimal "123" or "123.456789" (<= 6 decimals, <= MONEY_MAX_WHOLE). */
 bool money_parse(const char *s, int64_t *micro);
+/* The amount a JSON object's top-level member `key` holds, read exactly
+ * from the number's own text (body is a document cJSON accepted, so its
+ * syntax is known to be right; the first member of that name counts, as in
+ * cJSON's lookup): "15", "19.99", "1.5e1", "1e-06". False when there is no
+ * such number, or it is negative, has more than 6 decimals or exceeds
+ * MONEY_MAX_WHOLE: amounts are never rounded through a double. */
+bool money_member(const char *body, size_t len, const char *key, int64_t *micro);
 /* Digits only, no sign, no spaces; value <= max. */
 bool parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 

@@ -57,7 +57,7 @@ void wallets_list(const struct request *rq, const char *customer, struct reply *
 /* ===== Transactions ===== */
 
 /* Returns the message for the first invalid field, or NULL; fills rq. */
-static const char *read_transaction(const cJSON *doc, struct tx_request *rq)
+static const char *read_transaction(const struct request *http, const cJSON *doc, struct tx_request *rq)
 {
     static const char *const known[] = {"amount", "transactionType", "referenceId", "description", NULL};
     for (const cJSON *it = doc->child; it != NULL; it = it->next) {
@@ -71,12 +71,10 @@ static const char *read_transaction(const cJSON *doc, struct tx_request *rq)
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(doc, "transactionType");
     const cJSON *reference = cJSON_GetObjectItemCaseSensitive(doc, "referenceId");
     const cJSON *description = cJSON_GetObjectItemCaseSensitive(doc, "description");
-    if (!cJSON_IsNumber(amount) || !isfinite(amount->valuedouble) || amount->valuedouble <= 0
-        || amount->valuedouble > (double)MONEY_MAX_WHOLE)
-        return "amount must be a number greater than 0 and at most 1000000000000";
-    rq->amount = llround(amount->valuedouble * (double)MICRO);
-    if (rq->amount <= 0)
-        return "amount must be at least 0.000001";
+    /* Read from the number's text: money never goes through a double. */
+    if (!cJSON_IsNumber(amount) || !money_member(http->body, http->body_len, "amount", &rq->amount)
+        || rq->amount <= 0)
+        return "amount must be a number greater than 0 with at most 6 decimals, at most 1000000000000";
     if (!cJSON_IsString(type) || (strcmp(type->valuestring, "CREDIT") != 0 && strcmp(type->valuestring, "DEBIT") != 0))
         return "transactionType must be CREDIT or DEBIT";
     rq->debit = strcmp(type->valuestring, "DEBIT") == 0;
@@ -154,7 +152,7 @@ void wallets_transact(const struct request *rq, const char *wallet, struct reply
     if (doc == NULL)
         return;
     struct tx_request tx = {.wallet_id = wallet};
-    const char *why = read_transaction(doc, &tx);
+    const char *why = read_transaction(rq, doc, &tx);
     if (why != NULL) {
         reply_error(out, 400, "VALIDATION_ERROR", why);
         cJSON_Delete(doc);

@@ -31,7 +31,8 @@ describe("examples/cashback.lua", function()
 
   it("pays each order once, however often it runs, and through a fault", function()
     local w = wallets(3)
-    local orders = ("ORD-1 %s 39.90\nORD-2 %s 100\n\nORD-3 %s 0.30\n"):format(w[1], w[2], w[3])
+    local orders = ("ORD-1 %s 39.90\nORD-2 %s 100\n\nORD-3 %s 0.30\nORD-4 %s 0.09\n"):format(w[1], w[2], w[3],
+      w[3])
     -- The first run's credit of ORD-2 is applied, then answered 503: orbt
     -- sends it again with the same referenceId.
     env.mock:fault{ path = "/api/partner/v1/wallets/" .. w[2] .. "/transactions", method = "POST", status = 503,
@@ -42,7 +43,8 @@ describe("examples/cashback.lua", function()
       assert.matches("ORD-1: 2.00 credited to wallet " .. w[1], out, 1, true)   -- 1.995, half up
       assert.matches("ORD-2: 5.00 credited to wallet " .. w[2], out, 1, true)
       assert.matches("ORD-3: 0.02 credited to wallet " .. w[3], out, 1, true)   -- 0.015, half up
-      assert.matches("3 of 3 orders paid, 7.02 in all", out, 1, true)
+      assert.matches("ORD-4: no cashback (0.00)", out, 1, true)                -- 0.0045 rounds to nothing
+      assert.matches("4 of 4 orders paid, 7.02 in all", out, 1, true)
       local stats = env.mock:stats()
       assert.equal(3, stats.movements, "run " .. run)
       assert.equal("992.98", stats.balance)

@@ -341,6 +341,9 @@ describe("orbt-mock's wallets, hand-signed", function()
       { '{"amount":90,"transactionType":"CREDIT","referenceId":"r1"}', 402, "BUSINESS_RULE_ERROR" },
       { '{"amount":10.51,"transactionType":"DEBIT","referenceId":"r2"}', 500, "SYSTEM_ERROR" },
       { '{"amount":0,"transactionType":"DEBIT","referenceId":"r3"}', 400, "VALIDATION_ERROR" },
+      { '{"amount":1.0000001,"transactionType":"CREDIT","referenceId":"r7"}', 400, "VALIDATION_ERROR" },
+      { '{"amount":-1,"transactionType":"CREDIT","referenceId":"r8"}', 400, "VALIDATION_ERROR" },
+      { '{"amount":1e13,"transactionType":"CREDIT","referenceId":"r9"}', 400, "VALIDATION_ERROR" },
       { '{"amount":1,"transactionType":"REFUND","referenceId":"r4"}', 400, "VALIDATION_ERROR" },
       { '{"amount":1,"transactionType":"CREDIT"}', 400, "VALIDATION_ERROR" },
       { '{"amount":1,"transactionType":"CREDIT","referenceId":"r5","walletId":"x"}', 400, "VALIDATION_ERROR" },
@@ -361,6 +364,13 @@ describe("orbt-mock's wallets, hand-signed", function()
     end
     assert.equal(0, env.mock:stats().movements)
     assert.equal("89.50", env.mock:stats().balance)
+    -- Exact from the number's text, exponents included: never through a double.
+    status, raw = send("POST", path, '{"amount":1e-06,"transactionType":"CREDIT","referenceId":"micro"}')
+    assert.equal(200, status, raw)
+    status, raw = send("POST", path, '{"amount":0.30000000,"transactionType":"CREDIT","referenceId":"point3"}')
+    assert.equal(200, status, raw)
+    assert.matches('"balance":10.800001,', raw, 1, true)
+    assert.equal("89.199999", env.mock:stats().balance)
   end)
 
   it("adds CAMPAIGN wallets through the control path, and pages a consumer's wallets", function()

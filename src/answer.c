@@ -161,19 +161,34 @@ static const char *api_reason(const call_info *call, long status, const char *co
 
 /* ===== Outcomes ===== */
 
-/* Whether a call that changes something (not a read) reached the server and
- * may have been applied although it failed: its connection broke or timed
- * out after sending, its 2xx answer was unreadable, or it got a 5xx that is
- * not a known refusal. A 4xx or a 429 was refused. */
-static int may_have_applied(const call_info *call, const http_response *rs, const char *reason)
+/* Whether an attempt reached the server and may have been applied: its
+ * connection broke or timed out after sending (or broke unanswered on a
+ * kept-alive connection before it was sent again), its 2xx answer was
+ * unreadable, or it got a 5xx that is not a known refusal. A 4xx or a 429
+ * alone is a refusal. */
+static int attempt_applied(const http_response *rs, const char *reason)
 {
-    if (call->op->retry == RETRY_READ || !rs->request_sent || rs->result == TRANSPORT_CERTIFICATE)
+    if (!rs->request_sent || rs->result == TRANSPORT_CERTIFICATE)
         return 0;
-    if (rs->status >= 200 && rs->status < 300)
+    if (rs->resent || (rs->status >= 200 && rs->status < 300))
         return 1;
     if (rs->result == TRANSPORT_NETWORK || rs->result == TRANSPORT_TIMEOUT)
         return 1;
     return rs->status >= 500 && !text_equals(reason, "insufficient_wallet_funds");
+}
+
+int answer_attempt_applied(const http_response *rs)
+{
+    return attempt_applied(rs, NULL);
+}
+
+/* Whether a call that changes something (not a read) may have been applied
+ * although it failed: by its last attempt, or by an earlier one. Money errs
+ * on the side of "may have": the advice that follows (send it again with
+ * the same key, or look before creating again) is safe either way. */
+static int may_have_applied(const call_info *call, const http_response *rs, const char *reason)
+{
+    return call->op->retry != RETRY_READ && (call->applied_before || attempt_applied(rs, reason));
 }
 
 /* The message, with what a call that may have been applied asks of the
@@ -230,7 +245,8 @@ static int push_api_error(lua_State *L, const call_info *call, const http_respon
     e.kind = "api";
     fill_call(&e, call, rs);
     read_error_fields(L, rs->body.data, rs->body.len, call, &e.code, &e.message);
-    e.retryable = retry_allowed(call->op->retry, TRANSPORT_OK, 1, rs->status, e.code != NULL);
+    int coded = call->op->retry == RETRY_KEYED && rs->status == 500 && answer_error_coded(L, rs);
+    e.retryable = retry_allowed(call->op->retry, TRANSPORT_OK, 1, rs->status, coded);
     e.reason = api_reason(call, rs->status, e.code);
     if (e.message == NULL)
         e.message = reason_phrase(rs->status);
@@ -257,13 +273,22 @@ static int push_decode_error(lua_State *L, const call_info *call, const http_res
     return error_return(L, &e);
 }
 
-int answer_error_coded(lua_State *L, const call_info *call, const http_response *rs)
+int answer_error_coded(lua_State *L, const http_response *rs)
 {
+    static const char *const code_keys[] = {"code", "errorCode", NULL};
+    static const char *const nested_code[] = {"code", NULL};
+    char why[128];
     int top = lua_gettop(L);
-    const char *code = NULL, *message = NULL;
-    read_error_fields(L, rs->body.data, rs->body.len, call, &code, &message);
+    int coded = 0;
+    if (rs->body.len > 0 && json_push_document(L, rs->body.data, rs->body.len, why, sizeof why) == 0
+        && lua_type(L, -1) == LUA_TTABLE) {
+        int doc = lua_gettop(L);
+        lua_getfield(L, doc, "error");
+        coded = first_text_field(L, doc, code_keys) != NULL
+                || (lua_type(L, doc + 1) == LUA_TTABLE && first_text_field(L, doc + 1, nested_code) != NULL);
+    }
     lua_settop(L, top);
-    return code != NULL;
+    return coded;
 }
 
 static int field_has_type(lua_State *L, int t, const char *key, int type)

@@ -19,14 +19,23 @@ typedef struct call_info {
     int attempts;         /* how many were made: err.attempts */
     double retry_after;   /* seconds the server asked to wait, or -1: err.retry_after */
     int debit;            /* the call takes money from a consumer's wallet (the row says) */
+    int applied_before;   /* an earlier attempt reached the server and may have been applied */
 } call_info;
 
 /* Pushes the result table and returns 1, or pushes nil and an error and returns 2. */
 int answer_push(lua_State *L, const call_info *call, const http_response *rs);
 
-/* Whether the answer's body is a JSON error with a code, as err.code would
- * show it (the retry rules of a keyed call's 500 ask). Pushes nothing;
- * decoding allocates, so the client must be marked busy. */
-int answer_error_coded(lua_State *L, const call_info *call, const http_response *rs);
+/* Whether this attempt's request reached the server and may have been
+ * applied (whatever the call's class): the loops that retry OR it into
+ * call->applied_before, so the final error still says so when a later
+ * attempt never reached the server or was refused. */
+int answer_attempt_applied(const http_response *rs);
+
+/* Whether the answer's body is a JSON error with a machine code: a `code`
+ * or `errorCode` member, or `error.code` (a bare "error": "Internal Server
+ * Error" is a status text, not a code). The retry rules of a keyed call's
+ * 500 ask. Pushes nothing; decoding allocates, so the client must be
+ * marked busy. */
+int answer_error_coded(lua_State *L, const http_response *rs);
 
 #endif

@@ -4,16 +4,23 @@
  *   local rq, err = client:_prepare(operation, ...)  -- the method's arguments
  *   -- rq = {wire =, method =, target =, deadline =, max_retries =,
  *   --       may_resend =, reader =}: send rq.wire, then feed the reader
+ *   local rq, err = client:_again(rq)                  -- the next attempt: the same
+ *   --       bytes of body and target, signed afresh into rq.wire
  *   local state, keep = rq.reader:feed(bytes)          -- "more", "done", "bad", "too_large"
  *   local state = rq.reader:close()                    -- the server closed the connection
  *   local result, err, delay = client:_answer{ reader = rq.reader,
  *     failure = nil | "network" | "timeout" | "certificate", message =,
- *     sent =, attempt =, seconds_left = }
+ *     sent =, resent =, attempt =, seconds_left =, applied_before = }
+ *   -- resent: sent on a kept-alive connection that died unanswered, then
+ *   -- again; applied_before: an earlier attempt's err.maybe_applied
  *
  * Validation, signing, framing, reading the answer (http1.c, the same
  * reader as libcurl's connections) and the retry decision all stay here.
- * Every successful _prepare is followed by one _answer; each attempt of a
- * call is prepared again, so it is signed afresh. */
+ * Every successful _prepare or _again is followed by one _answer. A call is
+ * validated and written once: every attempt sends the same body, however
+ * the caller's tables change meanwhile, and is signed afresh. The bulk
+ * plan (bulk.c, client:_bulk_plan) hands out calls written but not yet
+ * signed: each attempt, the first included, is an _again. */
 #include "bridge.h"
 
 #include <stdio.h>
@@ -41,6 +48,8 @@ typedef struct bridge_reader {
     buffer body;
     const operation *op;       /* NULL: the answer to a CONNECT */
     char *path;                /* the call's path, for errors */
+    buffer target;             /* what the call sends, kept for its next attempt: */
+    buffer request;            /* request target and body, as written once */
     int debit;                 /* the call takes money from a consumer's wallet */
     http1_outcome outcome;
     int extra;                 /* bytes came after the answer */
@@ -74,6 +83,8 @@ static int reader_gc(lua_State *L)
     end_in_flight(r);
     http1_free(&r->http);
     buffer_free(&r->body);
+    buffer_free(&r->target);
+    buffer_free(&r->request);
     free(r->path);
     r->path = NULL;
     return 0;
@@ -163,6 +174,8 @@ static bridge_reader *push_reader(lua_State *L, const operation *op, size_t max_
     memset(r, 0, sizeof *r);
     http1_init(&r->http);
     buffer_init(&r->body, max_body);
+    buffer_init(&r->target, 0);
+    buffer_init(&r->request, 0);
     r->op = op;
     if (luaL_newmetatable(L, READER_METATABLE)) {
         static const luaL_Reg methods[] = {
@@ -185,12 +198,7 @@ static bridge_reader *push_reader(lua_State *L, const operation *op, size_t max_
     return r;
 }
 
-/* ===== _prepare ===== */
-
-typedef struct prepared_job {
-    orbt_client *client;
-    const call_plan *plan;
-} prepared_job;
+/* ===== _prepare, _again ===== */
 
 static void set_string(lua_State *L, const char *key, const char *value, size_t len)
 {
@@ -198,32 +206,67 @@ static void set_string(lua_State *L, const char *key, const char *value, size_t 
     lua_setfield(L, -2, key);
 }
 
-static int push_prepared(lua_State *L)
+/* What a call sends, written once. */
+typedef struct written_call {
+    const operation *op;
+    call_limits limits;
+    const char *path;
+    const buffer *target, *body;
+    int debit;
+} written_call;
+
+/* Pushes {method, target, deadline, max_retries, may_resend, reader} for a
+ * written call; its reader keeps the bytes for every attempt. */
+static bridge_reader *push_call(lua_State *L, orbt_client *c, const written_call *w)
 {
-    const prepared_job *job = lua_touserdata(L, 1);
-    orbt_client *c = job->client;
-    const operation *op = job->plan->op;
-    lua_pop(L, 1);
+    const operation *op = w->op;
     lua_createtable(L, 0, 7);
-    set_string(L, "wire", c->wire.data, c->wire.len);
     lua_pushstring(L, op->method);
     lua_setfield(L, -2, "method");
-    set_string(L, "target", c->target.data, c->target.len);
-    lua_pushnumber(L, job->plan->limits.deadline);
+    set_string(L, "target", w->target->data, w->target->len);
+    lua_pushnumber(L, w->limits.deadline);
     lua_setfield(L, -2, "deadline");
-    orbt_push_int64(L, job->plan->limits.max_retries);
+    orbt_push_int64(L, w->limits.max_retries);
     lua_setfield(L, -2, "max_retries");
     lua_pushboolean(L, op->retry != RETRY_CREATE);
     lua_setfield(L, -2, "may_resend");
     bridge_reader *r = push_reader(L, op, c->response.body.limit);
-    r->path = strdup(c->path.data != NULL ? c->path.data : op->path);
-    r->debit = job->plan->debit;
-    if (r->path == NULL)
-        return luaL_error(L, "orbt: out of memory");
+    r->path = strdup(w->path != NULL ? w->path : op->path);
+    r->debit = w->debit;
+    if (r->path == NULL || buffer_append(&r->target, w->target->data, w->target->len) != 0
+        || (w->body->len > 0 && buffer_append(&r->request, w->body->data, w->body->len) != 0))
+        luaL_error(L, "orbt: out of memory");
+    lua_setfield(L, -2, "reader");
+    return r;
+}
+
+/* The call table at the top of the stack: its reader keeps the client (at
+ * stack index 1) alive, as its __gc may end the call. */
+static void anchor_client(lua_State *L)
+{
+    lua_getfield(L, -1, "reader");
+    lua_pushvalue(L, 1);
+    orbt_anchor_to(L, -2);
+    lua_pop(L, 1);
+}
+
+typedef struct prepared_job {
+    orbt_client *client;
+    const call_plan *plan;
+} prepared_job;
+
+static int push_prepared(lua_State *L)
+{
+    const prepared_job *job = lua_touserdata(L, 1);
+    orbt_client *c = job->client;
+    lua_pop(L, 1);
+    written_call w = {job->plan->op, job->plan->limits, c->path.data, &c->target, &c->request_body,
+                      job->plan->debit};
+    bridge_reader *r = push_call(L, c, &w);
+    set_string(L, "wire", c->wire.data, c->wire.len);
     /* From here a close() waits for the _answer, or for the reader to go. */
     r->in_flight_of = c;
     c->in_flight++;
-    lua_setfield(L, -2, "reader");
     return 1;
 }
 
@@ -239,12 +282,54 @@ static int client_prepare(lua_State *L)
         return luaL_error(L, "orbt: could not sign the request (OpenSSL failure or out of memory)");
     prepared_job job = {c, &p};
     client_run_busy(L, c, push_prepared, &job);
-    /* The reader keeps the client alive: its __gc may end the call. */
-    lua_getfield(L, -1, "reader");
-    lua_pushvalue(L, 1);
-    orbt_anchor_to(L, -2);
-    lua_pop(L, 1);
+    anchor_client(L);
     return 1;
+}
+
+static int push_wire(lua_State *L)
+{
+    const orbt_client *c = lua_touserdata(L, 1);
+    lua_pop(L, 1);
+    lua_pushlstring(L, c->wire.data, c->wire.len);
+    return 1;
+}
+
+/* client:_again(rq) -> rq with a fresh wire, or nil, err (the client closed). */
+static int client_again(lua_State *L)
+{
+    orbt_client *c = client_check(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    lua_getfield(L, 2, "reader");
+    bridge_reader *r = check_reader(L, 3);
+    if (r->op == NULL)
+        return luaL_argerror(L, 2, "the reader of a CONNECT has no call to send");
+    if (r->in_flight_of != NULL)
+        return luaL_argerror(L, 2, "the call is in flight: give its outcome to _answer first");
+    if (client_refuse_if_unusable(L, c, r->op->method, r->path))
+        return 2;
+    if (client_frame(c, r->op->method, r->target.data, &r->request, ORBT_USER_AGENT_COSOCKET, &c->wire) != 0)
+        return luaL_error(L, "orbt: could not sign the request (OpenSSL failure or out of memory)");
+    client_run_busy(L, c, push_wire, c);
+    /* A finalizer run by that allocation may have closed the client. */
+    if (client_refuse_if_unusable(L, c, r->op->method, r->path))
+        return 2;
+    lua_setfield(L, 2, "wire");
+    http1_begin(&r->http, &r->body);
+    r->outcome = HTTP1_MORE;
+    r->extra = 0;
+    r->in_flight_of = c;
+    c->in_flight++;
+    lua_settop(L, 2);
+    return 1;
+}
+
+void bridge_push_call(lua_State *L, orbt_client *c, const operation *op, const call_limits *limits,
+                      const char *path, const buffer *target, const buffer *body, int debit)
+{
+    written_call w = {op, *limits, path, target, body, debit};
+    push_call(L, c, &w);
+    anchor_client(L);
 }
 
 /* ===== _answer ===== */
@@ -280,6 +365,9 @@ static void read_outcome(lua_State *L, int table, const bridge_reader *r, http_r
     memcpy(rs->retry_after, r->http.retry_after, sizeof rs->retry_after);
     lua_getfield(L, table, "sent");
     rs->request_sent = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, table, "resent");
+    rs->resent = lua_toboolean(L, -1);
     lua_pop(L, 1);
     rs->result = failure_named(L, table);
     if (rs->result != TRANSPORT_OK) {
@@ -332,7 +420,10 @@ static int client_answer(lua_State *L)
         validation_error closed = {"client", "the client was closed while this call was in flight"};
         return client_invalid(L, &closed, r->op->method, r->path);
     }
-    call_info call = {r->op, r->path, c->secret, c->secret_len, attempt, -1, r->debit};
+    lua_getfield(L, 2, "applied_before");
+    int applied_before = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    call_info call = {r->op, r->path, c->secret, c->secret_len, attempt, -1, r->debit, applied_before};
     int coded = client_error_coded(L, c, &call, &rs);
     retry_verdict verdict = retry_decide(&c->random, r->op->retry, &rs, coded, attempt, max_retries, seconds_left);
     int again = verdict.again && !c->closed;
@@ -494,6 +585,7 @@ void bridge_register(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"_prepare", client_prepare},
+        {"_again", client_again},
         {"_answer", client_answer},
         {"_settings", client_settings},
         {"_tunnel", client_tunnel},

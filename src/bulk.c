@@ -15,6 +15,7 @@
 
 #include <lauxlib.h>
 
+#include "bridge.h"
 #include "compat.h"
 #include "error.h"
 
@@ -24,6 +25,7 @@ typedef struct bulk_item {
     int index;              /* position in the input, from 1 */
     buffer path, target, body;
     int debit;              /* it takes money from a consumer's wallet */
+    int applied_before;     /* an earlier attempt may have been applied */
     int group;              /* keyed calls: the position in items of the first with the same key */
     int conflict;           /* the first of a group: the input index of an item with the same key
                                and another payload, or 0 */
@@ -182,12 +184,12 @@ static int bulk_refuse_conflicts(lua_State *L, bulk_job *job, int results)
         job->items[i].refused_with[0] = first->conflict != 0 ? first->index : 0;
         job->items[i].refused_with[1] = first->conflict;
     }
+    /* The errors first: pushing them can raise (out of memory), and the
+     * job's __gc then frees every item once, where they are. */
     for (int i = 0; i < job->item_count; i++) {
-        bulk_item *item = &job->items[i];
-        if (item->refused_with[1] == 0) {
-            job->items[kept++] = *item; /* kept <= i: no item still to be read is overwritten */
+        const bulk_item *item = &job->items[i];
+        if (item->refused_with[1] == 0)
             continue;
-        }
         validation_error v;
         snprintf(v.field, sizeof v.field, "%s", op->key_name);
         snprintf(v.message, sizeof v.message,
@@ -196,8 +198,16 @@ static int bulk_refuse_conflicts(lua_State *L, bulk_job *job, int results)
         client_invalid(L, &v, op->method, item->path.data);
         lua_rawseti(L, results, item->index);
         lua_pop(L, 1);
-        free_item(item);
         refused++;
+    }
+    /* Then, with no Lua call that could raise, the refused go and the rest
+     * move up. */
+    for (int i = 0; i < job->item_count; i++) {
+        bulk_item *item = &job->items[i];
+        if (item->refused_with[1] != 0)
+            free_item(item);
+        else
+            job->items[kept++] = *item; /* kept <= i: no item still to be read is overwritten */
     }
     job->item_count = kept;
     return refused;
@@ -320,7 +330,8 @@ static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int result
     http_response *rs = &slot->response;
     if (item == NULL)
         return;
-    call_info call = {job->op, item->path.data, c->secret, c->secret_len, item->attempts, -1, item->debit};
+    call_info call = {job->op,        item->path.data, c->secret,   c->secret_len,
+                      item->attempts, -1,              item->debit, item->applied_before};
     int coded = client_error_coded(L, c, &call, rs);
     double now = retry_clock();
     retry_verdict verdict = retry_decide(&c->random, job->op->retry, rs, coded, item->attempts,
@@ -328,6 +339,7 @@ static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int result
     slot->item = NULL;
     job->active--;
     if (verdict.again) {
+        item->applied_before = item->applied_before || answer_attempt_applied(rs);
         item->not_before = now + verdict.delay;
         bulk_wait_again(job, item);
         return;
@@ -485,15 +497,19 @@ int bulk_plan(lua_State *L)
     bulk_job *job = bulk_plan_job(L, c, op, &limits, &refused);
     if (job == NULL)
         return 2;
+    /* Each item to send, written once; the Lua transport signs each attempt. */
+    lua_createtable(L, (int)lua_rawlen(L, 2), 0);
+    for (int i = 0; i < job->item_count; i++) {
+        const bulk_item *item = &job->items[i];
+        bridge_push_call(L, c, op, &limits, item->path.data, &item->target, &item->body, item->debit);
+        lua_rawseti(L, -2, item->index);
+    }
     bulk_job_release(job); /* nothing is sent from here */
     lua_pushinteger(L, concurrency);
-    lua_createtable(L, 0, 2);
-    lua_pushinteger(L, limits.max_retries);
-    lua_setfield(L, -2, "max_retries");
-    lua_pushnumber(L, limits.deadline);
-    lua_setfield(L, -2, "deadline");
-    lua_pushvalue(L, 4);
+    lua_pushvalue(L, -2);
     orbt_push_int64(L, refused);
+    lua_pushvalue(L, 4);
+    lua_remove(L, -5);
     return 4;
 }
 

@@ -14,12 +14,15 @@ int bulk_call(lua_State *L);
  * name (the specs run every operation's cases through the bulk engine). */
 int bulk_any(lua_State *L);
 
-/* client:_bulk_plan(operation, list, options) -> concurrency, {max_retries
- * =, deadline =}, refusals, refused; or nil, err: what a bulk call would
- * send, read by the core for a transport written in Lua (the nginx one runs
- * the calls itself). refusals[i] is the `invalid` error of list[i] when it
- * is not to be sent (it failed validation, or shares its idempotency key
- * with an item of another payload); `refused` counts them. */
+/* client:_bulk_plan(operation, list, options) -> concurrency, calls,
+ * refused, refusals; or nil, err: what a bulk call sends, read and written
+ * by the core for a transport written in Lua (the nginx one runs the calls
+ * itself). calls[i] is list[i]'s call, written once and not yet signed, as
+ * client:_prepare gives it without its wire: each attempt is a
+ * client:_again (bridge.h). refusals[i] is instead the `invalid` error of
+ * list[i] when it is not to be sent (it failed validation, or shares its
+ * idempotency key with an item of another payload); `refused` counts them.
+ * Each call carries the options' max_retries and deadline. */
 int bulk_plan(lua_State *L);
 
 #endif

@@ -375,7 +375,7 @@ static int coded_protected(lua_State *L)
 {
     coded_job *job = lua_touserdata(L, 1);
     lua_pop(L, 1);
-    job->coded = answer_error_coded(L, job->call, job->response);
+    job->coded = answer_error_coded(L, job->response);
     return 0;
 }
 
@@ -414,7 +414,7 @@ static int perform_call(lua_State *L, orbt_client *c, const call_plan *p)
     double deadline_at = retry_clock() + p->limits.deadline;
     retry_verdict verdict;
     int cut = 0;
-    call_info call = {p->op, c->path.data, c->secret, c->secret_len, 0, -1, p->debit};
+    call_info call = {p->op, c->path.data, c->secret, c->secret_len, 0, -1, p->debit, 0};
     do {
         if (call.attempts > 0)
             retry_sleep(verdict.delay);
@@ -427,6 +427,8 @@ static int perform_call(lua_State *L, orbt_client *c, const call_plan *p)
         int coded = client_error_coded(L, c, &call, &c->response);
         verdict = retry_decide(&c->random, p->op->retry, &c->response, coded, call.attempts,
                                p->limits.max_retries, deadline_at - retry_clock());
+        if (verdict.again)
+            call.applied_before = call.applied_before || answer_attempt_applied(&c->response);
     } while (verdict.again && !c->closed);
     client_note_deadline(&c->response, cut, p->limits.deadline, call.attempts);
     call.retry_after = verdict.retry_after;

@@ -10,7 +10,7 @@
  *   429, 500, 502, 503 or 504 answer. `keyed` (the body carries an
  *   idempotency key, so the server applies it once): after a network error,
  *   a timeout, or 429, 502, 503 or 504, and a 500 unless its body is a JSON
- *   error with a code (Orbt answers 500 SYSTEM_ERROR for a debit the wallet
+ *   error with a machine code (`code`, `errorCode` or `error.code`) (Orbt answers 500 SYSTEM_ERROR for a debit the wallet
  *   cannot cover, which is lasting). `create` is not idempotent: a second one would
  *   make a second wallet. It is tried again only when it certainly never
  *   reached the server (DNS, connect, proxy or TLS handshake failure), or

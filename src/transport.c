@@ -265,6 +265,7 @@ static void end_exchange(transport_exchange *x, transport_result result, int ext
     rs->status = x->reader.status;
     memcpy(rs->retry_after, x->reader.retry_after, sizeof rs->retry_after);
     rs->request_sent = x->sent > 0 || x->sent_before;
+    rs->resent = x->sent_before;
     put_back(t, x, result == TRANSPORT_OK && x->reader.keep_alive && !extra_bytes);
     if (x->state == X_CONNECTING)
         t->connecting--;
@@ -552,6 +553,7 @@ static void reset_response(http_response *rs)
 {
     rs->result = TRANSPORT_OK;
     rs->request_sent = 0;
+    rs->resent = 0;
     rs->status = 0;
     rs->retry_after[0] = '\0';
     rs->message[0] = '\0';

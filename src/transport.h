@@ -43,6 +43,9 @@ typedef struct http_response {
                                      or TLS failure, a timeout before sending) */
     long status;
     buffer body;                  /* bounded by the buffer's limit (max_body) */
+    int resent;                   /* bytes of it went on a kept-alive connection that died
+                                     before any answer, and it was sent again on a new one:
+                                     the first may have reached the server */
     char retry_after[64];         /* the Retry-After header's value, or "" */
     char message[TRANSPORT_MESSAGE_MAX]; /* why it failed, when result != OK */
 } http_response;

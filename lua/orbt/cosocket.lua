@@ -21,15 +21,12 @@
 -- guards its globals must still be able to load orbt).
 local ngx = rawget(_G, "ngx")
 local tostring = tostring
-local type = type
-local pairs = pairs
 local ipairs = ipairs
 local error = error
 local setmetatable = setmetatable
 local pcall = pcall
 local floor = math.floor
 local min = math.min
-local unpack = table.unpack or unpack -- luacheck: ignore 143 (Lua 5.1's global)
 
 local M = {}
 
@@ -262,6 +259,7 @@ local function exchange(client, s, rq, deadline)
     rq.reader:reset()
     outcome = exchange_once(client, s, rq, deadline)
     outcome.sent = true -- the first connection took it
+    outcome.resent = true -- and may have handed it to the server
   elseif stale then
     outcome = { failure = "network", message = RESEND_REFUSED, sent = true }
   end
@@ -270,17 +268,22 @@ end
 
 -- ===== Calls =====
 
--- A call with the core's retry policy (src/retry.h): the core decides
--- whether and how long to wait; the wait is ngx.sleep, so it yields too.
--- Every attempt is prepared, and so signed, afresh.
-local function call(client, op, s, ...)
+-- The attempts of one call, with the core's retry policy (src/retry.h): the
+-- core decides whether and how long to wait; the wait is ngx.sleep, so it
+-- yields too. rq is written once, by client:_prepare (signed for its first
+-- attempt) or client:_bulk_plan (not yet signed); every other attempt is
+-- client:_again: the same bytes, signed afresh.
+local function attempts(client, s, rq)
   local started = now()
   local attempt = 0
+  local applied_before = false -- an earlier attempt may have been applied (the core says)
   while true do
     attempt = attempt + 1
-    local rq, err = client:_prepare(op.name, ...)
-    if not rq then
-      return nil, err -- refused before any traffic: nil, err
+    if attempt > 1 or not rq.wire then
+      local again, err = client:_again(rq)
+      if not again then
+        return nil, err -- the client was closed meanwhile
+      end
     end
     local deadline_at = started + rq.deadline
     local attempt_end = min(now() + s.timeout, deadline_at)
@@ -296,13 +299,22 @@ local function call(client, op, s, ...)
     outcome.attempt = attempt
     outcome.max_retries = rq.max_retries
     outcome.seconds_left = deadline_at - now()
-    local result, delay
-    result, err, delay = client:_answer(outcome)
+    outcome.applied_before = applied_before
+    local result, err, delay = client:_answer(outcome)
     if result or not delay then
       return result, err
     end
+    applied_before = err.maybe_applied
     ngx.sleep(delay)
   end
+end
+
+local function call(client, s, op, ...)
+  local rq, err = client:_prepare(op.name, ...)
+  if not rq then
+    return nil, err -- refused before any traffic
+  end
+  return attempts(client, s, rq)
 end
 
 -- Why this client cannot use cosockets here, or nil.
@@ -343,67 +355,56 @@ local function cosocket_settings(client)
   return s
 end
 
+-- Why a call of op cannot go over cosockets now: nil, or nil and an
+-- `invalid` error.
+local function cosocket_refusal(op, s)
+  local current = ngx.get_phase()
+  if not COSOCKET_PHASES[current] then
+    return invalid(op, "transport", ('transport = "cosocket" needs a phase where nginx allows cosockets '
+      .. '(rewrite, access, content, timer); this is the %s phase'):format(tostring(current)))
+  end
+  local field, message = refusal(s)
+  if field then
+    return invalid(op, field, message)
+  end
+  return nil
+end
+
 local function wrap(direct, op)
   return function(client, ...)
     local s = cosocket_settings(client)
     if not s then
       return direct(client, ...) -- libcurl; or closed, or not a client: the core says so
     end
-    local current = ngx.get_phase()
-    if not COSOCKET_PHASES[current] then
-      return invalid(op, "transport", ('transport = "cosocket" needs a phase where nginx allows cosockets '
-        .. '(rewrite, access, content, timer); this is the %s phase'):format(tostring(current)))
+    local _, refused = cosocket_refusal(op, s)
+    if refused then
+      return nil, refused
     end
-    local field, message = refusal(s)
-    if field then
-      return invalid(op, field, message)
-    end
-    return call(client, op, s, ...)
+    return call(client, s, op, ...)
   end
 end
 
 -- Many calls at once over cosockets: `concurrency` light threads
--- (ngx.thread) share the list, each making one call at a time through the
--- operation's method. One result per input, in input order. The options and
--- the list are read by the core, as for libcurl's bulk calls.
+-- (ngx.thread) share the list, each making one call at a time. One result
+-- per input, in input order. The core reads the options and the list and
+-- writes every call once, as for libcurl's bulk calls: items it refuses
+-- (invalid, or sharing an idempotency key with another payload) are not
+-- sent, and a list changed during the calls changes nothing that is sent.
 local THREAD_PHASES = { rewrite = true, access = true, content = true, timer = true }
 
--- The arguments of one call from a list item: the path parameters are its
--- fields, the rest is the arguments table.
-local function call_arguments(op, item)
-  local names = op.params
-  if #names == 0 or type(item) ~= "table" then
-    return item
-  end
-  local args, params = {}, {}
-  for k, v in pairs(item) do
-    args[k] = v
-  end
-  for i, name in ipairs(names) do
-    params[i] = item[name]
-    args[name] = nil
-  end
-  params[#names + 1] = args
-  return unpack(params, 1, #names + 1)
-end
-
-local function call_many(client, single, op, list, opts)
-  -- The core reads the options and the list: items it refuses (invalid,
-  -- or sharing an idempotency key with another payload) are not sent.
-  local concurrency, limits, refusals, refused = client:_bulk_plan(op.name, list, opts)
+local function call_many(client, s, op, list, opts)
+  local concurrency, calls, refused, results = client:_bulk_plan(op.name, list, opts)
   if not concurrency then
-    return nil, limits
+    return nil, calls
   end
   local n = #list
-  local results, failures, next_index = refusals, refused, 1
+  local failures, next_index = refused, 1
   local function worker()
     while next_index <= n do
       local i = next_index
       next_index = i + 1
       if results[i] == nil then
-        local args = { call_arguments(op, list[i]) }
-        args[#op.params + 2] = limits
-        local result, err = single(client, unpack(args, 1, #op.params + 2))
+        local result, err = attempts(client, s, calls[i])
         results[i] = result or err
         if not result then
           failures = failures + 1
@@ -434,12 +435,17 @@ local function call_many(client, single, op, list, opts)
   return results, failures
 end
 
-local function wrap_bulk(direct, single, op)
+local function wrap_bulk(direct, op)
   return function(client, list, opts)
-    if not cosocket_settings(client) then
+    local s = cosocket_settings(client)
+    if not s then
       return direct(client, list, opts)
     end
-    return call_many(client, single, op, list, opts)
+    local _, refused = cosocket_refusal(op, s)
+    if refused then
+      return nil, refused
+    end
+    return call_many(client, s, op, list, opts)
   end
 end
 
@@ -452,10 +458,9 @@ function M.install(methods, error_constructor, operations)
     return
   end
   for _, op in ipairs(operations) do
-    local single = wrap(methods[op.name], op)
-    methods[op.name] = single
+    methods[op.name] = wrap(methods[op.name], op)
     if op.bulk then
-      methods[op.bulk] = wrap_bulk(methods[op.bulk], single, op)
+      methods[op.bulk] = wrap_bulk(methods[op.bulk], op)
     end
   end
 end
