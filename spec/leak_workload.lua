@@ -126,6 +126,24 @@ for i = 1, 10 do
     assert(not client:_answer{ reader = rq.reader, failure = "network", message = "reset", sent = true })
   end
 end
+-- A call written once and signed again for a second attempt, and the calls
+-- of a bulk plan, one sent by hand and the rest dropped unsent.
+local again = assert(client:_prepare("credit", "101", { amount = 1, referenceId = "leak-again" }))
+local first_wire = again.wire
+assert(not client:_answer{ reader = again.reader, failure = "network", message = "refused", sent = false })
+assert(client:_again(again).wire ~= first_wire)
+again.reader:feed('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}')
+assert(client:_answer{ reader = again.reader, sent = true })
+local concurrency, calls, plan_refused, refusals = client:_bulk_plan("create_transactions", {
+  { walletId = "101", amount = 1, transactionType = "CREDIT", referenceId = "leak-plan-1" },
+  { walletId = "101", amount = 0, transactionType = "CREDIT", referenceId = "leak-plan-2" },
+  { walletId = "102", amount = 1, transactionType = "DEBIT", referenceId = "leak-plan-3" },
+}, { concurrency = 2 })
+assert(concurrency == 2 and plan_refused == 1 and refusals[2].field == "amount" and calls[3])
+assert(client:_again(calls[1]).wire)
+assert(not client:_answer{ reader = calls[1].reader, failure = "timeout", message = "slow", sent = true })
+calls = nil -- luacheck: ignore 311
+
 local tunnel = client:_tunnel()
 tunnel:feed("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 3\r\n\r\nno!")
 assert(tunnel:status() == 407)
