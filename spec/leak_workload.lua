@@ -134,7 +134,7 @@ assert(not client:_answer{ reader = again.reader, failure = "network", message =
 assert(client:_again(again).wire ~= first_wire)
 again.reader:feed('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}')
 assert(client:_answer{ reader = again.reader, sent = true })
-local concurrency, calls, plan_refused, refusals = client:_bulk_plan("create_transactions", {
+local concurrency, calls, plan_refused, refusals = client:_bulk_plan("create_transaction", {
   { walletId = "101", amount = 1, transactionType = "CREDIT", referenceId = "leak-plan-1" },
   { walletId = "101", amount = 0, transactionType = "CREDIT", referenceId = "leak-plan-2" },
   { walletId = "102", amount = 1, transactionType = "DEBIT", referenceId = "leak-plan-3" },
