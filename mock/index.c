@@ -50,15 +50,14 @@ void index_free(struct index *ix)
     ix->nslots = ix->used = 0;
 }
 
-size_t index_find(const struct index *ix, uint64_t hash, index_match_fn match, const void *owner,
-                  const void *key)
+size_t index_find(const struct index *ix, uint64_t hash, index_match_fn match, const void *key)
 {
     if (ix->nslots == 0)
         return SIZE_MAX;
     size_t mask = ix->nslots - 1;
     for (size_t i = (size_t)hash & mask; ix->slots[i].pos1 != 0; i = (i + 1) & mask) {
         const struct index_slot *s = &ix->slots[i];
-        if (s->hash == hash && match(owner, s->pos1 - 1, key))
+        if (s->hash == hash && match(s->pos1 - 1, key))
             return s->pos1 - 1;
     }
     return SIZE_MAX;

@@ -27,14 +27,13 @@ struct index {
 uint64_t index_hash(uint64_t h, const void *key, size_t len);
 
 /* Whether the entry at pos has the key being looked for. */
-typedef bool (*index_match_fn)(const void *owner, size_t pos, const void *key);
+typedef bool (*index_match_fn)(size_t pos, const void *key);
 
 void index_clear(struct index *ix);     /* empties it, keeping a small table */
 void index_free(struct index *ix);
 
 /* The position of the entry with this key, or -1 as SIZE_MAX. */
-size_t index_find(const struct index *ix, uint64_t hash, index_match_fn match, const void *owner,
-                  const void *key);
+size_t index_find(const struct index *ix, uint64_t hash, index_match_fn match, const void *key);
 /* Adds an entry the caller knows is not there yet. */
 void index_add(struct index *ix, uint64_t hash, size_t pos);
 

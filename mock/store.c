@@ -64,9 +64,8 @@ static uint64_t email_hash(const char *email, const char *currency)
     return index_hash(h, currency, strlen(currency));
 }
 
-static bool email_matches(const void *owner, size_t pos, const void *key)
+static bool email_matches(size_t pos, const void *key)
 {
-    (void)owner;
     const struct email_key *k = key;
     const struct consumer *c = &S.consumers[pos].c;
     return strcasecmp(c->email, k->email) == 0 && strcmp(c->currency, k->currency) == 0;
@@ -77,21 +76,19 @@ static uint64_t text_hash(const char *s)
     return index_hash(INDEX_HASH_START, s, strlen(s));
 }
 
-static bool wallet_id_matches(const void *owner, size_t pos, const void *key)
+static bool wallet_id_matches(size_t pos, const void *key)
 {
-    (void)owner;
     return strcmp(S.wallets[pos].id, key) == 0;
 }
 
-static bool reference_matches(const void *owner, size_t pos, const void *key)
+static bool reference_matches(size_t pos, const void *key)
 {
-    (void)owner;
     return strcmp(S.txs[pos].reference, key) == 0;
 }
 
 static size_t find_wallet_locked(const char *id)
 {
-    return index_find(&S.by_wallet_id, text_hash(id), wallet_id_matches, NULL, id);
+    return index_find(&S.by_wallet_id, text_hash(id), wallet_id_matches, id);
 }
 
 static struct consumer_entry *find_consumer_locked(int64_t id)
@@ -99,6 +96,17 @@ static struct consumer_entry *find_consumer_locked(int64_t id)
     if (id < FIRST_ID || (uint64_t)(id - FIRST_ID) >= S.nconsumers)
         return NULL;
     return &S.consumers[id - FIRST_ID];
+}
+
+/* How many of `total` items page `page` of `size` holds; it starts at
+ * page * size. Division avoids overflow of page * size for absurd page
+ * numbers. */
+static size_t page_slice(size_t total, uint64_t page, uint64_t size)
+{
+    if (size == 0 || page >= (total + size - 1) / size)
+        return 0;
+    size_t first = (size_t)(page * size);
+    return total - first < size ? total - first : (size_t)size;
 }
 
 /* ===== Life ===== */
@@ -196,11 +204,7 @@ bool store_wallet_page(int64_t customer, uint64_t page, uint64_t size, struct wa
     *items = NULL;
     if (owner != NULL) {
         *total = owner->nwallets;
-        /* Division avoids overflow of page * size for absurd page numbers. */
-        if (size > 0 && page < (owner->nwallets + size - 1) / size) {
-            size_t first = (size_t)(page * size);
-            *n = owner->nwallets - first < size ? owner->nwallets - first : (size_t)size;
-        }
+        *n = page_slice(owner->nwallets, page, size);
         *items = xcalloc(*n, sizeof **items);
         for (size_t i = 0; i < *n; i++)
             copy_wallet(&S.wallets[owner->wallets[(size_t)(page * size) + i]], &(*items)[i]);
@@ -268,7 +272,7 @@ enum store_result store_create(const char *name, const char *email, const char *
     enum store_result r = STORE_OK;
     struct email_key key = {email, currency};
     pthread_mutex_lock(&S.mu);
-    if (index_find(&S.by_email, email_hash(email, currency), email_matches, NULL, &key) != SIZE_MAX) {
+    if (index_find(&S.by_email, email_hash(email, currency), email_matches, &key) != SIZE_MAX) {
         r = STORE_DUPLICATE;
     } else if (funds > S.balance) {
         r = STORE_INSUFFICIENT;
@@ -286,11 +290,7 @@ size_t store_page(uint64_t page, uint64_t size, struct consumer **items, size_t 
 {
     pthread_mutex_lock(&S.mu);
     *total = S.nconsumers;
-    size_t count = 0;
-    if (size > 0 && page < (S.nconsumers + size - 1) / size) {
-        size_t first = (size_t)(page * size);
-        count = S.nconsumers - first < size ? S.nconsumers - first : (size_t)size;
-    }
+    size_t count = page_slice(S.nconsumers, page, size);
     *items = xcalloc(count, sizeof **items);
     for (size_t i = 0; i < count; i++) {
         const struct consumer *c = &S.consumers[(size_t)(page * size) + i].c;
@@ -360,7 +360,7 @@ enum tx_result store_transact(const struct tx_request *rq, struct tx_record *out
 {
     enum tx_result result = TX_APPLIED;
     pthread_mutex_lock(&S.mu);
-    size_t seen = index_find(&S.by_reference, text_hash(rq->reference), reference_matches, NULL, rq->reference);
+    size_t seen = index_find(&S.by_reference, text_hash(rq->reference), reference_matches, rq->reference);
     size_t pos = find_wallet_locked(rq->wallet_id);
     if (seen != SIZE_MAX) {
         result = same_payload(&S.txs[seen], rq) ? TX_REPLAYED : TX_CONFLICT;

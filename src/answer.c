@@ -245,7 +245,7 @@ static int push_api_error(lua_State *L, const call_info *call, const http_respon
     e.kind = "api";
     fill_call(&e, call, rs);
     read_error_fields(L, rs->body.data, rs->body.len, call, &e.code, &e.message);
-    int coded = call->op->retry == RETRY_KEYED && rs->status == 500 && answer_error_coded(L, rs);
+    int coded = answer_code_matters(call, rs) && answer_error_coded(L, rs);
     e.retryable = retry_allowed(call->op->retry, TRANSPORT_OK, 1, rs->status, coded);
     e.reason = api_reason(call, rs->status, e.code);
     if (e.message == NULL)

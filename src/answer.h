@@ -31,11 +31,17 @@ int answer_push(lua_State *L, const call_info *call, const http_response *rs);
  * attempt never reached the server or was refused. */
 int answer_attempt_applied(const http_response *rs);
 
+/* Whether the retry rules ask if this answer has an error code: only a
+ * keyed call's 500 (retry.h). Decodes nothing. */
+static inline int answer_code_matters(const call_info *call, const http_response *rs)
+{
+    return call->op->retry == RETRY_KEYED && rs->result == TRANSPORT_OK && rs->status == 500;
+}
+
 /* Whether the answer's body is a JSON error with a machine code: a `code`
  * or `errorCode` member, or `error.code` (a bare "error": "Internal Server
- * Error" is a status text, not a code). The retry rules of a keyed call's
- * 500 ask. Pushes nothing; decoding allocates, so the client must be
- * marked busy. */
+ * Error" is a status text, not a code). Pushes nothing; decoding
+ * allocates, so the client must be marked busy. */
 int answer_error_coded(lua_State *L, const http_response *rs);
 
 #endif

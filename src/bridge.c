@@ -134,12 +134,16 @@ static int reader_close(lua_State *L)
 }
 
 /* reader:reset(): reads the answer afresh, for a request sent once more. */
-static int reader_reset(lua_State *L)
+static void reader_restart(bridge_reader *r)
 {
-    bridge_reader *r = check_reader(L, 1);
     http1_begin(&r->http, &r->body);
     r->outcome = HTTP1_MORE;
     r->extra = 0;
+}
+
+static int reader_reset(lua_State *L)
+{
+    reader_restart(check_reader(L, 1));
     return 0;
 }
 
@@ -315,9 +319,7 @@ static int client_again(lua_State *L)
     if (client_refuse_if_unusable(L, c, r->op->method, r->path))
         return 2;
     lua_setfield(L, 2, "wire");
-    http1_begin(&r->http, &r->body);
-    r->outcome = HTTP1_MORE;
-    r->extra = 0;
+    reader_restart(r);
     r->in_flight_of = c;
     c->in_flight++;
     lua_settop(L, 2);

@@ -29,8 +29,7 @@ typedef struct bulk_item {
     int group;              /* keyed calls: the position in items of the first with the same key */
     int conflict;           /* the first of a group: the input index of an item with the same key
                                and another payload, or 0 */
-    int refused_with[2];    /* its group has a conflict: the two input indexes that differ; it is
-                               not sent */
+    int refused;            /* its group has a conflict: it is not sent */
     int attempts;
     double deadline_at;     /* from the first attempt */
     double not_before;      /* the next attempt waits until then */
@@ -179,22 +178,19 @@ static int bulk_refuse_conflicts(lua_State *L, bulk_job *job, int results)
 {
     const operation *op = job->op;
     int kept = 0, refused = 0;
+    /* The errors first, while every item is where it was: pushing them can
+     * raise (out of memory), and the job's __gc then frees each item once. */
     for (int i = 0; i < job->item_count; i++) {
-        const bulk_item *first = &job->items[job->items[i].group];
-        job->items[i].refused_with[0] = first->conflict != 0 ? first->index : 0;
-        job->items[i].refused_with[1] = first->conflict;
-    }
-    /* The errors first: pushing them can raise (out of memory), and the
-     * job's __gc then frees every item once, where they are. */
-    for (int i = 0; i < job->item_count; i++) {
-        const bulk_item *item = &job->items[i];
-        if (item->refused_with[1] == 0)
+        bulk_item *item = &job->items[i];
+        const bulk_item *first = &job->items[item->group];
+        item->refused = first->conflict != 0;
+        if (!item->refused)
             continue;
         validation_error v;
         snprintf(v.field, sizeof v.field, "%s", op->key_name);
         snprintf(v.message, sizeof v.message,
                  "items %d and %d of the list have the same %s with different payloads; no item with it "
-                 "was sent", item->refused_with[0], item->refused_with[1], op->key_name);
+                 "was sent", first->index, first->conflict, op->key_name);
         client_invalid(L, &v, op->method, item->path.data);
         lua_rawseti(L, results, item->index);
         lua_pop(L, 1);
@@ -204,7 +200,7 @@ static int bulk_refuse_conflicts(lua_State *L, bulk_job *job, int results)
      * move up. */
     for (int i = 0; i < job->item_count; i++) {
         bulk_item *item = &job->items[i];
-        if (item->refused_with[1] != 0)
+        if (item->refused)
             free_item(item);
         else
             job->items[kept++] = *item; /* kept <= i: no item still to be read is overwritten */

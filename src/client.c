@@ -366,7 +366,6 @@ static int answer_protected(lua_State *L)
 }
 
 typedef struct coded_job {
-    const call_info *call;
     const http_response *response;
     int coded;
 } coded_job;
@@ -381,9 +380,9 @@ static int coded_protected(lua_State *L)
 
 int client_error_coded(lua_State *L, orbt_client *c, const call_info *call, const http_response *rs)
 {
-    if (call->op->retry != RETRY_KEYED || rs->result != TRANSPORT_OK || rs->status != 500)
+    if (!answer_code_matters(call, rs))
         return 0;
-    coded_job job = {call, rs, 0};
+    coded_job job = {rs, 0};
     int was_busy = c->busy;
     c->busy = 1; /* a finalizer run by the decoding cannot close the client under us */
     lua_pushcfunction(L, coded_protected);

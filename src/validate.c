@@ -627,12 +627,7 @@ static size_t utf8_length(const lua_text *t)
 /* 1..REFERENCE_ID_MAX characters from '!' to '~'. */
 static int is_reference_id(const lua_text *t)
 {
-    if (t->len == 0 || t->len > REFERENCE_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < t->len; i++)
-        if ((unsigned char)t->ptr[i] <= 0x20 || (unsigned char)t->ptr[i] >= 0x7f)
-            return 0;
-    return 1;
+    return t->len >= 1 && t->len <= REFERENCE_ID_MAX && is_header_safe(t) && memchr(t->ptr, ' ', t->len) == NULL;
 }
 
 static int read_transaction_type(lua_State *L, int idx, const char **out, validation_error *err)
