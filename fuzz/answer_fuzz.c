@@ -59,6 +59,7 @@ static const char *transport_message(transport_result result)
     case TRANSPORT_TIMEOUT: return "Operation timed out after 30000 milliseconds with 0 bytes received";
     case TRANSPORT_TOO_LARGE: return "the answer is larger than max_body (8388608 bytes)";
     case TRANSPORT_CERTIFICATE: return "SSL certificate problem: self-signed certificate";
+    case TRANSPORT_HEAD_TOO_LARGE: return "the answer has more than 200 header lines or 65536 bytes of headers";
     default: return "";
     }
 }
@@ -94,7 +95,8 @@ static int body_has_code(lua_State *L, const buffer *body)
 static int expected_retryable(retry_class retry, transport_result result, int sent, long status,
                               const char *kind, int has_code)
 {
-    if (strcmp(kind, "decode") == 0 || result == TRANSPORT_TOO_LARGE || result == TRANSPORT_CERTIFICATE)
+    if (strcmp(kind, "decode") == 0 || result == TRANSPORT_TOO_LARGE || result == TRANSPORT_CERTIFICATE
+        || result == TRANSPORT_HEAD_TOO_LARGE)
         return 0;
     if (result == TRANSPORT_NETWORK || result == TRANSPORT_TIMEOUT)
         return retry == RETRY_CREATE ? !sent : 1;
@@ -119,7 +121,7 @@ static int expected_maybe_applied(retry_class retry, const http_response *rs, co
     if (!rs->request_sent || rs->result == TRANSPORT_CERTIFICATE)
         return 0;
     if (rs->resent || (rs->status >= 200 && rs->status < 300) || rs->result == TRANSPORT_NETWORK
-        || rs->result == TRANSPORT_TIMEOUT)
+        || rs->result == TRANSPORT_TIMEOUT || rs->result == TRANSPORT_HEAD_TOO_LARGE)
         return 1;
     return rs->status >= 500 && (reason == NULL || strcmp(reason, "insufficient_wallet_funds") != 0);
 }
@@ -213,6 +215,7 @@ static void check_failure(lua_State *L, const call_info *call, const http_respon
     const char *expected = rs->result == TRANSPORT_TIMEOUT ? "timeout"
                            : rs->result == TRANSPORT_NETWORK || rs->result == TRANSPORT_CERTIFICATE ? "network"
                            : rs->result == TRANSPORT_TOO_LARGE ? (is_2xx ? "decode" : "api")
+                           : rs->result == TRANSPORT_HEAD_TOO_LARGE ? "decode"
                            : is_2xx ? "decode" : "api";
     check(strcmp(kind, expected) == 0, "an error of the wrong kind");
 
@@ -320,7 +323,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     http_response rs;
     memset(&rs, 0, sizeof rs);
-    rs.result = (transport_result)((head[0] & 7) % 5);
+    rs.result = (transport_result)((head[0] & 7) % 6);
     rs.request_sent = (head[0] >> 3) & 1;
     rs.resent = rs.request_sent && ((head[0] >> 5) & 1);
     rs.status = (long)(((unsigned)head[1] << 8 | head[2]) % 1000);

@@ -67,9 +67,11 @@ static reading read_in_pieces(http1_reader *r, buffer *body, const char *data, s
 static void check_promises(const http1_reader *r, const buffer *body, reading got)
 {
     check(body->limit == 0 || body->len <= body->limit, "the body passed its limit");
-    check(r->header_lines <= HTTP1_HEADER_LINES_MAX || got.outcome == HTTP1_BAD, "too many header lines taken");
-    check(r->header_bytes <= HTTP1_HEADER_BYTES_MAX || got.outcome == HTTP1_BAD, "too many header bytes taken");
-    if (got.outcome == HTTP1_BAD)
+    check(r->header_lines <= HTTP1_HEADER_LINES_MAX || got.outcome == HTTP1_HEAD_TOO_LARGE,
+          "too many header lines taken");
+    check(r->header_bytes <= HTTP1_HEADER_BYTES_MAX || got.outcome == HTTP1_HEAD_TOO_LARGE,
+          "too many header bytes taken");
+    if (got.outcome == HTTP1_BAD || got.outcome == HTTP1_HEAD_TOO_LARGE)
         check(r->error != NULL && r->error[0] != '\0', "a bad answer without a reason");
     if (got.outcome == HTTP1_DONE) {
         check(r->status >= 200 && r->status <= 999, "a finished answer with an interim status");

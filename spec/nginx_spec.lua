@@ -119,7 +119,8 @@ describe("orbt in nginx #nginx", function()
   it("ends hostile answers in clear errors: thousands of headers, 100 MiB, 10,000 levels", function()
     env.mock:fault{ path = PATH, method = "GET", headers = 5000 }
     local result = get_json("/hostile")
-    assert.equal("network", result.error.kind)
+    assert.equal("decode", result.error.kind)
+    assert.is_false(result.error.retryable)
     assert.matches("more than 200 header lines", result.error.message, 1, true)
     for _, chunked in ipairs{ false, true } do
       env.mock:fault{ path = PATH, method = "GET", status = 200, oversize = 100 * 1024 * 1024, chunked = chunked }

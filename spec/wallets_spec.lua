@@ -325,6 +325,29 @@ for _, transport in ipairs(TRANSPORTS) do
       end)
     end)
 
+    describe("a malformed answer", function()
+      it("more than 200 header lines: a decode error, not retried; a credit may have been applied", function()
+        local _, wallet = consumer()
+        env.mock:fault{ path = tx_path(wallet), method = "POST", headers = 5000, count = 1 }
+        env.mock:fault{ path = "/api/partner/v1/customer", method = "GET", headers = 300, count = 1 }
+        local outcomes = run{
+          call("credit", wallet, { amount = "1.25", referenceId = "many-headers" }),
+          call("list_customers", {}),
+        }
+        for _, err in ipairs(outcomes) do
+          assert.is_false(err.ok, "the call succeeded")
+          assert.equal("decode", err.kind, err.text)
+          assert.is_false(err.retryable)
+          assert.equal(1, err.attempts)
+          assert.matches("more than 200 header lines", err.text, 1, true)
+        end
+        assert.is_true(outcomes[1].maybe_applied)
+        assert.matches("sending it again with the same referenceId is safe", outcomes[1].text, 1, true)
+        assert.is_false(outcomes[2].maybe_applied)
+        assert.equal(1, env.mock:stats().movements) -- it was applied; the answer was lost
+      end)
+    end)
+
     describe("exactly once under faults", function()
       local function assert_once(wallet, outcome, balance, requests)
         local tx = assert_ok(outcome)

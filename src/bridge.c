@@ -165,7 +165,7 @@ static int reader_received(lua_State *L)
 static int reader_message(lua_State *L)
 {
     const bridge_reader *r = check_reader(L, 1);
-    if (r->outcome == HTTP1_BAD && r->http.error != NULL)
+    if ((r->outcome == HTTP1_BAD || r->outcome == HTTP1_HEAD_TOO_LARGE) && r->http.error != NULL)
         lua_pushstring(L, r->http.error);
     else
         lua_pushnil(L);
@@ -384,6 +384,10 @@ static void read_outcome(lua_State *L, int table, const bridge_reader *r, http_r
     case HTTP1_TOO_LARGE:
         rs->result = TRANSPORT_TOO_LARGE;
         snprintf(rs->message, sizeof rs->message, "the answer is larger than max_body (%zu bytes)", r->body.limit);
+        return;
+    case HTTP1_HEAD_TOO_LARGE:
+        rs->result = TRANSPORT_HEAD_TOO_LARGE;
+        snprintf(rs->message, sizeof rs->message, "%s", r->http.error);
         return;
     case HTTP1_BAD:
         rs->result = TRANSPORT_NETWORK;

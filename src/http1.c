@@ -31,6 +31,15 @@ static http1_outcome fail(http1_reader *r, const char *why)
     return r->outcome;
 }
 
+/* Too many header lines or bytes: a well-framed answer may follow, but it
+ * is not one orbt reads, so it ends the answer like a malformed one. */
+static http1_outcome fail_head_limit(http1_reader *r)
+{
+    r->error = HEADER_LIMIT_MESSAGE;
+    r->outcome = HTTP1_HEAD_TOO_LARGE;
+    return r->outcome;
+}
+
 static http1_outcome finish(http1_reader *r)
 {
     r->state = H1_FINISHED;
@@ -311,7 +320,7 @@ static http1_outcome read_line(http1_reader *r, const char *s, size_t n)
 {
     if (is_header_state(r->state)) {
         if (++r->header_lines > HTTP1_HEADER_LINES_MAX)
-            return fail(r, HEADER_LIMIT_MESSAGE);
+            return fail_head_limit(r);
         if (memchr(s, '\0', n) != NULL)
             return fail(r, "the answer has a NUL byte in its header");
         /* RFC 9112 section 2.2: a bare CR is refused, not guessed at. */
@@ -347,7 +356,7 @@ static size_t take_line(http1_reader *r, const char *p, size_t n)
     if (is_header_state(r->state)) {
         r->header_bytes += take;
         if (r->header_bytes > HTTP1_HEADER_BYTES_MAX) {
-            fail(r, HEADER_LIMIT_MESSAGE);
+            fail_head_limit(r);
             return take;
         }
     } else if (r->line.len + take > CHUNK_LINE_MAX) {

@@ -25,6 +25,7 @@ typedef enum http1_outcome {
     HTTP1_MORE = 0,     /* feed it more */
     HTTP1_DONE,         /* the whole answer is in */
     HTTP1_TOO_LARGE,    /* the body passed the buffer's limit */
+    HTTP1_HEAD_TOO_LARGE, /* the header lines or bytes passed their limits; see `error` */
     HTTP1_BAD           /* not a valid answer, or cut off; see `error` */
 } http1_outcome;
 
@@ -53,7 +54,7 @@ typedef struct http1_reader {
     size_t received;         /* bytes fed so far */
     int tunnel;              /* the answer to a CONNECT: a 2xx ends at its header */
     char retry_after[64];    /* the Retry-After header's value, or "" */
-    const char *error;       /* why, when the outcome is HTTP1_BAD */
+    const char *error;       /* why, when the outcome is HTTP1_BAD or HTTP1_HEAD_TOO_LARGE */
     buffer *body;
     buffer line;             /* the line being read, up to the header limits */
     buffer field;            /* a header field, until the next line shows it is not folded */

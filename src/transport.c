@@ -522,6 +522,9 @@ static void end_read(transport_exchange *x, http1_outcome outcome, int extra_byt
         fail(x, TRANSPORT_TOO_LARGE, message);
         return;
     }
+    case HTTP1_HEAD_TOO_LARGE:
+        fail(x, TRANSPORT_HEAD_TOO_LARGE, x->reader.error);
+        return;
     default:
         fail_on_connection(x, TRANSPORT_NETWORK, x->reader.error);
         return;

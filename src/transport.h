@@ -16,7 +16,8 @@ typedef enum transport_result {
     TRANSPORT_NETWORK,      /* DNS, connect, proxy, TLS handshake, reset, broken framing */
     TRANSPORT_TIMEOUT,
     TRANSPORT_TOO_LARGE,    /* the answer body passed max_body */
-    TRANSPORT_CERTIFICATE   /* the server's or the proxy's certificate was refused: lasting */
+    TRANSPORT_CERTIFICATE,  /* the server's or the proxy's certificate was refused: lasting */
+    TRANSPORT_HEAD_TOO_LARGE /* the answer's header passed the header limits: malformed, not retried */
 } transport_result;
 
 typedef struct transport_config {
