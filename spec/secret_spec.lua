@@ -52,20 +52,37 @@ describe("the secret", function()
   end)
 
   it("stays out even when the redaction marker would spell it again", function()
-    -- With the secret "]x", replacing it in "]]xx" leaves "][REDACTED]x",
-    -- which holds it again: such text is dropped whole.
-    local odd = mockserver.start{ secret = "]x" }
+    -- With the secret "]xxxxxxxxxxxxxxx", replacing it in "]]xxx...x" leaves
+    -- "][REDACTED]xxx...x", which holds it again: such text is dropped whole.
+    local secret = "]" .. ("x"):rep(15)
+    local spelled = "]" .. secret .. ("x"):rep(15)
+    local odd = mockserver.start{ secret = secret }
     local c = odd:client{ max_retries = 0 }
     odd:fault{ path = PATH, method = "GET", status = 400,
-      body = '{"code":"]]xx","message":"bad ]]xx"}' }
+      body = '{"code":"' .. spelled .. '","message":"bad ' .. spelled .. '"}' }
     local _, err = c:list_customers()
     c:close()
     odd:cleanup()
     for _, field in ipairs{ "message", "code", "body" } do
-      assert.is_nil(tostring(err[field]):find("]x", 1, true), field .. ": " .. tostring(err[field]))
+      assert.is_nil(tostring(err[field]):find(secret, 1, true), field .. ": " .. tostring(err[field]))
     end
-    assert.is_nil(tostring(err):find("]x", 1, true))
+    assert.is_nil(tostring(err):find(secret, 1, true))
     assert.equal("bad request", err.message)
+  end)
+
+  it("shorter than 16 bytes, is scrubbed where it stands alone, not inside longer words", function()
+    -- A test secret such as "ab" must not turn every "ab" of an answer into
+    -- the marker; where it stands as a token of its own, it is scrubbed.
+    local short = mockserver.start{ secret = "ab" }
+    local c = short:client{ max_retries = 0 }
+    short:fault{ path = PATH, method = "GET", status = 400,
+      body = '{"code":"ab","message":"abc is not absent; key=ab, ab!"}' }
+    local _, err = c:list_customers()
+    c:close()
+    short:cleanup()
+    assert.equal("[REDACTED]", err.code)
+    assert.equal("abc is not absent; key=[REDACTED], [REDACTED]!", err.message)
+    assert.equal('{"code":"[REDACTED]","message":"abc is not absent; key=[REDACTED], [REDACTED]!"}', err.body)
   end)
 
   -- The secret is only an HMAC key: any bytes. A NUL cannot pass through

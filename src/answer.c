@@ -6,6 +6,7 @@
 
 #include <lauxlib.h>
 
+#include "ascii.h"
 #include "compat.h"
 #include "error.h"
 #include "json.h"
@@ -16,6 +17,37 @@
 #define REDACTED "[REDACTED]"
 
 /* ===== Server text ===== */
+
+/* A secret at least this long is scrubbed wherever it appears; a shorter
+ * one (a test secret, say "s") only where it stands as a whole token, so
+ * that it does not turn every "s" of an error body into the marker. */
+#define SCRUB_ANYWHERE_MIN 16
+
+/* Letters, digits, '_' and any byte of a UTF-8 sequence, whatever the C
+ * locale of the host program. */
+static int is_word_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || ascii_is_digit((char)c) || c == '_' || c >= 0x80;
+}
+
+/* The next occurrence of the secret in s that is to be scrubbed, or NULL. */
+static const char *find_secret(const char *s, size_t len, const call_info *call)
+{
+    size_t n = call->secret_len;
+    const char *from = s;
+    while (n > 0 && (size_t)(s + len - from) >= n) {
+        const char *hit = memmem(from, (size_t)(s + len - from), call->secret, n);
+        if (hit == NULL || n >= SCRUB_ANYWHERE_MIN)
+            return hit;
+        const unsigned char *first = (const unsigned char *)call->secret;
+        int glued_before = hit > s && is_word_byte(first[0]) && is_word_byte((unsigned char)hit[-1]);
+        int glued_after = hit + n < s + len && is_word_byte(first[n - 1]) && is_word_byte((unsigned char)hit[n]);
+        if (!glued_before && !glued_after)
+            return hit;
+        from = hit + 1;
+    }
+    return NULL;
+}
 
 /* Pushes at most `limit` bytes of s, with every occurrence of the secret
  * replaced first: a misbehaving server or proxy that echoes it must not put
@@ -28,7 +60,7 @@ static const char *push_scrubbed(lua_State *L, const char *s, size_t len, size_t
     luaL_buffinit(L, &b);
     size_t n = call->secret_len;
     while (len > 0) {
-        const char *hit = n > 0 && n <= len ? memmem(s, len, call->secret, n) : NULL;
+        const char *hit = find_secret(s, len, call);
         size_t keep = hit != NULL ? (size_t)(hit - s) : len;
         luaL_addlstring(&b, s, keep);
         if (hit == NULL)
@@ -42,7 +74,7 @@ static const char *push_scrubbed(lua_State *L, const char *s, size_t len, size_t
      * "]x": "]]xx" -> "][REDACTED]x"). Such text is dropped whole. */
     size_t out_len = 0;
     const char *out = lua_tolstring(L, -1, &out_len);
-    if (n > 0 && n <= out_len && memmem(out, out_len, call->secret, n) != NULL) {
+    if (find_secret(out, out_len, call) != NULL) {
         lua_pop(L, 1);
         lua_pushliteral(L, "");
     }
@@ -172,7 +204,8 @@ static int attempt_applied(const http_response *rs, const char *reason)
         return 0;
     if (rs->resent || (rs->status >= 200 && rs->status < 300))
         return 1;
-    if (rs->result == TRANSPORT_NETWORK || rs->result == TRANSPORT_TIMEOUT)
+    if (rs->result == TRANSPORT_NETWORK || rs->result == TRANSPORT_TIMEOUT
+        || rs->result == TRANSPORT_HEAD_TOO_LARGE) /* nothing of a malformed answer is trusted */
         return 1;
     return rs->status >= 500 && !text_equals(reason, "insufficient_wallet_funds");
 }
@@ -219,6 +252,7 @@ static int push_failure(lua_State *L, const call_info *call, const http_response
     orbt_error e = {0};
     e.kind = rs->result == TRANSPORT_TIMEOUT ? "timeout"
              : rs->result == TRANSPORT_TOO_LARGE ? (is_2xx ? "decode" : "api")
+             : rs->result == TRANSPORT_HEAD_TOO_LARGE ? "decode"
              : "network";
     /* A status means the server answered: a create cut off after "200" was
      * applied even though its answer was lost. */
