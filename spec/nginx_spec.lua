@@ -210,6 +210,10 @@ describe("orbt in nginx #nginx", function()
     assert.equal("invalid", result.error.kind)
     assert.equal("ca_file", result.error.field)
     assert.matches("lua_ssl_trusted_certificate", result.error.message, 1, true)
+    assert.is_false(result.made)
+    assert.equal("invalid", result.new_error.kind)
+    assert.equal("ca_file", result.new_error.field)
+    assert.equal(result.error.message, result.new_error.message)
   end)
 
   -- One handshake for a run of calls; when the server closes the connection,

@@ -235,14 +235,30 @@ describe("proxies in nginx, over cosockets #nginx", function()
     assert.equal(before + 1, #env_proxy:requests())
   end)
 
-  it("refuses, before any traffic, what cosockets cannot do", function()
-    local got = calls({ proxy = "socks5h://127.0.0.1:1080" }, { { "list_customers", {} } })
-    assert.equal("invalid", got[1].kind)
-    assert.equal("proxy", got[1].field)
-    got = calls({ proxy = "https://127.0.0.1:3129", base_url = env.nginx.settings.tls_url },
-      { { "list_customers", {} } })
-    assert.equal("invalid", got[1].kind)
-    assert.matches("inside TLS", got[1].message, 1, true)
+  it("refuses, before any traffic, what cosockets cannot do: at orbt.new for transport = \"cosocket\", "
+    .. "at the call for \"auto\"", function()
+    local cases = {
+      { options = { proxy = "socks5h://127.0.0.1:1080" }, field = "proxy", says = "needs libcurl" },
+      { options = { proxy = "https://127.0.0.1:3129", base_url = env.nginx.settings.tls_url }, field = "proxy",
+        says = "inside TLS" },
+      { options = { proxy = env_proxy.url, proxy_ca_file = env.nginx.settings.ca_file }, field = "proxy_ca_file",
+        says = "lua_ssl_trusted_certificate" },
+    }
+    for _, case in ipairs(cases) do
+      local got = calls(case.options, { { "list_customers", {} } })
+      local at_new = got.new_error
+      assert.equal("invalid", at_new.kind)
+      assert.equal(case.field, at_new.field)
+      assert.matches(case.says, at_new.message, 1, true)
+      local options = { transport = "auto" }
+      for k, v in pairs(case.options) do
+        options[k] = v
+      end
+      got = calls(options, { { "list_customers", {} } })
+      assert.equal("invalid", got[1].kind)
+      assert.equal(case.field, got[1].field)
+      assert.equal(at_new.message, got[1].message) -- the same words either way
+    end
     assert.equal(0, env.mock:stats().requests_total)
   end)
 end)

@@ -520,8 +520,6 @@ static int push_proxy(lua_State *L, const orbt_client *c)
 {
     lua_createtable(L, 0, 7);
     set_address_fields(L, &c->proxy);
-    lua_pushboolean(L, c->has_proxy_ca_file);
-    lua_setfield(L, -2, "has_ca_file");
     /* The CONNECT request, credentials included: built here, once. */
     buffer connect;
     buffer_init(&connect, 0);
@@ -551,8 +549,9 @@ static int push_proxy(lua_State *L, const orbt_client *c)
 
 /* client:_settings() -> {scheme, host, address, port, tls, authority,
  * timeout, connect_timeout, max_body, transport ("auto", "curl" or
- * "cosocket"), has_ca_file, pool, proxy = {scheme, host, address, port,
- * tls, has_ca_file, connect} or nil}, or nil, err once closed. */
+ * "cosocket"), refusal_field and refusal (why cosockets cannot carry this
+ * client) or nil, pool, proxy = {scheme, host, address, port, tls,
+ * connect} or nil}, or nil, err once closed. */
 static int client_settings(lua_State *L)
 {
     static const char *const choices[] = {"auto", "curl", "cosocket"};
@@ -568,8 +567,10 @@ static int client_settings(lua_State *L)
     lua_setfield(L, -2, "connect_timeout");
     set_field_integer(L, "max_body", (int64_t)c->response.body.limit);
     set_field_string(L, "transport", choices[c->transport_choice]);
-    lua_pushboolean(L, c->has_ca_file);
-    lua_setfield(L, -2, "has_ca_file");
+    if (c->cosocket_refusal_field != NULL) {
+        set_field_string(L, "refusal_field", c->cosocket_refusal_field);
+        set_field_string(L, "refusal", c->cosocket_refusal);
+    }
     push_pool_name(L, c);
     lua_setfield(L, -2, "pool");
     if (c->proxy.host != NULL) {

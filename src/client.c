@@ -56,6 +56,7 @@ static void client_release(orbt_client *c)
 /* Takes the parsed URLs over from o. */
 static int client_fill(orbt_client *c, client_options *o)
 {
+    c->cosocket_refusal_field = client_options_cosocket_refusal(o, c->cosocket_refusal, sizeof c->cosocket_refusal);
     c->api_key = copy_text(&o->api_key);
     c->client_id = copy_text(&o->client_id);
     c->secret = copy_text(&o->secret);
@@ -65,8 +66,6 @@ static int client_fill(orbt_client *c, client_options *o)
     memset(&o->base, 0, sizeof o->base);
     c->proxy = o->proxy_parts;
     memset(&o->proxy_parts, 0, sizeof o->proxy_parts);
-    c->has_ca_file = o->ca_file.ptr != NULL;
-    c->has_proxy_ca_file = o->proxy_ca_file.ptr != NULL;
     transport_config config = {c->base.origin, o->ca_file.ptr, o->proxy, o->proxy_ca_file.ptr};
     c->transport = transport_new(&config);
     c->timeout = o->timeout;

@@ -30,9 +30,9 @@ typedef struct orbt_client {
     transport *transport;
     double timeout, connect_timeout;
     transport_choice transport_choice;
-    int has_ca_file;           /* a CA file replaces the system's trust (libcurl only) */
     url_parts proxy;           /* the proxy's parts; proxy.host NULL: none */
-    int has_proxy_ca_file;
+    const char *cosocket_refusal_field; /* why cosockets cannot carry this client, or NULL */
+    char cosocket_refusal[VALIDATION_MESSAGE_MAX];
     call_limits limits;        /* max_retries and deadline, unless a call gives its own */
     retry_random random;       /* the backoff's jitter */
     buffer path;               /* the call's path, as errors show it */

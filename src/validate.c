@@ -423,7 +423,42 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
         base_url.ptr = DEFAULT_BASE_URL;
         base_url.len = strlen(DEFAULT_BASE_URL);
     }
-    return parse_base_url(&base_url, out, err) && choose_proxy(&proxy, proxy_disabled, out, err);
+    if (!parse_base_url(&base_url, out, err) || !choose_proxy(&proxy, proxy_disabled, out, err))
+        return 0;
+    char why[VALIDATION_MESSAGE_MAX];
+    const char *field = client_options_cosocket_refusal(out, why, sizeof why);
+    if (out->transport == TRANSPORT_CHOICE_COSOCKET && field != NULL)
+        return fail(err, field, "%s", why);
+    return 1;
+}
+
+const char *client_options_cosocket_refusal(const client_options *o, char *message, size_t size)
+{
+    static const char curl_instead[] = "give the client transport = \"curl\"";
+    const url_parts *proxy = o->proxy != NULL ? &o->proxy_parts : NULL;
+    if (o->ca_file.ptr != NULL) {
+        snprintf(message, size, "ca_file applies to libcurl only: in nginx, trust a CA with "
+                 "lua_ssl_trusted_certificate, or %s", curl_instead);
+        return "ca_file";
+    }
+    if (proxy == NULL)
+        return NULL;
+    if (strcmp(proxy->scheme, "http") != 0 && strcmp(proxy->scheme, "https") != 0) {
+        snprintf(message, size, "a %s:// proxy needs libcurl: %s, or use an http:// proxy", proxy->scheme,
+                 curl_instead);
+        return "proxy";
+    }
+    if (o->proxy_ca_file.ptr != NULL) {
+        snprintf(message, size, "proxy_ca_file applies to libcurl only: in nginx, trust the proxy's CA with "
+                 "lua_ssl_trusted_certificate, or %s", curl_instead);
+        return "proxy_ca_file";
+    }
+    if (proxy->tls && o->base.tls) {
+        snprintf(message, size, "cosockets cannot speak TLS to the server inside TLS to an https:// proxy: "
+                 "use an http:// proxy, or %s", curl_instead);
+        return "proxy";
+    }
+    return NULL;
 }
 
 void client_options_free(client_options *o)

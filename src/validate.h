@@ -14,9 +14,11 @@
 #include "json.h"
 #include "url.h"
 
+#define VALIDATION_MESSAGE_MAX 192
+
 typedef struct validation_error {
     char field[64];
-    char message[192];
+    char message[VALIDATION_MESSAGE_MAX];
 } validation_error;
 
 typedef struct lua_text {
@@ -46,6 +48,12 @@ typedef struct client_options {
     url_parts proxy_parts;     /* its parts, when proxy is not NULL */
     lua_text proxy_ca_file;    /* ptr NULL: the system's CAs */
 } client_options;
+
+/* Why a client with these options cannot use nginx cosockets (a CA file, a
+ * SOCKS proxy, TLS inside TLS...): writes the message into `message` and
+ * returns the option it names, or returns NULL when cosockets can carry it.
+ * transport = "cosocket" is refused at orbt.new for it; "auto" at the call. */
+const char *client_options_cosocket_refusal(const client_options *o, char *message, size_t size);
 
 /* Frees what validate_client_options allocated (safe after a failure). */
 void client_options_free(client_options *o);

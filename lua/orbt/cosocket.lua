@@ -317,32 +317,6 @@ local function call(client, s, op, ...)
   return attempts(client, s, rq)
 end
 
--- Why this client cannot use cosockets here, or nil.
-local function refusal(s)
-  if s.has_ca_file then
-    -- Cosockets trust what nginx.conf says; a ca_file silently ignored
-    -- would be a surprise.
-    return "ca_file", "ca_file applies to libcurl only: in nginx, trust a CA with "
-      .. 'lua_ssl_trusted_certificate, or give the client transport = "curl"'
-  end
-  local proxy = s.proxy
-  if proxy then
-    if proxy.scheme ~= "http" and proxy.scheme ~= "https" then
-      return "proxy", ("a %s:// proxy needs libcurl: give the client transport = \"curl\", or use an "
-        .. "http:// proxy"):format(proxy.scheme)
-    end
-    if proxy.has_ca_file then
-      return "proxy_ca_file", "proxy_ca_file applies to libcurl only: in nginx, trust the proxy's CA with "
-        .. 'lua_ssl_trusted_certificate, or give the client transport = "curl"'
-    end
-    if proxy.tls and s.tls then
-      return "proxy", "cosockets cannot speak TLS to the server inside TLS to an https:// proxy: use an "
-        .. 'http:// proxy, or give the client transport = "curl"'
-    end
-  end
-  return nil
-end
-
 -- Whether this client's calls go over cosockets now: nil, or the settings.
 local function cosocket_settings(client)
   local s = settings_of(client)
@@ -363,9 +337,10 @@ local function cosocket_refusal(op, s)
     return invalid(op, "transport", ('transport = "cosocket" needs a phase where nginx allows cosockets '
       .. '(rewrite, access, content, timer); this is the %s phase'):format(tostring(current)))
   end
-  local field, message = refusal(s)
-  if field then
-    return invalid(op, field, message)
+  -- Why this client cannot use cosockets (a ca_file, a SOCKS proxy...):
+  -- the core decides, once, when the client is made.
+  if s.refusal_field then
+    return invalid(op, s.refusal_field, s.refusal)
   end
   return nil
 end

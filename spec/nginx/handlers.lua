@@ -176,9 +176,13 @@ function M.tls()
 end
 
 -- A ca_file cannot apply to cosockets: a clear error, not a silent ignore.
+-- With transport = "auto" it comes at the call (libcurl could still carry
+-- it elsewhere); with "cosocket" at orbt.new.
 function M.ca_file()
   local page, err = new_client({ base_url = settings.tls_url, ca_file = settings.ca_file }):list_customers()
-  reply({ ok = page ~= nil, error = error_fields(err) })
+  local made, new_err = orbt.new({ api_key = settings.api_key, client_id = settings.client_id,
+    secret = settings.secret, base_url = settings.tls_url, ca_file = settings.ca_file, transport = "cosocket" })
+  reply({ ok = page ~= nil, error = error_fields(err), made = made ~= nil, new_error = error_fields(new_err) })
 end
 
 -- Errors travel as values through the cosocket transport too.
@@ -202,7 +206,10 @@ end
 function M.calls()
   ngx.req.read_body()
   local request = assert(json.decode(ngx.req.get_body_data()))
-  local client = assert(orbt.new(request.options))
+  local client, refused = orbt.new(request.options)
+  if not client then
+    return reply({ new_error = error_fields(refused) })
+  end
   local outcomes = {}
   for _, call in ipairs(request.calls) do
     if call == "pause" then
