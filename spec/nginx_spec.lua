@@ -190,6 +190,27 @@ describe("orbt in nginx #nginx", function()
     assert.equal(2, env.mock:stats().requests_total)
   end)
 
+  it("bounds name resolution by timeout, connect_timeout and deadline, with a resolver that never answers",
+    function()
+    local result = get_json("/unresolvable")
+    local limits = { timeout = 1, connect_timeout = 0.5, create = 1, retried = 0.8, deadline = 0.7 }
+    for name, limit in pairs(limits) do
+      local r = result[name]
+      assert.is_false(r.ok, name)
+      assert.equal("timeout", r.kind, name)
+      assert.matches(name == "deadline" and "the call's deadline of 0.7 s passed"
+        or "could not connect to orbt-spec.invalid:443: resolving the name or connecting took longer than", r.message,
+        1, true)
+      assert.is_true(r.retryable, name) -- nothing was sent
+      assert.is_false(r.maybe_applied, name)
+      -- Well before nginx's resolver_timeout of 30 s.
+      assert.is_true(r.seconds >= limit * 0.9 and r.seconds < limit + 1.5,
+        ("%s: %.2f s for a limit of %g s"):format(name, r.seconds, limit))
+    end
+    assert.equal(2, result.retried.attempts)
+    assert.equal(0, env.mock:stats().requests_total)
+  end)
+
   it("trusts a CA file through libcurl, and refuses one for cosockets", function()
     local orbt = require("orbt")
     local function client(url, ca_file)

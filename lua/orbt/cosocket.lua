@@ -164,20 +164,71 @@ local function tunnel(client, sock, s, deadline)
   return true
 end
 
+-- ===== Connecting within the time allowed =====
+
+-- The cosocket's timeout covers the TCP connect but not name resolution,
+-- which waits on nginx's resolver for up to its resolver_timeout (30 s by
+-- default). So a host name is connected in a light thread that races a
+-- sleep of the time left; whichever ends first decides, and the other is
+-- killed (nginx then drops the pending lookup or connect).
+local RAN_OUT = {} -- what the sleeping thread returns
+
+local function connect_in_thread(sock, host, port, options)
+  return sock:connect(host, port, options)
+end
+
+local function sleep_in_thread(seconds)
+  ngx.sleep(seconds)
+  return RAN_OUT
+end
+
+-- Dotted IPv4 or bracketless IPv6: no lookup.
+local function is_address(host)
+  return host:find("^%d+%.%d+%.%d+%.%d+$") ~= nil or host:find(":", 1, true) ~= nil
+end
+
+local THREAD_PHASES = { rewrite = true, access = true, content = true, timer = true }
+
+local function connect_within(sock, host, port, options, seconds)
+  if is_address(host) or not THREAD_PHASES[ngx.get_phase()] then
+    return sock:connect(host, port, options)
+  end
+  local connecting = ngx.thread.spawn(connect_in_thread, sock, host, port, options)
+  if coroutine.status(connecting) == "dead" then
+    -- Done without waiting: a pooled connection, or a failure at once.
+    local _, ok, err = ngx.thread.wait(connecting)
+    return ok, err
+  end
+  local sleeping = ngx.thread.spawn(sleep_in_thread, seconds)
+  local done, ok, err = ngx.thread.wait(connecting, sleeping)
+  ngx.thread.kill(connecting)
+  ngx.thread.kill(sleeping)
+  if not done then
+    error(ok, 0)
+  end
+  if ok == RAN_OUT then
+    sock:close()
+    return nil, "timeout", ("resolving the name or connecting took longer than %g s"):format(seconds)
+  end
+  return ok, err
+end
+
 -- A connection from the pool, or a new one (through the proxy, TLS).
 -- Returns the socket, or nil, failure, message: nothing was sent.
 local function connect(client, s, deadline)
   local sock = ngx.socket.tcp()
-  sock:settimeout(floor(min(s.connect_timeout, deadline - now()) * 1000) + 1)
+  local seconds = min(s.connect_timeout, deadline - now())
+  sock:settimeout(floor(seconds * 1000) + 1)
   local via = s.proxy
   local host, port = s.address, s.port
   if via then
     host, port = via.address, via.port
   end
-  local ok, err = sock:connect(host, port, { pool = s.pool, pool_size = KEEPALIVE_POOL_SIZE })
+  local ok, err, detail = connect_within(sock, host, port, { pool = s.pool, pool_size = KEEPALIVE_POOL_SIZE },
+    seconds)
   if not ok then
     return nil, failed(err), ("could not connect to %s:%d: %s"):format(via and via.host or s.host, port,
-      tostring(err))
+      detail or tostring(err))
   end
   -- A connection from the pool already has its tunnel and handshake.
   if sock:getreusedtimes() > 0 then
@@ -365,8 +416,6 @@ end
 -- writes every call once, as for libcurl's bulk calls: items it refuses
 -- (invalid, or sharing an idempotency key with another payload) are not
 -- sent, and a list changed during the calls changes nothing that is sent.
-local THREAD_PHASES = { rewrite = true, access = true, content = true, timer = true }
-
 local function call_many(client, s, op, list, opts)
   local concurrency, calls, refused, results = client:_bulk_plan(op.name, list, opts)
   if not concurrency then

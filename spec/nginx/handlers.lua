@@ -36,7 +36,7 @@ local function error_fields(err)
     return nil
   end
   return { kind = err.kind, status = err.status, message = err.message, field = err.field,
-    text = tostring(err), retryable = err.retryable, attempts = err.attempts }
+    text = tostring(err), retryable = err.retryable, attempts = err.attempts, maybe_applied = err.maybe_applied }
 end
 
 local function reply(doc)
@@ -183,6 +183,38 @@ function M.ca_file()
   local made, new_err = orbt.new({ api_key = settings.api_key, client_id = settings.client_id,
     secret = settings.secret, base_url = settings.tls_url, ca_file = settings.ca_file, transport = "cosocket" })
   reply({ ok = page ~= nil, error = error_fields(err), made = made ~= nil, new_error = error_fields(new_err) })
+end
+
+-- A host name nginx's resolver never answers for (spec/nginx/nginx.conf):
+-- each call must end within its timeout or connect_timeout, not after the
+-- resolver's 30 s; a create is not sent, so it is safe to repeat.
+function M.unresolvable()
+  local function timed(options, op)
+    ngx.update_time()
+    local started = ngx.now()
+    local client = new_client(options)
+    local result, err
+    if op == "create" then
+      result, err = client:create_customer{ fullName = "Never", email = "never@example.com", currency = "USD",
+        initialFunds = 1 }
+    else
+      result, err = client:list_customers()
+    end
+    ngx.update_time()
+    client:close()
+    local fields = error_fields(err) or {}
+    fields.ok = result ~= nil
+    fields.seconds = ngx.now() - started
+    return fields
+  end
+  local url = "https://orbt-spec.invalid"
+  reply({
+    timeout = timed({ base_url = url, timeout = 1, max_retries = 0 }),
+    connect_timeout = timed({ base_url = url, timeout = 10, connect_timeout = 0.5, max_retries = 0 }),
+    create = timed({ base_url = url, timeout = 1, max_retries = 0 }, "create"),
+    retried = timed({ base_url = url, timeout = 0.4, max_retries = 1 }),
+    deadline = timed({ base_url = url, timeout = 10, deadline = 0.7, max_retries = 5 }),
+  })
 end
 
 -- Errors travel as values through the cosocket transport too.

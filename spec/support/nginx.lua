@@ -47,6 +47,10 @@ function M.start(opts)
   local root = shell.run("pwd"):gsub("%s+$", "")
   local build = assert(os.getenv("ORBT_BUILD"), "ORBT_BUILD names the module's build directory")
   local is_root = shell.run("id -u"):gsub("%s", "") == "0"
+  -- A DNS server that never answers: a UDP socket bound and never read.
+  local silent_dns = assert(require("socket").udp())
+  assert(silent_dns:setsockname("127.0.0.1", 0))
+  local _, dns_port = silent_dns:getsockname()
   for _ = 1, 5 do
     local port, tls_port, untrusted_port = random_port(), random_port(), random_port()
     local settings = {}
@@ -58,7 +62,7 @@ function M.start(opts)
     settings.ca_file = dir .. "/ca.pem"
     local conf = fill_template(template, {
       PREFIX = dir, PORT = tostring(port), TLS_PORT = tostring(tls_port),
-      UNTRUSTED_PORT = tostring(untrusted_port),
+      UNTRUSTED_PORT = tostring(untrusted_port), DNS_PORT = tostring(dns_port),
       -- As root the worker would run as nobody and could not read the
       -- temporary directory; it stays root, on loopback, for the specs.
       USER = is_root and "user root;" or "",
@@ -70,7 +74,7 @@ function M.start(opts)
     })
     shell.write_file(dir .. "/nginx.conf", conf)
     local self = setmetatable({ dir = dir, port = port, url = ("http://127.0.0.1:%d"):format(port),
-      settings = settings }, Nginx)
+      settings = settings, silent_dns = silent_dns }, Nginx)
     -- Under SANITIZE=1 the module is built with the sanitizers: nginx loads
     -- their runtimes first, like the Lua interpreter does.
     local preload = os.getenv("ORBT_LUA_PRELOAD")
@@ -161,6 +165,7 @@ function Nginx:stop()
     self.pid = nil
   end
   shell.exec("rm -rf " .. shell.quote(self.dir))
+  self.silent_dns:close()
   return log
 end
 
