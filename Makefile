@@ -7,6 +7,8 @@
 #   make valgrind   run a create/list/walk workload (spec/leak_workload.lua) under valgrind
 #   make lint       cppcheck, clang-tidy and luacheck
 #   make embed      build examples/embed: a C host program with orbt linked statically
+#   make threads    build examples/embed/threads.c: a host with one lua_State per thread
+#   make tsan       the same host with orbt built with ThreadSanitizer (build/tsan)
 #   make bench      orbt against libcurl, hand-written Lua, the CLI tools and wrk (bench/)
 #   make soak       1,000,000 calls through one client; RSS and open fds must stay flat
 #   make fuzz       libFuzzer targets (fuzz/), FUZZ_SECONDS each (default 60)
@@ -77,7 +79,7 @@ MOCK_SRC    := $(wildcard mock/*.c)
 BUILD_DEBS  := gcc make pkg-config $(DEBS_$(RUNTIME)) libcurl4-openssl-dev libcjson-dev \
                libssl-dev libmicrohttpd-dev
 TEST_DEBS   := $(BUILD_DEBS) $(foreach r,$(RUNTIMES),$(DEBS_$(r))) lua-busted lua-dkjson luarocks lua-socket \
-               curl openssl ca-certificates locales nginx libnginx-mod-http-lua tinyproxy dante-server
+               liblua5.4-dev libtsan2 curl openssl ca-certificates locales nginx libnginx-mod-http-lua tinyproxy dante-server
 LINT_DEBS   := $(BUILD_DEBS) cppcheck clang clang-tidy lua-check
 VG_DEBS     := $(BUILD_DEBS) valgrind curl tinyproxy
 
@@ -87,7 +89,7 @@ SPEC_ENV    := ORBT_BUILD=$(abspath $(BUILD)) ORBT_MOCK=$(abspath $(MOCK)) LUA=$
                LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/spec/?.lua;;" \
                LUA_CPATH="$(abspath $(BUILD))/?.so;;"
 
-.PHONY: all test spec demo embed valgrind lint clean deps-build deps-test deps-lint deps-valgrind
+.PHONY: all test spec demo embed threads tsan valgrind lint clean deps-build deps-test deps-lint deps-valgrind
 
 all: deps-build $(MODULE) $(MOCK)
 
@@ -114,6 +116,28 @@ $(EMBED): examples/embed/host.c $(LIBORBT)
 	  $$(pkg-config --libs $(LUA_PC) $(PKGS)) -lm -ldl -o $@
 
 embed: deps-build $(EMBED)
+
+# examples/embed/threads.c: a host with one lua_State per thread, orbt linked in.
+THREADS_HOST := $(BUILD)/orbt-threads
+
+$(THREADS_HOST): examples/embed/threads.c $(LIBORBT)
+	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) $$(pkg-config --cflags $(LUA_PC)) $< $(LIBORBT) \
+	  $$(pkg-config --libs $(LUA_PC) $(PKGS)) -lm -ldl -lpthread -o $@
+
+threads: deps-build $(THREADS_HOST)
+
+# The same host with orbt's sources built with ThreadSanitizer, on Lua 5.4
+# (build/tsan; it cannot share objects with the AddressSanitizer build):
+# spec/threads_spec.lua runs it with 8 threads opening orbt at once.
+TSAN_HOST   := build/tsan/orbt-threads
+
+$(TSAN_HOST): examples/embed/threads.c $(SRC) $(wildcard src/*.h)
+	mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -fsanitize=thread -fno-omit-frame-pointer -Isrc \
+	  $$(pkg-config --cflags lua5.4 $(PKGS)) examples/embed/threads.c $(SRC) \
+	  $$(pkg-config --libs lua5.4 $(PKGS)) -lm -ldl -lpthread -o $@
+
+tsan: deps-build $(TSAN_HOST)
 
 $(MOCK): $(MOCK_SRC) $(wildcard mock/*.h) | $(BUILD)
 	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) $(MOCK_SRC) \
