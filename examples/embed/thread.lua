@@ -3,6 +3,7 @@
 -- many at once on libcurl's multi interface, signing, fresh referenceIds).
 -- THREAD is the thread's number, set by the host.
 local orbt = require("orbt")
+local THREAD = rawget(_G, "THREAD") -- set by the host
 
 local CALLS = tonumber(os.getenv("ORBT_THREAD_CALLS")) or 10
 
