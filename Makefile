@@ -79,7 +79,7 @@ MOCK_SRC    := $(wildcard mock/*.c)
 BUILD_DEBS  := gcc make pkg-config $(DEBS_$(RUNTIME)) libcurl4-openssl-dev libcjson-dev \
                libssl-dev libmicrohttpd-dev
 TEST_DEBS   := $(BUILD_DEBS) $(foreach r,$(RUNTIMES),$(DEBS_$(r))) lua-busted lua-dkjson luarocks lua-socket \
-               liblua5.4-dev libtsan2 curl openssl ca-certificates locales nginx libnginx-mod-http-lua tinyproxy dante-server
+               liblua5.4-dev libtsan2 clang curl openssl ca-certificates locales nginx libnginx-mod-http-lua tinyproxy dante-server
 LINT_DEBS   := $(BUILD_DEBS) cppcheck clang clang-tidy lua-check
 VG_DEBS     := $(BUILD_DEBS) valgrind curl tinyproxy
 

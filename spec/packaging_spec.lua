@@ -34,3 +34,22 @@ describe("the rockspec", function()
     assert.matches("/lib/lua/" .. version .. "/orbt.so", loaded, 1, true)
   end)
 end)
+
+-- Every C file builds warning-free (-Wall -Wextra -Werror -Wformat=2...)
+-- with gcc and with clang: `make CC=clang` builds the module, orbt-mock and
+-- the embedding host. Once, on the Lua 5.4 pass.
+describe("make CC=clang", function()
+  if os.getenv("ORBT_RUNTIME") ~= "lua5.4" then
+    pending("runs on the Lua 5.4 pass")
+    return
+  end
+  it("builds the module, orbt-mock and the embedding host warning-free", function()
+    local top = shell.tmpdir()
+    local out, ok = shell.run(("make --no-print-directory CC=clang RUNTIME=lua5.4 TOP=%s %s/lua5.4/orbt.so "
+      .. "%s/orbt-mock %s/lua5.4/orbt-embed 2>&1"):format(shell.quote(top), top, top, top))
+    shell.exec("rm -rf " .. shell.quote(top))
+    assert.is_true(ok, out)
+    assert.matches("clang ", out, 1, true)
+    assert.is_nil(out:find("warning:", 1, true), out)
+  end)
+end)
