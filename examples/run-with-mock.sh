@@ -2,9 +2,11 @@
 # Runs a command against a fresh orbt-mock on a free loopback port, then stops
 # the mock. The command gets ORBT_BASE_URL, ORBT_API_KEY, ORBT_CLIENT_ID and
 # ORBT_SECRET in its environment. Usage: run-with-mock.sh COMMAND [ARGS...]
+# It runs from any directory: orbt-mock is found next to the script
+# (../build/orbt-mock), or at $ORBT_MOCK.
 set -eu
 
-mock=${ORBT_MOCK:-build/orbt-mock}
+mock=${ORBT_MOCK:-$(dirname "$0")/../build/orbt-mock}
 workdir=$(mktemp -d)
 mock_pid=""
 
