@@ -17,6 +17,11 @@ description = {
 }
 dependencies = {
    "lua >= 5.1",
+   -- The orbt command (bin/orbt, Lua 5.4): arguments, and signals, isatty and
+   -- fsync. On Debian they come as lua-argparse and lua-luv, which luarocks
+   -- does not see: there, `luarocks make --deps-mode=none`.
+   "argparse >= 0.7",
+   "luv >= 1.36",
 }
 external_dependencies = {
    -- Debian keeps curl/curl.h in the multiarch include directory, which the
@@ -41,5 +46,16 @@ build = {
       },
       ["orbt.pager"] = "lua/orbt/pager.lua",
       ["orbt.cosocket"] = "lua/orbt/cosocket.lua",
+      ["orbt.cli.main"] = "lua/orbt/cli/main.lua",
+      ["orbt.cli.config"] = "lua/orbt/cli/config.lua",
+      ["orbt.cli.csv"] = "lua/orbt/cli/csv.lua",
+      ["orbt.cli.import"] = "lua/orbt/cli/import.lua",
+      ["orbt.cli.journal"] = "lua/orbt/cli/journal.lua",
+      ["orbt.cli.output"] = "lua/orbt/cli/output.lua",
+      ["orbt.cli.progress"] = "lua/orbt/cli/progress.lua",
+      ["orbt.cli.sys"] = "lua/orbt/cli/sys.lua",
+   },
+   install = {
+      bin = { orbt = "bin/orbt" },
    },
 }
