@@ -212,9 +212,7 @@ static struct MHD_Response *make_response(struct reply *r, bool truncate, bool c
     return resp;
 }
 
-/* A fresh id for every answer, as gateways in front of real APIs send, so
- * clients can be checked to report it: "mock-" and 16 hex digits. */
-static void make_request_id(char out[40])
+static void make_fresh_id(char out[40])
 {
     unsigned char bytes[8];
     if (RAND_bytes(bytes, sizeof bytes) != 1)
@@ -222,6 +220,26 @@ static void make_request_id(char out[40])
     int n = snprintf(out, 40, "mock-");
     for (size_t i = 0; i < sizeof bytes; i++)
         n += snprintf(out + n, (size_t)(40 - n), "%02x", bytes[i]);
+}
+
+/* The request's own X-Request-Id when it sent a sane one (visible ASCII,
+ * at most 128 bytes), as gateways pass it on; else a fresh id for the
+ * answer, "mock-" and 16 hex digits, so clients can be checked to report
+ * it either way. */
+#define REQUEST_ID_MAX 128
+
+static void make_request_id(struct MHD_Connection *conn, char out[REQUEST_ID_MAX + 1])
+{
+    const char *sent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    size_t n_sent = sent != NULL ? strlen(sent) : 0;
+    bool sane = n_sent > 0 && n_sent <= REQUEST_ID_MAX;
+    for (size_t i = 0; sane && i < n_sent; i++)
+        sane = sent[i] > ' ' && sent[i] < 0x7f;
+    if (sane) {
+        memcpy(out, sent, n_sent + 1);
+        return;
+    }
+    make_fresh_id(out);
 }
 
 /* f shapes how the answer is framed (truncated, chunked); NULL for none. */
@@ -238,8 +256,8 @@ static enum MHD_Result send_reply(const struct exchange *ex, struct MHD_Connecti
             MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
         if (r->allow)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-        char request_id[40];
-        make_request_id(request_id);
+        char request_id[REQUEST_ID_MAX + 1];
+        make_request_id(conn, request_id);
         MHD_add_response_header(resp, "X-Request-Id", request_id);
         for (long i = 0; f && i < f->extra_headers; i++) {
             char name[32];

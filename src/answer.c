@@ -244,16 +244,36 @@ static void fill_call(orbt_error *e, const call_info *call, const http_response 
     e->path = call->path;
     e->attempts = call->attempts;
     e->retry_after = call->retry_after;
+    e->request_id = rs->request_id;
+}
+
+static const char *failure_kind(const http_response *rs)
+{
+    int is_2xx = rs->status >= 200 && rs->status < 300;
+    return rs->result == TRANSPORT_TIMEOUT ? "timeout"
+           : rs->result == TRANSPORT_TOO_LARGE ? (is_2xx ? "decode" : "api")
+           : rs->result == TRANSPORT_HEAD_TOO_LARGE ? "decode"
+           : "network";
+}
+
+void answer_attempt_kind(const call_info *call, const http_response *rs, const char **kind,
+                         const char **reason)
+{
+    *kind = NULL;
+    *reason = NULL;
+    if (rs->result != TRANSPORT_OK)
+        *kind = failure_kind(rs);
+    else if (rs->status < 200 || rs->status >= 300)
+        *kind = "api";
+    if (*kind != NULL && strcmp(*kind, "api") == 0)
+        *reason = api_reason(call, rs->status, NULL);
 }
 
 static int push_failure(lua_State *L, const call_info *call, const http_response *rs)
 {
     int is_2xx = rs->status >= 200 && rs->status < 300;
     orbt_error e = {0};
-    e.kind = rs->result == TRANSPORT_TIMEOUT ? "timeout"
-             : rs->result == TRANSPORT_TOO_LARGE ? (is_2xx ? "decode" : "api")
-             : rs->result == TRANSPORT_HEAD_TOO_LARGE ? "decode"
-             : "network";
+    e.kind = failure_kind(rs);
     /* A status means the server answered: a create cut off after "200" was
      * applied even though its answer was lost. */
     fill_call(&e, call, rs);

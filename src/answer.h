@@ -31,6 +31,13 @@ int answer_push(lua_State *L, const call_info *call, const http_response *rs);
  * attempt never reached the server or was refused. */
 int answer_attempt_applied(const http_response *rs);
 
+/* The kind and reason an attempt that failed would have as an error,
+ * without decoding anything (for the hooks of an attempt a retry follows:
+ * a transport failure, or a status the retry rules resend). Both NULL for
+ * a 2xx. */
+void answer_attempt_kind(const call_info *call, const http_response *rs, const char **kind,
+                         const char **reason);
+
 /* Whether the retry rules ask if this answer has an error code: only a
  * keyed call's 500 (retry.h). Decodes nothing. */
 static inline int answer_code_matters(const call_info *call, const http_response *rs)

@@ -35,6 +35,7 @@
 #include <openssl/rand.h>
 
 #include "compat.h"
+#include "hooks.h"
 #include "http1.h"
 #include "version.h"
 
@@ -53,6 +54,10 @@ typedef struct bridge_reader {
     int debit;                 /* the call takes money from a consumer's wallet */
     http1_outcome outcome;
     int extra;                 /* bytes came after the answer */
+    int attempt;               /* of the call: 1 after _prepare, one more each _again */
+    double call_started, started; /* when the call and its latest attempt began */
+    char sent_id[SIGN_UUID_LEN + 1]; /* the x-request-id the attempt carries (send_request_id) */
+    int has_sent_id;
     orbt_client *in_flight_of; /* the client counting this call in flight until
                                   _answer, or until the reader is collected
                                   (a call abandoned half way); anchored to the
@@ -235,6 +240,7 @@ static bridge_reader *push_call(lua_State *L, orbt_client *c, const written_call
     lua_pushboolean(L, op->retry != RETRY_CREATE);
     lua_setfield(L, -2, "may_resend");
     bridge_reader *r = push_reader(L, op, c->response.body.limit);
+    r->http.id_headers = (const char *const *)c->id_headers;
     r->path = strdup(w->path != NULL ? w->path : op->path);
     r->debit = w->debit;
     if (r->path == NULL || buffer_append(&r->target, w->target->data, w->target->len) != 0
@@ -257,6 +263,7 @@ static void anchor_client(lua_State *L)
 typedef struct prepared_job {
     orbt_client *client;
     const call_plan *plan;
+    const char *sent_id;
 } prepared_job;
 
 static int push_prepared(lua_State *L)
@@ -268,6 +275,11 @@ static int push_prepared(lua_State *L)
                       job->plan->debit};
     bridge_reader *r = push_call(L, c, &w);
     set_string(L, "wire", c->wire.data, c->wire.len);
+    r->attempt = 1;
+    r->call_started = r->started = retry_clock();
+    r->has_sent_id = job->sent_id != NULL;
+    if (job->sent_id != NULL)
+        memcpy(r->sent_id, job->sent_id, sizeof r->sent_id);
     /* From here a close() waits for the _answer, or for the reader to go. */
     r->in_flight_of = c;
     c->in_flight++;
@@ -281,12 +293,26 @@ static int client_prepare(lua_State *L)
     call_plan p;
     if (client_read_call(L, c, op, 3, &p) != 0 || client_refuse_if_unusable(L, c, op->method, op->path) != 0)
         return 2;
+    char sent_id[SIGN_UUID_LEN + 1];
+    const char *id = client_request_id(c, sent_id);
     if (client_write_call(c, &p, &c->path, &c->target, &c->request_body) != 0
-        || client_frame(c, op->method, c->target.data, &c->request_body, ORBT_USER_AGENT_COSOCKET, &c->wire) != 0)
+        || client_frame(c, op->method, c->target.data, &c->request_body, ORBT_USER_AGENT_COSOCKET, id,
+                        &c->wire) != 0)
         return luaL_error(L, "orbt: could not sign the request (OpenSSL failure or out of memory)");
-    prepared_job job = {c, &p};
+    prepared_job job = {c, &p, id};
     client_run_busy(L, c, push_prepared, &job);
     anchor_client(L);
+    int call = lua_gettop(L);
+    if (p.options != 0)
+        hooks_copy(L, p.options, call);
+    if (hooks_wanted(L, c, call)) {
+        lua_getfield(L, call, "reader");
+        const bridge_reader *r = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        hook_attempt h = {1, call, op, r->path, 1, id};
+        hooks_before(L, c, &h);
+    }
+    lua_settop(L, call);
     return 1;
 }
 
@@ -312,7 +338,9 @@ static int client_again(lua_State *L)
         return luaL_argerror(L, 2, "the call is in flight: give its outcome to _answer first");
     if (client_refuse_if_unusable(L, c, r->op->method, r->path))
         return 2;
-    if (client_frame(c, r->op->method, r->target.data, &r->request, ORBT_USER_AGENT_COSOCKET, &c->wire) != 0)
+    char sent_id[SIGN_UUID_LEN + 1];
+    const char *id = client_request_id(c, sent_id);
+    if (client_frame(c, r->op->method, r->target.data, &r->request, ORBT_USER_AGENT_COSOCKET, id, &c->wire) != 0)
         return luaL_error(L, "orbt: could not sign the request (OpenSSL failure or out of memory)");
     client_run_busy(L, c, push_wire, c);
     /* A finalizer run by that allocation may have closed the client. */
@@ -320,8 +348,19 @@ static int client_again(lua_State *L)
         return 2;
     lua_setfield(L, 2, "wire");
     reader_restart(r);
+    r->attempt++;
+    r->started = retry_clock();
+    if (r->attempt == 1)
+        r->call_started = r->started;
+    r->has_sent_id = id != NULL;
+    if (id != NULL)
+        memcpy(r->sent_id, id, sizeof r->sent_id);
     r->in_flight_of = c;
     c->in_flight++;
+    if (hooks_wanted(L, c, 2)) {
+        hook_attempt h = {1, 2, r->op, r->path, r->attempt, id};
+        hooks_before(L, c, &h);
+    }
     lua_settop(L, 2);
     return 1;
 }
@@ -365,6 +404,7 @@ static void read_outcome(lua_State *L, int table, const bridge_reader *r, http_r
     rs->status = r->http.status;
     rs->body = r->body; /* read only; the reader keeps it */
     memcpy(rs->retry_after, r->http.retry_after, sizeof rs->retry_after);
+    memcpy(rs->request_id, r->http.request_id, sizeof rs->request_id);
     lua_getfield(L, table, "sent");
     rs->request_sent = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -416,6 +456,9 @@ static int client_answer(lua_State *L)
     double seconds_left = (double)number_field(L, 2, "seconds_left", 0);
     http_response rs;
     read_outcome(L, 2, r, &rs);
+    client_note_request_id(&rs, r->has_sent_id ? r->sent_id : NULL);
+    size_t bytes = rs.body.len;
+    double seconds = retry_clock() - r->started;
     if (r->in_flight_of == c) {
         /* Not end_in_flight: the client must not be released before this
          * answer is decoded. */
@@ -436,6 +479,15 @@ static int client_answer(lua_State *L)
     call.retry_after = verdict.retry_after;
     int n = client_finish_call(L, c, &call, &rs);
     buffer_release(&r->body);
+    if (!again)
+        client_note_last(c, r->op, &rs, attempt, retry_clock() - r->call_started);
+    if (hooks_wanted(L, c, 2)) {
+        retry_verdict told = verdict;
+        told.again = again;
+        hook_outcome o = {&rs, seconds, bytes, &told, n == 2 ? lua_gettop(L) : 0};
+        hook_attempt h = {1, 2, r->op, r->path, attempt, r->has_sent_id ? r->sent_id : NULL};
+        hooks_after(L, c, &h, &o);
+    }
     if (again && n == 2) {
         lua_pushnumber(L, verdict.delay);
         n++;

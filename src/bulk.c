@@ -18,6 +18,7 @@
 #include "bridge.h"
 #include "compat.h"
 #include "error.h"
+#include "hooks.h"
 
 #define BULK_METATABLE "orbt.bulk"
 
@@ -32,6 +33,7 @@ typedef struct bulk_item {
     int refused;            /* its group has a conflict: it is not sent */
     int attempts;
     double deadline_at;     /* from the first attempt */
+    double started;         /* when its first attempt began */
     double not_before;      /* the next attempt waits until then */
 } bulk_item;
 
@@ -42,6 +44,9 @@ typedef struct bulk_slot {
     buffer wire;
     http_request request;
     int cut;                /* the attempt's timeout was cut by the deadline */
+    double started;         /* when the attempt began */
+    char sent_id[SIGN_UUID_LEN + 1];
+    const char *request_id; /* the x-request-id it carries (sent_id), or NULL */
 } bulk_slot;
 
 /* Lives in a userdata whose __gc frees it: a Lua error half way (out of
@@ -58,7 +63,12 @@ typedef struct bulk_job {
     int slot_count;
     int active;
     int failures;
+    int hooked;             /* hooks run: the client is at BULK_CLIENT, the options at BULK_OPTIONS */
 } bulk_job;
+
+/* Where bulk_run finds the client and the call's options (its own hooks). */
+#define BULK_CLIENT 3
+#define BULK_OPTIONS 4
 
 static void free_item(bulk_item *item)
 {
@@ -304,16 +314,33 @@ static void bulk_wait_again(bulk_job *job, bulk_item *item)
     job->waiting[job->waiting_end++] = item;
 }
 
+/* The hooks' view of the slot's attempt. */
+static hook_attempt slot_attempt(lua_State *L, const bulk_job *job, const bulk_slot *slot)
+{
+    hook_attempt h = {BULK_CLIENT, lua_istable(L, BULK_OPTIONS) ? BULK_OPTIONS : 0, job->op,
+                      slot->item->path.data, slot->item->attempts, slot->request_id};
+    return h;
+}
+
 static void bulk_start(lua_State *L, bulk_job *job, bulk_slot *slot, bulk_item *item, double now)
 {
     orbt_client *c = job->client;
-    if (item->attempts == 0)
+    if (item->attempts == 0) {
         item->deadline_at = now + job->limits.deadline;
-    if (client_prepare_attempt(c, job->op, item->target.data, &item->body, &slot->wire,
-                               item->deadline_at - now, &slot->request, &slot->cut) != 0)
-        luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
+        item->started = now;
+    }
+    slot->request_id = client_request_id(c, slot->sent_id);
     slot->item = item;
     item->attempts++;
+    if (job->hooked) {
+        hook_attempt h = slot_attempt(L, job, slot);
+        hooks_before(L, c, &h);
+        now = retry_clock();
+    }
+    slot->started = now;
+    if (client_prepare_attempt(c, job->op, item->target.data, &item->body, slot->request_id, &slot->wire,
+                               item->deadline_at - now, &slot->request, &slot->cut) != 0)
+        luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
     job->active++;
     transport_start(slot->exchange, &slot->request, &slot->response);
 }
@@ -328,16 +355,21 @@ static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int result
         return;
     call_info call = {job->op,        item->path.data, c->secret,   c->secret_len,
                       item->attempts, -1,              item->debit, item->applied_before};
+    client_note_request_id(rs, slot->request_id);
     int coded = client_error_coded(L, c, &call, rs);
     double now = retry_clock();
     retry_verdict verdict = retry_decide(&c->random, job->op->retry, rs, coded, item->attempts,
                                          job->limits.max_retries, item->deadline_at - now);
+    hook_attempt h = slot_attempt(L, job, slot);
+    hook_outcome o = {rs, now - slot->started, rs->body.len, &verdict, -1};
     slot->item = NULL;
     job->active--;
     if (verdict.again) {
         item->applied_before = item->applied_before || answer_attempt_applied(rs);
         item->not_before = now + verdict.delay;
         bulk_wait_again(job, item);
+        if (job->hooked)
+            hooks_after(L, c, &h, &o);
         return;
     }
     client_note_deadline(rs, slot->cut, job->limits.deadline, item->attempts);
@@ -346,9 +378,15 @@ static void bulk_finish(lua_State *L, bulk_job *job, bulk_slot *slot, int result
      * error's strings): all of it goes, or thousands of items would
      * overflow the stack. */
     int top = lua_gettop(L);
-    if (answer_push(L, &call, rs) == 2) {
+    int failed = answer_push(L, &call, rs) == 2;
+    if (failed) {
         lua_remove(L, -2);
         job->failures++;
+    }
+    client_note_last(c, job->op, rs, item->attempts, retry_clock() - item->started);
+    if (job->hooked) {
+        o.error = failed ? lua_gettop(L) : 0;
+        hooks_after(L, c, &h, &o);
     }
     lua_rawseti(L, results, item->index);
     lua_settop(L, top);
@@ -376,7 +414,8 @@ static int bulk_wait_ms(const bulk_job *job, double now)
     return (int)(wait * 1000) + 1;
 }
 
-/* The exchanges, under lua_pcall: the job (1) and the results table (2). */
+/* The exchanges, under lua_pcall: the job (1), the results table (2), the
+ * client (BULK_CLIENT) and the options (BULK_OPTIONS). */
 static int bulk_run(lua_State *L)
 {
     bulk_job *job = lua_touserdata(L, 1);
@@ -460,10 +499,13 @@ static int run_bulk(lua_State *L, const operation *op)
             return luaL_error(L, "orbt: out of memory");
         }
         c->busy = 1;
+        job->hooked = hooks_wanted(L, c, lua_istable(L, 3) ? 3 : 0);
         lua_pushcfunction(L, bulk_run);
         lua_pushlightuserdata(L, job);
         lua_pushvalue(L, results);
-        status = lua_pcall(L, 2, 0, 0);
+        lua_pushvalue(L, 1);
+        lua_pushvalue(L, 3);
+        status = lua_pcall(L, 4, 0, 0);
         c->busy = 0;
         refused += job->failures;
     }
@@ -498,6 +540,8 @@ int bulk_plan(lua_State *L)
     for (int i = 0; i < job->item_count; i++) {
         const bulk_item *item = &job->items[i];
         bridge_push_call(L, c, op, &limits, item->path.data, &item->target, &item->body, item->debit);
+        if (lua_istable(L, 3))
+            hooks_copy(L, 3, -1);
         lua_rawseti(L, -2, item->index);
     }
     bulk_job_release(job); /* nothing is sent from here */

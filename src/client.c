@@ -11,6 +11,7 @@
 
 #include "compat.h"
 #include "error.h"
+#include "hooks.h"
 #include "http1.h"
 #include "version.h"
 
@@ -66,7 +67,11 @@ static int client_fill(orbt_client *c, client_options *o)
     memset(&o->base, 0, sizeof o->base);
     c->proxy = o->proxy_parts;
     memset(&o->proxy_parts, 0, sizeof o->proxy_parts);
-    transport_config config = {c->base.origin, o->ca_file.ptr, o->proxy, o->proxy_ca_file.ptr};
+    c->id_headers = o->id_headers;
+    o->id_headers = NULL;
+    c->send_request_id = o->send_request_id;
+    transport_config config = {c->base.origin, o->ca_file.ptr, o->proxy, o->proxy_ca_file.ptr,
+                               (const char *const *)c->id_headers};
     c->transport = transport_new(&config);
     c->timeout = o->timeout;
     c->connect_timeout = o->connect_timeout;
@@ -157,7 +162,8 @@ int client_new(lua_State *L)
         client_release(c);
         return luaL_error(L, "orbt: out of memory creating the client");
     }
-    lua_pushvalue(L, 2);
+    hooks_keep(L, c, 2, 1);
+    lua_settop(L, 2);
     return 1;
 }
 
@@ -183,7 +189,10 @@ static int client_close(lua_State *L)
 
 static int client_gc(lua_State *L)
 {
-    client_release(luaL_checkudata(L, 1, CLIENT_METATABLE));
+    orbt_client *c = luaL_checkudata(L, 1, CLIENT_METATABLE);
+    client_release(c);
+    id_headers_free(c->id_headers);
+    c->id_headers = NULL;
     return 0;
 }
 
@@ -199,6 +208,34 @@ static int client_tostring(lua_State *L)
     return 1;
 }
 
+/* client:last_response() -> {status, request_id, attempts, duration,
+ * operation} of the last call that ended, or nil before any. status and
+ * request_id are absent when no answer came. */
+static int client_last_response(lua_State *L)
+{
+    const orbt_client *c = client_check(L, 1);
+    if (c->last.op == NULL) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_createtable(L, 0, 5);
+    if (c->last.status > 0) {
+        orbt_push_int64(L, c->last.status);
+        lua_setfield(L, -2, "status");
+    }
+    if (c->last.request_id[0] != '\0') {
+        lua_pushstring(L, c->last.request_id);
+        lua_setfield(L, -2, "request_id");
+    }
+    orbt_push_int64(L, c->last.attempts);
+    lua_setfield(L, -2, "attempts");
+    lua_pushnumber(L, c->last.seconds);
+    lua_setfield(L, -2, "duration");
+    lua_pushstring(L, c->last.op->name);
+    lua_setfield(L, -2, "operation");
+    return 1;
+}
+
 void client_register(lua_State *L)
 {
     static const luaL_Reg meta[] = {
@@ -208,6 +245,8 @@ void client_register(lua_State *L)
     };
     lua_pushcfunction(L, client_close);
     lua_setfield(L, -2, "close");
+    lua_pushcfunction(L, client_last_response);
+    lua_setfield(L, -2, "last_response");
     luaL_newmetatable(L, CLIENT_METATABLE);
     luaL_setfuncs(L, meta, 0);
     lua_pushliteral(L, CLIENT_METATABLE);
@@ -229,6 +268,7 @@ int client_read_call(lua_State *L, orbt_client *c, const operation *op, int firs
     p->limits = c->limits;
     if (!validate_call_limits(L, args + 1, &p->limits, &v))
         return client_invalid(L, &v, op->method, op->path);
+    p->options = lua_istable(L, args + 1) ? lua_absindex(L, args + 1) : 0;
     for (size_t i = 0; i < nparams; i++) {
         if (!validate_path_param(L, first + (int)i, op->params[i].name, op->params[i].kind, &p->params[i], &v))
             return client_invalid(L, &v, op->method, op->path);
@@ -279,7 +319,7 @@ static void add_header(header_block *h, const char *name, const char *value)
 }
 
 int client_frame(orbt_client *c, const char *method, const char *target, const buffer *body,
-                 const char *user_agent, buffer *wire)
+                 const char *user_agent, const char *request_id, buffer *wire)
 {
     char timestamp[SIGN_TIMESTAMP_LEN + 1];
     char body_hash[SIGN_B64_LEN + 1];
@@ -296,6 +336,8 @@ int client_frame(orbt_client *c, const char *method, const char *target, const b
     add_header(&h, "Accept", "application/json");
     if (body->len > 0)
         add_header(&h, "Content-Type", "application/json");
+    if (request_id != NULL)
+        add_header(&h, "x-request-id", request_id);
     if (h.overflow)
         return -1;
     http1_request rq = {method,    target, c->base.authority, user_agent, h.text, h.len,
@@ -312,10 +354,10 @@ static double attempt_timeout(double timeout, double left, int *cut)
 }
 
 int client_prepare_attempt(orbt_client *c, const operation *op, const char *target, const buffer *body,
-                           buffer *wire, double left, http_request *rq, int *cut)
+                           const char *request_id, buffer *wire, double left, http_request *rq, int *cut)
 {
     int connect_cut = 0;
-    if (client_frame(c, op->method, target, body, ORBT_USER_AGENT, wire) != 0)
+    if (client_frame(c, op->method, target, body, ORBT_USER_AGENT, request_id, wire) != 0)
         return -1;
     *rq = (http_request){
         .wire = wire->data,
@@ -325,6 +367,29 @@ int client_prepare_attempt(orbt_client *c, const operation *op, const char *targ
         .connect_timeout = attempt_timeout(c->connect_timeout, left, &connect_cut),
     };
     return 0;
+}
+
+const char *client_request_id(const orbt_client *c, char out[SIGN_UUID_LEN + 1])
+{
+    if (!c->send_request_id)
+        return NULL;
+    return sign_uuid4(out) == 0 ? out : NULL;
+}
+
+void client_note_request_id(http_response *rs, const char *sent)
+{
+    if (sent != NULL && rs->request_id[0] == '\0')
+        snprintf(rs->request_id, sizeof rs->request_id, "%s", sent);
+}
+
+void client_note_last(orbt_client *c, const operation *op, const http_response *rs, int attempts,
+                      double seconds)
+{
+    c->last.op = op;
+    c->last.status = rs->status;
+    memcpy(c->last.request_id, rs->request_id, sizeof c->last.request_id);
+    c->last.attempts = attempts;
+    c->last.seconds = seconds;
 }
 
 void client_note_deadline(http_response *rs, int cut, double deadline, int attempts)
@@ -409,28 +474,52 @@ static int perform_call(lua_State *L, orbt_client *c, const call_plan *p)
 {
     if (client_write_call(c, p, &c->path, &c->target, &c->request_body) != 0)
         return luaL_error(L, "orbt: out of memory");
-    double deadline_at = retry_clock() + p->limits.deadline;
+    double started = retry_clock();
+    double deadline_at = started + p->limits.deadline;
     retry_verdict verdict;
     int cut = 0;
     call_info call = {p->op, c->path.data, c->secret, c->secret_len, 0, -1, p->debit, 0};
+    int hooked = hooks_wanted(L, c, p->options);
+    hook_attempt h = {1, p->options, p->op, c->path.data, 0, NULL};
+    char sent_id[SIGN_UUID_LEN + 1];
+    double attempt_started = started;
     do {
         if (call.attempts > 0)
             retry_sleep(verdict.delay);
+        h.attempt = call.attempts + 1;
+        h.request_id = client_request_id(c, sent_id);
+        if (hooked)
+            hooks_before(L, c, &h);
+        attempt_started = retry_clock();
         http_request rq;
-        if (client_prepare_attempt(c, p->op, c->target.data, &c->request_body, &c->wire,
-                                   deadline_at - retry_clock(), &rq, &cut) != 0)
+        if (client_prepare_attempt(c, p->op, c->target.data, &c->request_body, h.request_id, &c->wire,
+                                   deadline_at - attempt_started, &rq, &cut) != 0)
             return luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
         transport_perform(c->transport, &rq, &c->response);
+        client_note_request_id(&c->response, h.request_id);
         call.attempts++;
         int coded = client_error_coded(L, c, &call, &c->response);
         verdict = retry_decide(&c->random, p->op->retry, &c->response, coded, call.attempts,
                                p->limits.max_retries, deadline_at - retry_clock());
-        if (verdict.again)
+        if (verdict.again) {
             call.applied_before = call.applied_before || answer_attempt_applied(&c->response);
+            if (hooked) {
+                hook_outcome o = {&c->response, retry_clock() - attempt_started, c->response.body.len,
+                                  &verdict, -1};
+                hooks_after(L, c, &h, &o);
+            }
+        }
     } while (verdict.again && !c->closed);
     client_note_deadline(&c->response, cut, p->limits.deadline, call.attempts);
     call.retry_after = verdict.retry_after;
-    return client_finish_call(L, c, &call, &c->response);
+    hook_outcome last = {&c->response, retry_clock() - attempt_started, c->response.body.len, &verdict, 0};
+    int n = client_finish_call(L, c, &call, &c->response);
+    client_note_last(c, p->op, &c->response, call.attempts, retry_clock() - started);
+    if (hooked) {
+        last.error = n == 2 ? lua_gettop(L) : 0;
+        hooks_after(L, c, &h, &last);
+    }
+    return n;
 }
 
 int client_call(lua_State *L)

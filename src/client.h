@@ -33,6 +33,17 @@ typedef struct orbt_client {
     url_parts proxy;           /* the proxy's parts; proxy.host NULL: none */
     const char *cosocket_refusal_field; /* why cosockets cannot carry this client, or NULL */
     char cosocket_refusal[VALIDATION_MESSAGE_MAX];
+    char **id_headers;         /* where answers carry a request id; freed by __gc only, as
+                                  readers of calls in flight point at it */
+    int send_request_id;       /* a fresh x-request-id with each attempt */
+    int has_hooks;             /* orbt.new gave hooks: they are the userdata's uservalue */
+    struct {                   /* the last call that ended, for last_response() */
+        const operation *op;   /* NULL: none yet */
+        long status;
+        char request_id[HTTP1_REQUEST_ID_MAX + 1];
+        int attempts;
+        double seconds;
+    } last;
     call_limits limits;        /* max_retries and deadline, unless a call gives its own */
     retry_random random;       /* the backoff's jitter */
     buffer path;               /* the call's path, as errors show it */
@@ -53,6 +64,7 @@ typedef struct call_plan {
     op_input input;                        /* points into the Lua stack */
     param_value params[OP_PARAMS_MAX];
     int debit;                             /* it takes money from a consumer's wallet */
+    int options;                           /* the call's limits table (its own hooks), or 0 */
 } call_plan;
 
 /* The client at idx; raises on misuse (not a client). */
@@ -86,16 +98,28 @@ int client_read_call(lua_State *L, orbt_client *c, const operation *op, int firs
 /* Writes the call's path, target and body. Returns 0, or -1 out of memory. */
 int client_write_call(const orbt_client *c, const call_plan *p, buffer *path, buffer *target, buffer *body);
 
-/* Signs afresh (a new timestamp) and frames the request into wire. Returns
- * 0, or -1 when OpenSSL or memory fails. */
+/* Signs afresh (a new timestamp) and frames the request into wire, with
+ * an x-request-id (not signed) when request_id is not NULL. Returns 0, or
+ * -1 when OpenSSL or memory fails. */
 int client_frame(orbt_client *c, const char *method, const char *target, const buffer *body,
-                 const char *user_agent, buffer *wire);
+                 const char *user_agent, const char *request_id, buffer *wire);
+
+/* A fresh id into out for the attempt about to be framed, when the client
+ * sends one (send_request_id); returns out, or NULL when it sends none. */
+const char *client_request_id(const orbt_client *c, char out[SIGN_UUID_LEN + 1]);
+
+/* The answer reports the id orbt sent when it carries none of its own. */
+void client_note_request_id(http_response *rs, const char *sent);
+
+/* Remembers a finished call for client:last_response(). */
+void client_note_last(orbt_client *c, const operation *op, const http_response *rs, int attempts,
+                      double seconds);
 
 /* One attempt's request for the libcurl transport: framed afresh, with the
  * client's timeouts cut to what the deadline leaves (`left` seconds);
  * *cut says whether it did. Returns -1 when signing fails. */
 int client_prepare_attempt(orbt_client *c, const operation *op, const char *target, const buffer *body,
-                           buffer *wire, double left, http_request *rq, int *cut);
+                           const char *request_id, buffer *wire, double left, http_request *rq, int *cut);
 
 /* A timeout the deadline caused says so. */
 void client_note_deadline(http_response *rs, int cut, double deadline, int attempts);

@@ -78,6 +78,27 @@ static inline void orbt_anchor_to(lua_State *L, int idx)
 #endif
 }
 
+/* Pops a table and makes it the uservalue (5.1: environment) of the
+ * userdata at idx; orbt_push_uservalue pushes it back. */
+static inline void orbt_set_uservalue(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+#if LUA_VERSION_NUM >= 502
+    lua_setuservalue(L, idx);
+#else
+    lua_setfenv(L, idx);
+#endif
+}
+
+static inline void orbt_push_uservalue(lua_State *L, int idx)
+{
+#if LUA_VERSION_NUM >= 502
+    lua_getuservalue(L, idx);
+#else
+    lua_getfenv(L, idx);
+#endif
+}
+
 /* Pushes the global `name` without running a metamethod: programs that
  * guard their globals (strict.lua) raise on an undeclared read. */
 static inline void orbt_raw_global(lua_State *L, const char *name)

@@ -28,6 +28,8 @@ void error_push(lua_State *L, const orbt_error *e)
     set_string(L, "method", e->method);
     set_string(L, "path", e->path);
     set_string(L, "reason", e->reason);
+    if (e->request_id != NULL && e->request_id[0] != '\0')
+        set_string(L, "request_id", e->request_id);
     if (e->status > 0) {
         orbt_push_int64(L, e->status);
         lua_setfield(L, -2, "status");
@@ -78,7 +80,8 @@ static const char *field_string(lua_State *L, int idx, const char *key)
 
 /* API errors read "orbt: 402 BUSINESS_RULE_ERROR: insufficient funds (POST /path)";
  * the others "orbt: <kind>: <message> (POST /path)", with "HTTP <status>, "
- * before the call when there was an answer. */
+ * before the call when there was an answer; ", request id <id>" ends the
+ * parenthesis when the answer carried one. */
 static int error_tostring(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -87,6 +90,7 @@ static int error_tostring(lua_State *L)
     const char *message = field_string(L, 1, "message");
     const char *method = field_string(L, 1, "method");
     const char *path = field_string(L, 1, "path");
+    const char *request_id = field_string(L, 1, "request_id");
     lua_getfield(L, 1, "status");
     int status = lua_type(L, -1) == LUA_TNUMBER ? (int)lua_tonumber(L, -1) : 0;
     lua_pop(L, 1);
@@ -108,11 +112,16 @@ static int error_tostring(lua_State *L)
     }
     luaL_addstring(&b, message != NULL ? message : "unknown error");
     if (!is_api && status > 0 && method != NULL && path != NULL)
-        lua_pushfstring(L, " (HTTP %d, %s %s)", status, method, path);
+        lua_pushfstring(L, " (HTTP %d, %s %s", status, method, path);
     else if (method != NULL && path != NULL)
-        lua_pushfstring(L, " (%s %s)", method, path);
+        lua_pushfstring(L, " (%s %s", method, path);
     else
         lua_pushliteral(L, "");
+    luaL_addvalue(&b);
+    if (request_id != NULL)
+        lua_pushfstring(L, "%srequest id %s)", method != NULL && path != NULL ? ", " : " (", request_id);
+    else
+        lua_pushstring(L, method != NULL && path != NULL ? ")" : "");
     luaL_addvalue(&b);
     luaL_pushresult(&b);
     return 1;

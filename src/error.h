@@ -23,6 +23,7 @@ typedef struct orbt_error {
     int maybe_applied;    /* the request reached the server and may have been applied */
     int attempts;         /* attempts made, 0 when none was (invalid) */
     double retry_after;   /* seconds the server asked to wait; ignored unless > 0 */
+    const char *request_id; /* the answer's request id (x-request-id...), or NULL */
     const char *method;   /* the call this error belongs to, or NULL */
     const char *path;
 } orbt_error;

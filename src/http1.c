@@ -57,7 +57,11 @@ static void forget_header(http1_reader *r)
     r->length = 0;
     r->remaining = 0;
     r->retry_after[0] = '\0';
+    r->request_id[0] = '\0';
+    r->id_rank = (size_t)-1;
 }
+
+const char *const http1_default_id_headers[] = {HTTP1_REQUEST_ID_HEADERS, NULL};
 
 void http1_init(http1_reader *r)
 {
@@ -175,6 +179,27 @@ static void read_retry_after(http1_reader *r, const char *v, size_t n)
     }
 }
 
+/* Keeps the value when its header is preferred to the one kept so far. The
+ * value is cut at the first byte that is not visible ASCII, and at
+ * HTTP1_REQUEST_ID_MAX bytes: it goes into messages and logs. */
+static void read_request_id(http1_reader *r, const char *name, size_t name_len, const char *v, size_t n)
+{
+    const char *const *names = r->id_headers != NULL ? r->id_headers : http1_default_id_headers;
+    for (size_t rank = 0; names[rank] != NULL && rank < r->id_rank; rank++) {
+        if (!equals_word(name, name_len, names[rank]))
+            continue;
+        size_t len = 0;
+        while (len < n && len < HTTP1_REQUEST_ID_MAX && v[len] > ' ' && v[len] < 0x7f)
+            len++;
+        if (len == 0)
+            return;
+        memcpy(r->request_id, v, len);
+        r->request_id[len] = '\0';
+        r->id_rank = rank;
+        return;
+    }
+}
+
 /* "Name: value", unfolded. Names with spaces are refused. */
 static http1_outcome read_header_field(http1_reader *r, const char *s, size_t n)
 {
@@ -200,6 +225,8 @@ static http1_outcome read_header_field(http1_reader *r, const char *s, size_t n)
         read_connection(r, v, vn);
     else if (equals_word(s, name_len, "retry-after"))
         read_retry_after(r, v, vn);
+    else
+        read_request_id(r, s, name_len, v, vn);
     return HTTP1_MORE;
 }
 

@@ -41,6 +41,12 @@ typedef enum http1_state {
     H1_FINISHED
 } http1_state;
 
+/* The request id an answer carries is the value of the first of these
+ * headers it has (in this order of preference), after any names the client
+ * adds in front. Orbt documents none; these are the common ones. */
+#define HTTP1_REQUEST_ID_HEADERS "x-request-id", "x-correlation-id", "x-amzn-requestid", "traceparent"
+#define HTTP1_REQUEST_ID_MAX 128   /* longer values are cut; bytes outside visible ASCII end them */
+
 typedef struct http1_reader {
     http1_state state;
     http1_outcome outcome;
@@ -54,6 +60,9 @@ typedef struct http1_reader {
     size_t received;         /* bytes fed so far */
     int tunnel;              /* the answer to a CONNECT: a 2xx ends at its header */
     char retry_after[64];    /* the Retry-After header's value, or "" */
+    const char *const *id_headers; /* lower-case names, NULL-terminated: where the request id is */
+    size_t id_rank;          /* the preference of the header request_id came from */
+    char request_id[HTTP1_REQUEST_ID_MAX + 1]; /* or "" */
     const char *error;       /* why, when the outcome is HTTP1_BAD or HTTP1_HEAD_TOO_LARGE */
     buffer *body;
     buffer line;             /* the line being read, up to the header limits */
@@ -64,7 +73,11 @@ typedef struct http1_reader {
 void http1_init(http1_reader *r);
 void http1_free(http1_reader *r);
 
-/* Starts reading an answer whose body goes into `body` (reset first). */
+/* The default id_headers: HTTP1_REQUEST_ID_HEADERS. */
+extern const char *const http1_default_id_headers[];
+
+/* Starts reading an answer whose body goes into `body` (reset first). The
+ * request id is looked for in r->id_headers (the defaults when NULL). */
 void http1_begin(http1_reader *r, buffer *body);
 
 /* Starts reading a proxy's answer to CONNECT: a 2xx answer has no body, and

@@ -77,6 +77,7 @@ struct transport {
     CURLM *multi;
     CURLSH *share;              /* TLS sessions and DNS answers, across connections */
     char *origin, *ca_file, *proxy, *proxy_ca_file;
+    const char *const *id_headers;
     connection *idle;           /* most recently used first */
     int idle_count;
     int connecting;             /* exchanges waiting for libcurl */
@@ -124,6 +125,7 @@ transport *transport_new(const transport_config *config)
     t->ca_file = copy_or_null(config->ca_file, &failed);
     t->proxy = copy_or_null(config->proxy, &failed);
     t->proxy_ca_file = copy_or_null(config->proxy_ca_file, &failed);
+    t->id_headers = config->id_headers;
     t->multi = curl_multi_init();
     t->share = curl_share_init();
     if (failed || t->origin == NULL || t->multi == NULL || t->share == NULL
@@ -264,6 +266,7 @@ static void end_exchange(transport_exchange *x, transport_result result, int ext
     rs->result = result;
     rs->status = x->reader.status;
     memcpy(rs->retry_after, x->reader.retry_after, sizeof rs->retry_after);
+    memcpy(rs->request_id, x->reader.request_id, sizeof rs->request_id);
     rs->request_sent = x->sent > 0 || x->sent_before;
     rs->resent = x->sent_before;
     put_back(t, x, result == TRANSPORT_OK && x->reader.keep_alive && !extra_bytes);
@@ -540,6 +543,7 @@ transport_exchange *transport_exchange_new(transport *t)
         return NULL;
     x->t = t;
     http1_init(&x->reader);
+    x->reader.id_headers = t->id_headers;
     return x;
 }
 
@@ -559,6 +563,7 @@ static void reset_response(http_response *rs)
     rs->resent = 0;
     rs->status = 0;
     rs->retry_after[0] = '\0';
+    rs->request_id[0] = '\0';
     rs->message[0] = '\0';
     buffer_reset(&rs->body);
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "buffer.h"
+#include "http1.h"
 
 typedef enum transport_result {
     TRANSPORT_OK = 0,
@@ -25,6 +26,7 @@ typedef struct transport_config {
     const char *ca_file;        /* CAs to trust instead of the system's, or NULL */
     const char *proxy;          /* the proxy's URL, or NULL for none (the caller chose) */
     const char *proxy_ca_file;  /* CAs to trust for an https:// proxy, or NULL */
+    const char *const *id_headers; /* where answers carry a request id (http1.h); kept, not copied */
 } transport_config;
 
 typedef struct http_request {
@@ -48,6 +50,7 @@ typedef struct http_response {
                                      before any answer, and it was sent again on a new one:
                                      the first may have reached the server */
     char retry_after[64];         /* the Retry-After header's value, or "" */
+    char request_id[HTTP1_REQUEST_ID_MAX + 1]; /* the answer's request id (http1.h), or "" */
     char message[TRANSPORT_MESSAGE_MAX]; /* why it failed, when result != OK */
 } http_response;
 

@@ -12,7 +12,9 @@
 
 #include <lauxlib.h>
 
+#include "ascii.h"
 #include "compat.h"
+#include "http1.h"
 #include "retry.h"
 
 #define DEFAULT_BASE_URL "https://partner.orbt.com"
@@ -241,6 +243,17 @@ static int read_boolean(lua_State *L, int idx, const char *key, int *out, valida
     return 1;
 }
 
+/* A hook: a function, or nil. The client keeps it (client.c, hooks.c). */
+static int read_hook(lua_State *L, int idx, const char *key, validation_error *err)
+{
+    lua_getfield(L, idx, key);
+    int type = lua_type(L, -1);
+    lua_pop(L, 1);
+    if (type != LUA_TNIL && type != LUA_TFUNCTION)
+        return fail_type(err, key, "a function", type, L);
+    return 1;
+}
+
 /* Room for the strings a validator leaves on the stack, and then some. */
 #define VALIDATE_STACK_SLOTS 16
 
@@ -380,6 +393,82 @@ static int read_limits(lua_State *L, int idx, call_limits *out, validation_error
     return 1;
 }
 
+/* ===== Request ids ===== */
+
+#define ID_HEADERS_EXTRA_MAX 8
+#define HEADER_NAME_MAX 64
+
+/* RFC 9110's token characters: what a header name is made of. */
+static int is_token_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || ascii_is_digit(c)
+           || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static char *lower_copy(const char *s, size_t n)
+{
+    char *copy = malloc(n + 1);
+    if (copy == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        copy[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+    copy[n] = '\0';
+    return copy;
+}
+
+void id_headers_free(char **names)
+{
+    if (names == NULL)
+        return;
+    for (char **n = names; *n != NULL; n++)
+        free(*n);
+    free(names);
+}
+
+/* request_id_headers: a list of header names tried before the defaults. */
+static int read_id_headers(lua_State *L, int idx, client_options *out, validation_error *err)
+{
+    static const char key[] = "request_id_headers";
+    static const char rule[] = "request_id_headers must be a list of at most 8 header names";
+    lua_getfield(L, idx, key);
+    int list = lua_gettop(L);
+    size_t extra = 0;
+    if (!lua_isnil(L, list)) {
+        if (!lua_istable(L, list))
+            return fail(err, key, "%s", rule);
+        extra = lua_rawlen(L, list);
+        if (extra > ID_HEADERS_EXTRA_MAX)
+            return fail(err, key, "%s", rule);
+    }
+    size_t defaults = 0;
+    while (http1_default_id_headers[defaults] != NULL)
+        defaults++;
+    out->id_headers = calloc(extra + defaults + 1, sizeof *out->id_headers);
+    if (out->id_headers == NULL)
+        return fail(err, key, "out of memory");
+    for (size_t i = 0; i < extra; i++) {
+        lua_rawgeti(L, list, (lua_Integer)i + 1);
+        size_t n = 0;
+        const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+        int ok = name != NULL && n > 0 && n <= HEADER_NAME_MAX;
+        for (size_t j = 0; ok && j < n; j++)
+            ok = is_token_char(name[j]);
+        if (!ok)
+            return fail(err, key, "request_id_headers[%d] must be a header name (letters, digits, '-'...)",
+                        (int)i + 1);
+        out->id_headers[i] = lower_copy(name, n);
+        lua_pop(L, 1);
+        if (out->id_headers[i] == NULL)
+            return fail(err, key, "out of memory");
+    }
+    for (size_t i = 0; i < defaults; i++) {
+        out->id_headers[extra + i] = lower_copy(http1_default_id_headers[i], strlen(http1_default_id_headers[i]));
+        if (out->id_headers[extra + i] == NULL)
+            return fail(err, key, "out of memory");
+    }
+    return 1;
+}
+
 /* ===== Public validators ===== */
 
 int validate_client_options(lua_State *L, int idx, client_options *out, validation_error *err)
@@ -387,7 +476,8 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
     static const char *const known[] = {"api_key", "client_id", "secret", "base_url", "timeout",
                                         "connect_timeout", "max_body", "allow_insecure_http",
                                         "transport", "max_retries", "deadline", "ca_file", "proxy",
-                                        "proxy_ca_file", NULL};
+                                        "proxy_ca_file", "request_id_headers", "send_request_id",
+                                        "on_request", "on_response", "on_hook_error", NULL};
     memset(out, 0, sizeof *out);
     out->timeout = DEFAULT_TIMEOUT;
     out->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
@@ -399,7 +489,11 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
         || !read_positive_number(L, idx, "timeout", TIMEOUT_CEILING, &out->timeout, err)
         || !read_positive_number(L, idx, "connect_timeout", TIMEOUT_CEILING, &out->connect_timeout, err)
         || !read_boolean(L, idx, "allow_insecure_http", &out->allow_insecure_http, err)
-        || !read_transport_choice(L, idx, &out->transport, err))
+        || !read_transport_choice(L, idx, &out->transport, err)
+        || !read_id_headers(L, idx, out, err)
+        || !read_boolean(L, idx, "send_request_id", &out->send_request_id, err)
+        || !read_hook(L, idx, "on_request", err) || !read_hook(L, idx, "on_response", err)
+        || !read_hook(L, idx, "on_hook_error", err))
         return 0;
     call_limits limits = {RETRY_DEFAULT_MAX, RETRY_DEFAULT_DEADLINE};
     if (!read_limits(L, idx, &limits, err))
@@ -463,6 +557,8 @@ const char *client_options_cosocket_refusal(const client_options *o, char *messa
 
 void client_options_free(client_options *o)
 {
+    id_headers_free(o->id_headers);
+    o->id_headers = NULL;
     url_parts_free(&o->base);
     url_parts_free(&o->proxy_parts);
     if (o->proxy != NULL) {
@@ -720,17 +816,19 @@ int validate_debit(lua_State *L, int idx, op_input *in, validation_error *err)
 
 int validate_call_limits(lua_State *L, int idx, call_limits *out, validation_error *err)
 {
-    static const char *const known[] = {"max_retries", "deadline", NULL};
+    static const char *const known[] = {"max_retries", "deadline", "on_request", "on_response", NULL};
     if (lua_isnoneornil(L, idx))
         return 1;
     return require_table(L, idx, "call options", err) && only_known_fields(L, idx, known, err)
-           && read_limits(L, idx, out, err);
+           && read_limits(L, idx, out, err) && read_hook(L, idx, "on_request", err)
+           && read_hook(L, idx, "on_response", err);
 }
 
 int validate_bulk_options(lua_State *L, int idx, int *concurrency, call_limits *limits,
                           validation_error *err)
 {
-    static const char *const known[] = {"concurrency", "max_retries", "deadline", NULL};
+    static const char *const known[] = {"concurrency", "max_retries", "deadline", "on_request", "on_response",
+                                        NULL};
     *concurrency = BULK_CONCURRENCY_DEFAULT;
     if (lua_isnoneornil(L, idx))
         return 1;
@@ -738,7 +836,8 @@ int validate_bulk_options(lua_State *L, int idx, int *concurrency, call_limits *
     int has_n = 0;
     if (!require_table(L, idx, "options", err) || !only_known_fields(L, idx, known, err)
         || !read_integer(L, idx, "concurrency", 1, BULK_CONCURRENCY_MAX, &n, &has_n, err)
-        || !read_limits(L, idx, limits, err))
+        || !read_limits(L, idx, limits, err) || !read_hook(L, idx, "on_request", err)
+        || !read_hook(L, idx, "on_response", err))
         return 0;
     if (has_n)
         *concurrency = (int)n;

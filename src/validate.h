@@ -47,7 +47,13 @@ typedef struct client_options {
     char *proxy;               /* the proxy URL from the option or the environment, or NULL */
     url_parts proxy_parts;     /* its parts, when proxy is not NULL */
     lua_text proxy_ca_file;    /* ptr NULL: the system's CAs */
+    char **id_headers;         /* where answers carry a request id: request_id_headers, then
+                                  http1's defaults; lower case, NULL-terminated, owned */
+    int send_request_id;       /* send a fresh x-request-id with each attempt */
 } client_options;
+
+/* Frees a list of request-id header names from client_options. */
+void id_headers_free(char **names);
 
 /* Why a client with these options cannot use nginx cosockets (a CA file, a
  * SOCKS proxy, TLS inside TLS...): writes the message into `message` and

@@ -238,6 +238,12 @@ end
 function M.calls()
   ngx.req.read_body()
   local request = assert(json.decode(ngx.req.get_body_data()))
+  local hooks = request.hooks and calls.recording_hooks(request.hooks)
+  if hooks then
+    for name, fn in pairs(hooks.options) do
+      request.options[name] = fn
+    end
+  end
   local client, refused = orbt.new(request.options)
   if not client then
     return reply({ new_error = error_fields(refused) })
@@ -261,7 +267,11 @@ function M.calls()
       end
     end
   end
+  local last = client:last_response()
   client:close()
+  if hooks then
+    return reply({ outcomes = outcomes, seen = hooks.seen, last = last })
+  end
   reply(outcomes)
 end
 

@@ -27,7 +27,7 @@ M.PARAMS = {
 }
 
 local ERROR_FIELDS = { "kind", "status", "code", "reason", "message", "field", "retryable", "maybe_applied",
-  "attempts", "retry_after", "method", "path", "body" }
+  "attempts", "retry_after", "method", "path", "body", "request_id" }
 
 function M.call(name, ...)
   return { name = name, argc = select("#", ...), argv = { ... } }
@@ -117,6 +117,41 @@ local function through_bulk(client, c)
     return nil, r
   end
   return r
+end
+
+-- Hooks for orbt.new that record what they see, in this process or inside
+-- nginx: {options = {on_request, on_response, on_hook_error}, seen = {...}}.
+-- Each entry of seen is {hook = name, info = a copy} or, for
+-- on_hook_error, {hook = "on_hook_error", message = ..., operation = ...}.
+-- spec.raise names a hook that raises after recording; spec.yield one
+-- that calls ngx.sleep(0) (nginx only).
+function M.recording_hooks(spec)
+  local seen = {}
+  local function recorder(name)
+    return function(info)
+      local copy = {}
+      for k, v in pairs(info) do
+        copy[k] = v
+      end
+      seen[#seen + 1] = { hook = name, info = copy }
+      if spec.yield == name then
+        ngx.sleep(0) -- luacheck: ignore 113 (nginx's global)
+      end
+      if spec.raise == name then
+        error("the " .. name .. " hook fails on purpose")
+      end
+    end
+  end
+  return {
+    seen = seen,
+    options = {
+      on_request = recorder("on_request"),
+      on_response = recorder("on_response"),
+      on_hook_error = function(message, info)
+        seen[#seen + 1] = { hook = "on_hook_error", message = message, operation = info.operation }
+      end,
+    },
+  }
 end
 
 function M.run(client, list, how)
