@@ -35,9 +35,9 @@ build = {
       orbt = {
          sources = {
             "src/orbt.c", "src/answer.c", "src/bridge.c", "src/buffer.c", "src/bulk.c",
-            "src/client.c", "src/error.c", "src/hooks.c", "src/http1.c", "src/json.c", "src/operations.c",
-            "src/retry.c", "src/sign.c", "src/sign_lua.c", "src/transport.c", "src/url.c",
-            "src/validate.c",
+            "src/client.c", "src/config.c", "src/error.c", "src/hooks.c", "src/http1.c",
+            "src/json.c", "src/operations.c", "src/retry.c", "src/sign.c", "src/sign_lua.c",
+            "src/transport.c", "src/url.c", "src/validate.c",
          },
          defines = { "_GNU_SOURCE" },
          incdirs = { "$(OPENSSL_INCDIR)" },

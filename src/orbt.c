@@ -9,6 +9,7 @@
 #include "bulk.h"
 #include "client.h"
 #include "compat.h"
+#include "config.h"
 #include "error.h"
 #include "json.h"
 #include "operations.h"
@@ -111,6 +112,7 @@ static int orbt_is_error(lua_State *L)
 
 static const luaL_Reg module_functions[] = {
     {"new", client_new},
+    {"from_env", config_from_env},
     {"is_error", orbt_is_error},
     {NULL, NULL},
 };

@@ -217,6 +217,17 @@ function M.unresolvable()
   })
 end
 
+-- A client from nginx's environment (the `env` lines of nginx.conf).
+function M.from_env()
+  local client, err = orbt.from_env{ transport = "cosocket" }
+  if not client then
+    return reply({ error = error_fields(err) })
+  end
+  local page, list_err = client:list_customers()
+  client:close()
+  reply({ ok = page ~= nil, error = error_fields(list_err) })
+end
+
 -- Errors travel as values through the cosocket transport too.
 function M.errors()
   local client = client_for("auto")

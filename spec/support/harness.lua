@@ -27,15 +27,15 @@ local mockserver = require("support.mock")
 
 local M = {}
 
-local function value_of(option)
+local function value_of(option, ...)
   if type(option) == "function" then
-    return option()
+    return option(...)
   end
   return type(option) == "table" and option or {}
 end
 
 local function start_nginx(mock, option)
-  local o = value_of(option)
+  local o = value_of(option, mock)
   local settings = { api_key = mock.api_key, client_id = mock.client_id, secret = mock.secret, mock_url = mock.url }
   for k, v in pairs(o.settings or {}) do
     settings[k] = v
