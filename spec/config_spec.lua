@@ -55,7 +55,8 @@ describe("orbt.from_env", function()
 
   it("reads ORBT_TIMEOUT and ORBT_MAX_RETRIES", function()
     env.mock:fault{ path = "/api/partner/v1/customer", method = "GET", delay_ms = 800, count = 10 }
-    local got = with_env(vars{ ORBT_TIMEOUT = "0.2", ORBT_MAX_RETRIES = "1" }, REPORT:format("") .. "report(orbt.from_env())")
+    local got = with_env(vars{ ORBT_TIMEOUT = "0.2", ORBT_MAX_RETRIES = "1" },
+      REPORT:format("") .. "report(orbt.from_env())")
     assert.is_false(got.ok)
     assert.equal("timeout", got.kind)
     assert.equal(2, got.attempts)
@@ -66,7 +67,8 @@ describe("orbt.from_env", function()
       REPORT:format("") .. ("report(orbt.from_env{ base_url = %q })"):format(env.mock.url))
     assert.is_true(got.ok)
     got = with_env({ ORBT_API_KEY = env.mock.api_key, ORBT_CLIENT_ID = env.mock.client_id },
-      REPORT:format("") .. ("report(orbt.from_env{ secret = %q, base_url = %q })"):format(env.mock.secret, env.mock.url))
+      REPORT:format("") .. ("report(orbt.from_env{ secret = %q, base_url = %q })")
+        :format(env.mock.secret, env.mock.url))
     assert.is_true(got.ok)
   end)
 
