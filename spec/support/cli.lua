@@ -87,9 +87,11 @@ end
 function M.start(args, opts)
   local dir = assert(opts.dir, "start needs a dir")
   local proc = { dir = dir }
-  local script = ("cd %s && %s </dev/null >%s/.cli-out 2>%s/.cli-err & echo $! >%s/.cli-pid; wait $!; "
+  -- A simple command in the background: $! is the command's own pid.
+  local script = ("cd %s || exit 1; %s </dev/null >%s/.cli-out 2>%s/.cli-err & echo $! >%s/.cli-pid; wait $!; "
     .. "echo $? >%s/.cli-status"):format(shell.quote(dir), M.command(args, opts), dir, dir, dir, dir)
   os.remove(dir .. "/.cli-status")
+  os.remove(dir .. "/.cli-pid")
   shell.exec("sh -c " .. shell.quote(script) .. " >/dev/null 2>&1 &")
   proc.pid = tonumber(shell.wait_for(function()
     return (shell.read_file(dir .. "/.cli-pid") or ""):match("%d+")

@@ -70,6 +70,7 @@ function M.parser()
     p:flag("--table", "An aligned table (the default on a terminal)."))
   p:add_help_command()
   p:require_command(true)
+  p:command_target("command") -- "import customers" also sets args.customers
 
   local customers = p:command("customers", "List and create consumers.")
   customers:require_command(true)
@@ -456,12 +457,7 @@ function M.main(argv, script)
     io.stderr:write("Try 'orbt help' or 'orbt help COMMAND'.\n")
     return M.EXIT.usage
   end
-  for name, run in pairs(commands) do
-    if args[name] == true then
-      return run(args, script)
-    end
-  end
-  return M.EXIT.usage
+  return commands[args.command](args, script)
 end
 
 return M
