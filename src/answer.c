@@ -381,6 +381,8 @@ static int is_object_text(const char *text, size_t len)
 static const char *take_result(lua_State *L, const operation *op, const buffer *body)
 {
     int doc = lua_gettop(L);
+    if (op->answer == ANSWER_JSON)
+        return NULL;
     if (lua_type(L, doc) != LUA_TTABLE || !is_object_text(body->data, body->len))
         return "the answer is not a JSON object";
     if (op->answer == ANSWER_ANY) {
@@ -406,7 +408,7 @@ static int push_success(lua_State *L, const call_info *call, const http_response
 {
     char why[128];
     int base = lua_gettop(L);
-    if (call->op->answer == ANSWER_ANY && rs->body.len == 0) {
+    if ((call->op->answer == ANSWER_ANY || call->op->answer == ANSWER_JSON) && rs->body.len == 0) {
         lua_newtable(L); /* nothing to read, and nothing assumed */
         return 1;
     }

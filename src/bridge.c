@@ -58,6 +58,7 @@ typedef struct bridge_reader {
     double call_started, started; /* when the call and its latest attempt began */
     char sent_id[SIGN_UUID_LEN + 1]; /* the x-request-id the attempt carries (send_request_id) */
     int has_sent_id;
+    operation own_op;          /* a raw request's row (client:request), as op points to */
     orbt_client *in_flight_of; /* the client counting this call in flight until
                                   _answer, or until the reader is collected
                                   (a call abandoned half way); anchored to the
@@ -242,6 +243,12 @@ static bridge_reader *push_call(lua_State *L, orbt_client *c, const written_call
     bridge_reader *r = push_reader(L, op, c->response.body.limit);
     r->http.id_headers = (const char *const *)c->id_headers;
     r->path = strdup(w->path != NULL ? w->path : op->path);
+    if (op->raw && r->path != NULL) {
+        /* The call's own row, pointing at the reader's copy of its path. */
+        r->own_op = *op;
+        r->own_op.path = r->path;
+        r->op = &r->own_op;
+    }
     r->debit = w->debit;
     if (r->path == NULL || buffer_append(&r->target, w->target->data, w->target->len) != 0
         || (w->body->len > 0 && buffer_append(&r->request, w->body->data, w->body->len) != 0))
@@ -291,8 +298,9 @@ static int client_prepare(lua_State *L)
     orbt_client *c = client_check(L, 1);
     const operation *op = client_check_operation(L, 2);
     call_plan p;
-    if (client_read_call(L, c, op, 3, &p) != 0 || client_refuse_if_unusable(L, c, op->method, op->path) != 0)
+    if (client_read_call(L, c, op, 3, &p) != 0 || client_refuse_if_unusable(L, c, p.op->method, p.op->path) != 0)
         return 2;
+    op = p.op; /* a raw request's own row */
     char sent_id[SIGN_UUID_LEN + 1];
     const char *id = client_request_id(c, sent_id);
     if (client_write_call(c, &p, &c->path, &c->target, &c->request_body) != 0
@@ -309,7 +317,7 @@ static int client_prepare(lua_State *L)
         lua_getfield(L, call, "reader");
         const bridge_reader *r = lua_touserdata(L, -1);
         lua_pop(L, 1);
-        hook_attempt h = {1, call, op, r->path, 1, id};
+        hook_attempt h = {1, call, r->op, r->path, 1, id};
         hooks_before(L, c, &h);
     }
     lua_settop(L, call);

@@ -214,7 +214,7 @@ static int client_tostring(lua_State *L)
 static int client_last_response(lua_State *L)
 {
     const orbt_client *c = client_check(L, 1);
-    if (c->last.op == NULL) {
+    if (c->last.operation == NULL) {
         lua_pushnil(L);
         return 1;
     }
@@ -231,7 +231,7 @@ static int client_last_response(lua_State *L)
     lua_setfield(L, -2, "attempts");
     lua_pushnumber(L, c->last.seconds);
     lua_setfield(L, -2, "duration");
-    lua_pushstring(L, c->last.op->name);
+    lua_pushstring(L, c->last.operation);
     lua_setfield(L, -2, "operation");
     return 1;
 }
@@ -258,8 +258,28 @@ void client_register(lua_State *L)
 
 /* ===== Reading and writing a call ===== */
 
+/* client:request(method, path, opts): the call's own copy of the row. */
+static int read_raw_call(lua_State *L, const operation *op, int first, call_plan *p)
+{
+    validation_error v;
+    p->raw_op = *op;
+    p->op = &p->raw_op;
+    if (!validate_raw_request(L, first, &p->input.raw, &p->limits, &v))
+        return client_invalid(L, &v, NULL, NULL);
+    p->raw_op.method = p->input.raw.method;
+    p->raw_op.path = p->input.raw.path.ptr;
+    p->raw_op.retry = p->input.raw.retry;
+    p->options = lua_istable(L, first + 2) ? lua_absindex(L, first + 2) : 0;
+    return 0;
+}
+
 int client_read_call(lua_State *L, orbt_client *c, const operation *op, int first, call_plan *p)
 {
+    if (op->raw) {
+        memset(p, 0, sizeof *p);
+        p->limits = c->limits;
+        return read_raw_call(L, op, first, p);
+    }
     size_t nparams = operation_param_count(op);
     int args = first + (int)nparams;
     validation_error v;
@@ -385,7 +405,7 @@ void client_note_request_id(http_response *rs, const char *sent)
 void client_note_last(orbt_client *c, const operation *op, const http_response *rs, int attempts,
                       double seconds)
 {
-    c->last.op = op;
+    c->last.operation = op->name;
     c->last.status = rs->status;
     memcpy(c->last.request_id, rs->request_id, sizeof c->last.request_id);
     c->last.attempts = attempts;
@@ -529,6 +549,6 @@ int client_call(lua_State *L)
     call_plan p;
     int refused = client_read_call(L, c, op, 2, &p);
     if (!refused)
-        refused = client_refuse_if_unusable(L, c, op->method, op->path);
+        refused = client_refuse_if_unusable(L, c, p.op->method, p.op->path);
     return refused ? refused : perform_call(L, c, &p);
 }

@@ -38,7 +38,7 @@ typedef struct orbt_client {
     int send_request_id;       /* a fresh x-request-id with each attempt */
     int has_hooks;             /* orbt.new gave hooks: they are the userdata's uservalue */
     struct {                   /* the last call that ended, for last_response() */
-        const operation *op;   /* NULL: none yet */
+        const char *operation; /* the row's name (static); NULL: none yet */
         long status;
         char request_id[HTTP1_REQUEST_ID_MAX + 1];
         int attempts;
@@ -65,6 +65,8 @@ typedef struct call_plan {
     param_value params[OP_PARAMS_MAX];
     int debit;                             /* it takes money from a consumer's wallet */
     int options;                           /* the call's limits table (its own hooks), or 0 */
+    operation raw_op;                      /* op for a raw request (client:request): the row
+                                              with this call's method, path and retry class */
 } call_plan;
 
 /* The client at idx; raises on misuse (not a client). */

@@ -79,11 +79,6 @@ void hooks_copy(lua_State *L, int from, int to)
 
 /* ===== Running them ===== */
 
-static const char *idempotency_name(retry_class retry)
-{
-    return retry == RETRY_READ ? "read" : retry == RETRY_KEYED ? "keyed" : "create";
-}
-
 static void set_text(lua_State *L, const char *key, const char *value)
 {
     if (value != NULL && value[0] != '\0') {
@@ -106,7 +101,7 @@ static void push_info(lua_State *L, const hook_attempt *a)
     set_text(L, "method", a->op->method);
     set_text(L, "path", a->path);
     set_integer(L, "attempt", a->attempt);
-    set_text(L, "idempotency", idempotency_name(a->op->retry));
+    set_text(L, "idempotency", retry_class_name(a->op->retry));
     set_text(L, "request_id", a->request_id);
 }
 

@@ -46,6 +46,43 @@ static void leave_c_numeric(locale_t previous)
 
 /* ===== Writing ===== */
 
+int json_is_utf8(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        unsigned int cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1; cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2; cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3; cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (len - i <= n)
+            return 0;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        /* overlong forms, surrogates, past U+10FFFF */
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff
+            || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
+
 int json_append_string(buffer *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -105,6 +142,166 @@ int json_format_number(double v, char out[JSON_NUMBER_MAX])
     if (n <= 0 || n >= JSON_NUMBER_MAX)
         return -1;
     return n;
+}
+
+/* ===== Writing Lua values =====
+ *
+ * For bodies a caller gives as a Lua table (client:request). Tables are
+ * read raw, without metamethods, and nothing here raises a Lua error: the
+ * text goes into a C buffer the caller owns. */
+
+#define WRITE_DEPTH_MAX 100
+
+typedef struct write_state {
+    lua_State *L;
+    buffer *out;
+    char *why;
+    size_t whylen;
+} write_state;
+
+static int write_failed(write_state *w, const char *why)
+{
+    snprintf(w->why, w->whylen, "%s", why);
+    return -1;
+}
+
+static int write_value(write_state *w, int idx, int depth);
+
+static int write_number(write_state *w, int idx)
+{
+    char text[JSON_NUMBER_MAX + 8];
+    int n;
+    if (orbt_is_integer(w->L, idx))
+        n = snprintf(text, sizeof text, "%lld", (long long)lua_tointeger(w->L, idx));
+    else
+        n = json_format_number((double)lua_tonumber(w->L, idx), text);
+    if (n <= 0)
+        return write_failed(w, "a number that is not finite (NaN or infinity) has no JSON form");
+    return buffer_append(w->out, text, (size_t)n);
+}
+
+static int write_string(write_state *w, int idx)
+{
+    size_t len = 0;
+    const char *s = lua_tolstring(w->L, idx, &len);
+    if (!json_is_utf8(s, len))
+        return write_failed(w, "a string that is not UTF-8 has no JSON form");
+    return json_append_string(w->out, s, len);
+}
+
+typedef struct key_text {
+    const char *ptr;
+    size_t len;
+} key_text;
+
+static int compare_keys(const void *a, const void *b)
+{
+    const key_text *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->ptr, y->ptr, n);
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* The table's keys: all 1..n (a list, *is_list), or all strings (sorted into
+ * *keys, which the caller frees), or -1. */
+static int table_keys(write_state *w, int idx, key_text **keys, size_t *count, int *is_list)
+{
+    lua_State *L = w->L;
+    size_t n = lua_rawlen(L, idx), total = 0, strings = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        lua_pop(L, 1);
+        total++;
+        strings += lua_type(L, -1) == LUA_TSTRING;
+    }
+    *keys = NULL;
+    *count = total;
+    *is_list = n > 0 && total == n;
+    if (*is_list || total == 0)
+        return 0;
+    if (strings != total)
+        return write_failed(w, "a table must be a list (keys 1..n) or have only string keys");
+    *keys = malloc(total * sizeof **keys);
+    if (*keys == NULL)
+        return write_failed(w, "out of memory");
+    size_t i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        lua_pop(L, 1);
+        (*keys)[i].ptr = lua_tolstring(L, -1, &(*keys)[i].len); /* a string key: no conversion */
+        i++;
+    }
+    qsort(*keys, total, sizeof **keys, compare_keys);
+    return 0;
+}
+
+static int write_table(write_state *w, int idx, int depth)
+{
+    lua_State *L = w->L;
+    if (depth > WRITE_DEPTH_MAX)
+        return write_failed(w, "tables nested more than 100 deep (or a table inside itself)");
+    if (!lua_checkstack(L, 4))
+        return write_failed(w, "out of Lua stack");
+    key_text *keys;
+    size_t count;
+    int is_list, rc = table_keys(w, idx, &keys, &count, &is_list);
+    if (rc == 0 && is_list) {
+        rc = buffer_append(w->out, "[", 1);
+        for (size_t i = 1; rc == 0 && i <= count; i++) {
+            lua_rawgeti(L, idx, (lua_Integer)i);
+            rc = (i > 1 ? buffer_append(w->out, ",", 1) : 0) || write_value(w, lua_gettop(L), depth + 1) ? -1 : 0;
+            lua_pop(L, 1);
+        }
+        rc = rc || buffer_append(w->out, "]", 1) ? -1 : 0;
+    } else if (rc == 0) {
+        rc = buffer_append(w->out, "{", 1);
+        for (size_t i = 0; rc == 0 && i < count; i++) {
+            lua_pushlstring(L, keys[i].ptr, keys[i].len);
+            lua_rawget(L, idx);
+            rc = (i > 0 ? buffer_append(w->out, ",", 1) : 0) || !json_is_utf8(keys[i].ptr, keys[i].len)
+                         || json_append_string(w->out, keys[i].ptr, keys[i].len) || buffer_append(w->out, ":", 1)
+                         || write_value(w, lua_gettop(L), depth + 1)
+                     ? -1
+                     : 0;
+            lua_pop(L, 1);
+        }
+        rc = rc || buffer_append(w->out, "}", 1) ? -1 : 0;
+    }
+    free(keys);
+    if (rc != 0 && w->why[0] == '\0')
+        write_failed(w, "a key that is not UTF-8, or out of memory");
+    return rc;
+}
+
+static int write_value(write_state *w, int idx, int depth)
+{
+    switch (lua_type(w->L, idx)) {
+    case LUA_TSTRING:
+        return write_string(w, idx);
+    case LUA_TNUMBER:
+        return write_number(w, idx);
+    case LUA_TBOOLEAN:
+        return buffer_append_str(w->out, lua_toboolean(w->L, idx) ? "true" : "false");
+    case LUA_TTABLE:
+        return write_table(w, idx, depth);
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(w->L, idx) == NULL)
+            return buffer_append_str(w->out, "null");
+        return write_failed(w, "a light userdata other than orbt.null has no JSON form");
+    default:
+        snprintf(w->why, w->whylen, "a %s has no JSON form", luaL_typename(w->L, idx));
+        return -1;
+    }
+}
+
+int json_append_value(lua_State *L, int idx, buffer *out, char *why, size_t whylen)
+{
+    write_state w = {L, out, why, whylen};
+    why[0] = '\0';
+    int top = lua_gettop(L);
+    int rc = write_value(&w, lua_absindex(L, idx), 0);
+    lua_settop(L, top);
+    return rc;
 }
 
 /* ===== Reading =====

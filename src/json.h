@@ -12,6 +12,10 @@
 /* Longest text json_format_number produces, with its NUL. */
 #define JSON_NUMBER_MAX 32
 
+/* Whether text is valid UTF-8: no overlong forms, surrogates or code
+ * points past U+10FFFF. */
+int json_is_utf8(const char *text, size_t len);
+
 /* Appends s as a JSON string literal (quotes included). s must be valid UTF-8. */
 int json_append_string(buffer *b, const char *s, size_t len);
 
@@ -19,6 +23,14 @@ int json_append_string(buffer *b, const char *s, size_t len);
  * 19.989999999999998), always with '.' as the decimal point whatever the
  * C locale says. v must be finite. Returns the length, or -1. */
 int json_format_number(double v, char out[JSON_NUMBER_MAX]);
+
+/* Appends the Lua value at idx as JSON: a table with keys 1..n as an array,
+ * one with string keys as an object (keys sorted), an empty table as {},
+ * strings (UTF-8), numbers exactly (integers by their digits, others as
+ * the shortest text that reads back), booleans, and orbt.null as null.
+ * Tables are read raw; nothing raises. Returns 0, or -1 with a reason in
+ * why (out may then hold part of the text). */
+int json_append_value(lua_State *L, int idx, buffer *out, char *why, size_t whylen);
 
 /* The value orbt.null stands for: JSON null in decoded answers. */
 void json_push_null(lua_State *L);

@@ -4,7 +4,10 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <lauxlib.h>
 
 #include <curl/curl.h>
 
@@ -45,6 +48,92 @@ static int write_transaction_body(const op_input *in, buffer *b)
         rc = buffer_append_str(b, ",\"description\":")
              || json_append_string(b, t->description.ptr, t->description.len);
     return rc || buffer_append_str(b, "}");
+}
+
+/* client:request's query: its names sorted, names and values
+ * percent-encoded (every byte but the unreserved ones). */
+static int append_escaped(buffer *out, const char *s, size_t len)
+{
+    char *escaped = curl_easy_escape(NULL, s, (int)len);
+    int rc = escaped != NULL ? buffer_append_str(out, escaped) : -1;
+    curl_free(escaped);
+    return rc;
+}
+
+typedef struct query_name {
+    const char *ptr;
+    size_t len;
+} query_name;
+
+static int compare_names(const void *a, const void *b)
+{
+    const query_name *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->ptr, y->ptr, n);
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* A checked value: a string, a finite number or a boolean. */
+static int append_query_value(lua_State *L, int idx, buffer *q)
+{
+    char why[64];
+    size_t len = 0;
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        return buffer_append_str(q, lua_toboolean(L, idx) ? "true" : "false");
+    case LUA_TNUMBER:
+        return json_append_value(L, idx, q, why, sizeof why);
+    default: {
+        const char *s = lua_tolstring(L, idx, &len); /* a string: no conversion */
+        return append_escaped(q, s, len);
+    }
+    }
+}
+
+static int write_raw_query(const op_input *in, buffer *q)
+{
+    const raw_input *r = &in->raw;
+    lua_State *L = r->L;
+    if (r->query == 0)
+        return 0;
+    size_t count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, r->query) != 0) {
+        lua_pop(L, 1);
+        count++;
+    }
+    query_name *names = count > 0 ? malloc(count * sizeof *names) : NULL;
+    if (count > 0 && names == NULL)
+        return -1;
+    size_t i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, r->query) != 0) {
+        lua_pop(L, 1);
+        names[i].ptr = lua_tolstring(L, -1, &names[i].len); /* string keys, checked: no conversion */
+        i++;
+    }
+    qsort(names, count, sizeof *names, compare_names);
+    int rc = 0;
+    for (i = 0; rc == 0 && i < count; i++) {
+        lua_pushlstring(L, names[i].ptr, names[i].len);
+        lua_rawget(L, r->query);
+        rc = (i > 0 && buffer_append(q, "&", 1) != 0) || append_escaped(q, names[i].ptr, names[i].len) != 0
+                     || buffer_append(q, "=", 1) != 0 || append_query_value(L, lua_gettop(L), q) != 0
+                 ? -1
+                 : 0;
+        lua_pop(L, 1);
+    }
+    free(names);
+    return rc;
+}
+
+static int write_raw_body(const op_input *in, buffer *b)
+{
+    const raw_input *r = &in->raw;
+    char why[128];
+    if (r->body_text.ptr != NULL)
+        return buffer_append(b, r->body_text.ptr, r->body_text.len);
+    return r->body_table != 0 ? json_append_value(r->L, r->body_table, b, why, sizeof why) : 0;
 }
 
 static const lua_text *transaction_key(const op_input *in)
@@ -123,6 +212,17 @@ const operation orbt_operations[] = {
         .name = "debit",
         TRANSACTION_ROW,
         .validate = validate_debit,
+    },
+    {
+        /* Any call under /api/partner/, for endpoints orbt has no row for
+         * yet: method, path and retry class come with each call. */
+        .name = "request",
+        .write_query = write_raw_query,
+        .write_body = write_raw_body,
+        .answer = ANSWER_JSON,
+        .retry = RETRY_READ,
+        .key_name = "request body",
+        .raw = 1,
     },
 };
 

@@ -17,8 +17,10 @@
 typedef enum answer_shape {
     ANSWER_DATA,    /* {"success": true, "data": {...}}: the call returns data */
     ANSWER_PAGE,    /* {"content": [...], "hasNext": bool, ...}: the call returns the page */
-    ANSWER_ANY      /* undocumented: `data` of a {"success": true, "data": {...}} envelope,
+    ANSWER_ANY,     /* undocumented: `data` of a {"success": true, "data": {...}} envelope,
                        else the object itself; an empty body is an empty table */
+    ANSWER_JSON     /* client:request: the document as it is, of any shape; an empty body
+                       is an empty table */
 } answer_shape;
 
 #define OP_PARAMS_MAX 2
@@ -53,6 +55,8 @@ typedef struct operation {
     const char *pages;         /* and the one over pages ("customer_pages") */
     const char *bulk;          /* many at once: the method ("create_customers") */
     const char *bulk_list;     /* and what its list holds ("customers"), for errors */
+    int raw;                   /* client:request: each call gives its method, path, query, body
+                                  and retry class (validate_raw_request); the row is a template */
 } operation;
 
 extern const operation orbt_operations[];

@@ -39,7 +39,8 @@ static void push_operations(lua_State *L)
         set_optional(L, "method", op->method);
         set_optional(L, "path", op->path);
         set_optional(L, "retry", retry_class_name(op->retry));
-        set_optional(L, "answer", op->answer == ANSWER_PAGE ? "page" : op->answer == ANSWER_ANY ? "any" : "data");
+        set_optional(L, "answer", op->answer == ANSWER_PAGE ? "page" : op->answer == ANSWER_ANY ? "any"
+                                  : op->answer == ANSWER_JSON ? "json" : "data");
         set_optional(L, "key", op->key_name);
         set_optional(L, "items", op->items);
         set_optional(L, "pages", op->pages);

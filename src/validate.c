@@ -69,38 +69,7 @@ static int is_header_safe(const lua_text *t)
 
 static int is_valid_utf8(const lua_text *t)
 {
-    const unsigned char *s = (const unsigned char *)t->ptr;
-    size_t i = 0;
-    while (i < t->len) {
-        unsigned char c = s[i];
-        size_t n;
-        unsigned int cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            n = 1; cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2; cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3; cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (t->len - i <= n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        /* overlong forms, surrogates, past U+10FFFF */
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff
-            || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
+    return json_is_utf8(t->ptr, t->len);
 }
 
 /* ===== Reading fields ===== */
@@ -842,6 +811,170 @@ int validate_bulk_options(lua_State *L, int idx, int *concurrency, call_limits *
     if (has_n)
         *concurrency = (int)n;
     return 1;
+}
+
+/* ===== client:request ===== */
+
+#define RAW_PATH_PREFIX "/api/partner/"
+#define RAW_PATH_MAX 2048
+#define RAW_QUERY_MAX 64        /* parameters */
+#define RAW_QUERY_TEXT_MAX 1024 /* bytes of a name or a value */
+
+static const char *raw_method(const lua_text *m)
+{
+    static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
+    for (const char *const *k = methods; *k != NULL; k++)
+        if (strlen(*k) == m->len && memcmp(*k, m->ptr, m->len) == 0)
+            return *k;
+    return NULL;
+}
+
+/* RFC 3986's pchar and '/': unreserved, sub-delims, ':', '@', and '%'
+ * followed by two hex digits. No "." or ".." segment, spelled or encoded. */
+static int is_raw_path(const lua_text *p)
+{
+    static const char sub_delims[] = "!$&'()*+,;=:@/-._~";
+    size_t prefix = sizeof RAW_PATH_PREFIX - 1;
+    if (p->len < prefix || p->len > RAW_PATH_MAX || memcmp(p->ptr, RAW_PATH_PREFIX, prefix) != 0)
+        return 0;
+    for (size_t i = 0; i < p->len; i++) {
+        char c = p->ptr[i];
+        if (c == '%') {
+            if (i + 2 >= p->len || ascii_hex_value(p->ptr[i + 1]) < 0 || ascii_hex_value(p->ptr[i + 2]) < 0
+                || (p->ptr[i + 1] == '2' && (p->ptr[i + 2] == 'e' || p->ptr[i + 2] == 'E')))
+                return 0;
+            i += 2;
+        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || ascii_is_digit(c)
+                     || (c != '\0' && strchr(sub_delims, c) != NULL))) {
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < p->len; i++) {
+        if (p->ptr[i] != '/')
+            continue;
+        size_t end = i + 1;
+        while (end < p->len && p->ptr[end] != '/')
+            end++;
+        size_t n = end - i - 1;
+        if ((n == 1 && p->ptr[i + 1] == '.') || (n == 2 && p->ptr[i + 1] == '.' && p->ptr[i + 2] == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* opts.query: {name = string | number | boolean}, names as strings. */
+static int check_raw_query(lua_State *L, int idx, validation_error *err)
+{
+    static const char rule[] = "query must be a table of names and values (strings, numbers or booleans)";
+    int count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        int key_type = lua_type(L, -2), type = lua_type(L, -1);
+        size_t key_len = key_type == LUA_TSTRING ? lua_rawlen(L, -2) : 0;
+        size_t len = type == LUA_TSTRING ? lua_rawlen(L, -1) : 0;
+        int ok = key_type == LUA_TSTRING && key_len > 0 && key_len <= RAW_QUERY_TEXT_MAX
+                 && len <= RAW_QUERY_TEXT_MAX
+                 && (type == LUA_TSTRING || type == LUA_TBOOLEAN
+                     || (type == LUA_TNUMBER && isfinite((double)lua_tonumber(L, -1))));
+        lua_pop(L, 1);
+        if (!ok || ++count > RAW_QUERY_MAX) {
+            lua_pop(L, 1);
+            return fail(err, "query", "%s, at most %d of them", rule, RAW_QUERY_MAX);
+        }
+    }
+    return 1;
+}
+
+static int read_raw_idempotency(lua_State *L, int opts, raw_input *out, validation_error *err)
+{
+    static const char rule[] = "idempotency must be \"read\", \"keyed\" or \"create\"";
+    out->retry = strcmp(out->method, "GET") == 0 ? RETRY_READ : RETRY_CREATE;
+    lua_text name = {NULL, 0};
+    if (opts == 0 || !read_string(L, opts, "idempotency", 0, &name, err))
+        return opts == 0 ? 1 : fail(err, "idempotency", "%s", rule);
+    if (name.ptr == NULL)
+        return 1;
+    if (strcmp(name.ptr, "read") == 0)
+        out->retry = RETRY_READ;
+    else if (strcmp(name.ptr, "keyed") == 0)
+        out->retry = RETRY_KEYED;
+    else if (strcmp(name.ptr, "create") == 0)
+        out->retry = RETRY_CREATE;
+    else
+        return fail(err, "idempotency", "%s", rule);
+    return 1;
+}
+
+/* opts.body: JSON text (checked by the core's reader), or a table the
+ * core's writer can write. A GET sends none. */
+static int read_raw_body(lua_State *L, int opts, raw_input *out, validation_error *err)
+{
+    if (opts == 0)
+        return 1;
+    lua_getfield(L, opts, "body");
+    int body = lua_gettop(L);
+    int type = lua_type(L, body);
+    if (type == LUA_TNIL)
+        return 1;
+    if (strcmp(out->method, "GET") == 0)
+        return fail(err, "body", "a GET sends no body");
+    char why[128];
+    if (type == LUA_TSTRING) {
+        out->body_text.ptr = lua_tolstring(L, body, &out->body_text.len);
+        int top = lua_gettop(L);
+        int valid = json_push_document(L, out->body_text.ptr, out->body_text.len, why, sizeof why) == 0;
+        lua_settop(L, top);
+        /* The reader speaks of "the answer": only the details in its parentheses are kept. */
+        const char *detail = strchr(why, '(');
+        return valid ? 1 : fail(err, "body", "body is not JSON text %s", detail != NULL ? detail : "");
+    }
+    if (type != LUA_TTABLE)
+        return fail(err, "body", "body must be JSON text or a table, got %s", lua_typename(L, type));
+    buffer scratch;
+    buffer_init(&scratch, 0);
+    int written = json_append_value(L, body, &scratch, why, sizeof why) == 0;
+    buffer_free(&scratch);
+    if (!written)
+        return fail(err, "body", "body cannot be written as JSON: %s", why);
+    out->body_table = body;
+    return 1;
+}
+
+int validate_raw_request(lua_State *L, int idx, raw_input *out, call_limits *limits, validation_error *err)
+{
+    static const char *const known[] = {"query", "body", "idempotency", "max_retries", "deadline",
+                                        "on_request", "on_response", NULL};
+    memset(out, 0, sizeof *out);
+    out->L = L;
+    lua_text method = {NULL, 0};
+    if (!take_string(L, idx, "method", 1, &method, err))
+        return 0;
+    out->method = raw_method(&method);
+    if (out->method == NULL)
+        return fail(err, "method", "method must be GET, POST, PUT, PATCH or DELETE");
+    if (!take_string(L, idx + 1, "path", 1, &out->path, err))
+        return 0;
+    if (!is_raw_path(&out->path))
+        return fail(err, "path", "path must start with " RAW_PATH_PREFIX " and hold only path characters: no "
+                    "scheme, host, query (use query), fragment or dot segment");
+    int opts = 0;
+    if (!lua_isnoneornil(L, idx + 2)) {
+        if (!require_table(L, idx + 2, "options", err) || !only_known_fields(L, idx + 2, known, err))
+            return 0;
+        opts = lua_absindex(L, idx + 2);
+    }
+    if (opts != 0) {
+        lua_getfield(L, opts, "query");
+        if (!lua_isnil(L, -1)) {
+            if (!lua_istable(L, -1) || !check_raw_query(L, lua_gettop(L), err))
+                return lua_istable(L, -1) ? 0 : fail(err, "query", "query must be a table");
+            out->query = lua_gettop(L);
+        }
+        if (!read_limits(L, opts, limits, err) || !read_hook(L, opts, "on_request", err)
+            || !read_hook(L, opts, "on_response", err))
+            return 0;
+    }
+    return read_raw_idempotency(L, opts, out, err) && read_raw_body(L, opts, out, err);
 }
 
 /* YYYY-MM-DDTHH:MM:SS.mmmZ, the only form the API accepts. */

@@ -12,6 +12,7 @@
 #include <lua.h>
 
 #include "json.h"
+#include "retry.h"
 #include "url.h"
 
 #define VALIDATION_MESSAGE_MAX 192
@@ -89,10 +90,23 @@ typedef struct transaction_input {
 
 /* What an operation's arguments table says, read by its validator: one
  * member per kind of operation (operations.h). */
+/* client:request(method, path, opts): what the caller gives, checked. The
+ * query and a table body stay Lua tables on the stack until written. */
+typedef struct raw_input {
+    lua_State *L;
+    const char *method;        /* "GET", "POST", "PUT", "PATCH" or "DELETE" */
+    lua_text path;             /* /api/partner/..., as given */
+    int query;                 /* stack index of opts.query, or 0 */
+    lua_text body_text;        /* opts.body as JSON text, or ptr NULL */
+    int body_table;            /* stack index of opts.body as a table, or 0 */
+    retry_class retry;         /* opts.idempotency, or read for GET and create for the rest */
+} raw_input;
+
 typedef union op_input {
     customer_input customer;
     page_query page;
     transaction_input transaction;
+    raw_input raw;
 } op_input;
 
 /* The kinds of value a path parameter takes. */
@@ -130,6 +144,13 @@ int validate_sign_input(lua_State *L, int idx, sign_input *out, validation_error
 /* out holds the client's limits on entry; a call's options override them.
  * Nothing (none or nil) at idx keeps them. */
 int validate_call_limits(lua_State *L, int idx, call_limits *out, validation_error *err);
+
+/* client:request's method (at idx), path (idx + 1) and options (idx + 2):
+ * {query, body, idempotency, max_retries, deadline, on_request,
+ * on_response}. The path must start with /api/partner/ and hold only path
+ * characters: no scheme, host, query, fragment, "." or ".." segment, so
+ * credentials cannot be sent elsewhere. Limits go into *limits. */
+int validate_raw_request(lua_State *L, int idx, raw_input *out, call_limits *limits, validation_error *err);
 /* create_customers' options: concurrency (1..BULK_CONCURRENCY_MAX, default
  * BULK_CONCURRENCY_DEFAULT) and the call limits, which apply to each item. */
 int validate_bulk_options(lua_State *L, int idx, int *concurrency, call_limits *limits,
