@@ -234,14 +234,15 @@ $(FUZZ_DIR)/json_fuzz: fuzz/json_fuzz.c src/json.c src/buffer.c $(wildcard src/*
 	  fuzz/json_fuzz.c src/json.c src/buffer.c $(FUZZ_LIBS) -o $@
 
 # Answer handling reads the operation rows, which name their validators;
-# retry.c reads Retry-After dates with libcurl's curl_getdate().
-ANSWER_FUZZ_SRC := fuzz/answer_fuzz.c src/answer.c src/json.c src/error.c src/buffer.c src/retry.c \
+# retry.c reads Retry-After dates with libcurl's curl_getdate(); the
+# validators know http1.c's request-id headers.
+ANSWER_FUZZ_SRC := fuzz/answer_fuzz.c src/answer.c src/json.c src/error.c src/buffer.c src/retry.c src/http1.c \
                    src/operations.c src/validate.c src/url.c
 
 $(FUZZ_DIR)/answer_fuzz: $(ANSWER_FUZZ_SRC) $(wildcard src/*.h)
 	mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $$(pkg-config --cflags $(LUA_PC) libcurl) $(ANSWER_FUZZ_SRC) $(FUZZ_LIBS) \
-	  $$(pkg-config --libs libcurl) -o $@
+	  $$(pkg-config --libs libcurl openssl) -o $@
 
 $(FUZZ_DIR)/http1_fuzz: fuzz/http1_fuzz.c src/http1.c src/buffer.c src/http1.h src/buffer.h src/ascii.h
 	mkdir -p $(@D)
