@@ -58,6 +58,8 @@
 --                        http,sign,syscalls,walk,bulk,scale); e.g.
 --                        BENCH_PARTS=scale runs only nginx at scale
 --   BENCH_OUT            where to write the table
+--   BENCH_PARTS=cli      the orbt command's import against create_customers
+--                        (bench/cli_import.lua; BENCH_CLI_ROWS, BENCH_CLI_DELAY_MS)
 
 local socket = require("socket")
 local orbt = require("orbt")
@@ -98,7 +100,7 @@ local S = {
 }
 S.wrk_seconds = max(1, floor(S.seconds + 0.5))
 
-local PART_NAMES = { "http", "sign", "syscalls", "walk", "bulk", "scale" }
+local PART_NAMES = { "http", "sign", "syscalls", "walk", "bulk", "scale", "cli" }
 do
   local known = {}
   for _, name in ipairs(PART_NAMES) do known[name] = true end
@@ -1547,6 +1549,15 @@ local function main()
 
   local text = report{ servers = servers, syscalls = syscalls, syscall_server = nginx, walk = walk,
     load_before = load_before, bulk = bulk, scale = scale }
+  -- The orbt command's import against create_customers (bench/cli_import.lua).
+  local cli_failed = false
+  if PARTS.cli then
+    local pipe = assert(io.popen(LUA .. " " .. quote(BENCH .. "/cli_import.lua") .. " 2>&1; echo \"cli-status:$?\""))
+    local out = pipe:read("a")
+    pipe:close()
+    cli_failed = not out:match("cli%-status:0%s*$")
+    text = text .. "\n" .. out:gsub("cli%-status:%d+%s*$", "")
+  end
   os.execute("mkdir -p " .. quote(OUT:match("^(.*)/[^/]+$") or "."))
   write_file(OUT, text)
   io.stdout:write("\n", text)
@@ -1563,6 +1574,7 @@ local function main()
   for _, row in ipairs(scale) do
     if row.result.failed then return false end
   end
+  if cli_failed then return false end
   return true
 end
 
