@@ -250,9 +250,10 @@ with open(sys.argv[1], newline="", encoding="utf-8-sig") as f:
     end)
 
     it("one SIGINT finishes the rows in flight, completes the journal and says how to resume", function()
-      cli.write_csv(dir .. "/in.csv", people(200))
-      env.mock:fault{ path = "/api/partner/v1/customer", method = "POST", delay_ms = 300, count = 1000 }
-      local args = { "import", "customers", "in.csv", "--concurrency", "4", "--progress", "none" }
+      -- one request in flight at a time: a batch is 32 rows, 1.6 s
+      cli.write_csv(dir .. "/in.csv", people(100))
+      env.mock:fault{ path = "/api/partner/v1/customer", method = "POST", delay_ms = 50, count = 1000 }
+      local args = { "import", "customers", "in.csv", "--concurrency", "1", "--progress", "none" }
       local proc = cli.start(args, { mock = env.mock, dir = dir })
       assert(shell.wait_for(function()
         return (cli.journal_states(dir .. "/in.csv.journal").sent or 0) > 0

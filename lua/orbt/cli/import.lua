@@ -29,9 +29,19 @@ M.KINDS = {
 
 -- A batch holds this many rows per unit of concurrency: big enough that the
 -- batch boundary costs little, small enough that a drain after Ctrl-C is quick.
-M.BATCH_PER_SLOT = 8
+M.BATCH_PER_SLOT = 32
 -- Rounds of "resolve the unknown outcomes, send again what was not applied".
 M.ROUNDS = 3
+
+-- FNV-1a (64 bits) of s, in hex: the journal's row hash, which only has to
+-- notice that a row changed, and costs a fraction of a SHA-256 per row.
+local function fnv1a(s)
+  local h = -3750763034362895579 -- the FNV offset basis, 0xcbf29ce484222325
+  for i = 1, #s do
+    h = (h ~ s:byte(i)) * 1099511628211
+  end
+  return ("%016x"):format(h)
+end
 
 -- SHA-256 of s, Base64: the body hash orbt.sign computes for a request.
 local function sha256(s)
@@ -107,7 +117,7 @@ function M.read(kind, path)
     for i, c in ipairs(spec.columns) do
       canon[i] = row.values[c] or ""
     end
-    row.hash = sha256(table.concat(canon, "\0")):sub(1, 16)
+    row.hash = fnv1a(table.concat(canon, "\0"))
     local v = row.values
     if kind == "customers" then
       row.item = { fullName = v.fullName, email = v.email, currency = v.currency, initialFunds = v.initialFunds }
