@@ -24,7 +24,7 @@ local function cents(text)
 end
 
 local function money(c)
-  return ("%d.%02d"):format(c // 100, c % 100)
+  return ("%d.%02d"):format(math.floor(c / 100), c % 100)
 end
 
 -- Runs the import to about `fraction` done, then sends `signal`; returns
