@@ -37,7 +37,10 @@
 -- one orbt call per request (cosockets) to an upstream that holds every
 -- request 50 ms, with 1,000 handler requests in flight at once (wrk), beside
 -- proxy_pass to the same upstream (bench/scale_nginx.lua,
--- bench/nginx_scale.conf.in, bench/nginx_upstream.conf.in).
+-- bench/nginx_scale.conf.in, bench/nginx_upstream.conf.in). Hooks: what
+-- empty on_request and on_response hooks cost in CPU per request against
+-- no hooks, GET page of 20 to the canned nginx, in one process with the
+-- clients taking turns (bench/hooks.lua); the target is at most 1.03x.
 --
 -- Settings from the environment:
 --   BENCH_QUICK=1        a smoke run: one short round, a small walk
@@ -54,8 +57,10 @@
 --   BENCH_SCALE_HOLD_MS  nginx at scale: how long the upstream holds every
 --                        request (default 50)
 --   BENCH_SCALE_SECONDS  nginx at scale: seconds of load per run (default 5)
+--   BENCH_HOOKS_ROUNDS   hooks: rounds (default 100)
+--   BENCH_HOOKS_REQUESTS hooks: requests per client per round (default 200)
 --   BENCH_PARTS          the parts to run, comma-separated (default: all of
---                        http,sign,syscalls,walk,bulk,scale); e.g.
+--                        http,sign,syscalls,walk,bulk,scale,hooks); e.g.
 --                        BENCH_PARTS=scale runs only nginx at scale
 --   BENCH_OUT            where to write the table
 --   BENCH_PARTS=cli      the orbt command's import against create_customers
@@ -97,10 +102,14 @@ local S = {
   scale_seconds = max(1, floor(setting("BENCH_SCALE_SECONDS", QUICK and 2 or 5) + 0.5)),
   scale_threads = 2,               -- wrk threads
   scale_min_peak = 0.9,            -- the upstream's peak in flight must reach this share of scale_in_flight
+  -- hooks: rounds, and requests per client in each round.
+  hooks_rounds = max(1, floor(setting("BENCH_HOOKS_ROUNDS", QUICK and 10 or 100))),
+  hooks_requests = max(5, floor(setting("BENCH_HOOKS_REQUESTS", QUICK and 50 or 200))),
+  hooks_max_ratio = 1.03,          -- target: hooks that do nothing cost at most 3% CPU per request
 }
 S.wrk_seconds = max(1, floor(S.seconds + 0.5))
 
-local PART_NAMES = { "http", "sign", "syscalls", "walk", "bulk", "scale", "cli" }
+local PART_NAMES = { "http", "sign", "syscalls", "walk", "bulk", "scale", "hooks", "cli" }
 do
   local known = {}
   for _, name in ipairs(PART_NAMES) do known[name] = true end
@@ -1141,6 +1150,48 @@ local function microseconds(seconds)
   return us >= 1000 and (thousands(us) .. " µs") or (("%.1f µs"):format(us))
 end
 
+-- ----- Hooks -----
+
+-- bench/hooks.lua against the canned nginx: one process, three clients
+-- (no hooks; empty hooks in orbt.new; empty hooks in the call's limits
+-- table) taking turns. Returns its figures, or {failed = why}.
+local function run_hooks(server)
+  progress(("hooks: %d rounds of %d requests per client, against %s"):format(S.hooks_rounds, S.hooks_requests,
+    server.name))
+  local text, stderr = timed(("%s %s %s %d %d"):format(LUA, quote(BENCH .. "/hooks.lua"), quote(server.url),
+    S.hooks_rounds, S.hooks_requests))
+  local line = text:match("^ok ([^\n]*)")
+  if not line then
+    local why = text:match("^fail ([^\n]*)") or "no result"
+    return { failed = why .. " (stderr: " .. stderr:sub(-300):gsub("%s+", " ") .. ")" }
+  end
+  local r = { server = server }
+  for key, value in line:gmatch("([%w_]+)=([%d.]+)") do
+    r[key] = tonumber(value)
+  end
+  progress(("hooks: CPU per request %s without hooks, %s with empty hooks (%.3f×), %s with them per call (%.3f×)")
+    :format(microseconds(r.none), microseconds(r.client), r.client_ratio, microseconds(r.call), r.call_ratio))
+  return r
+end
+
+-- The hooks rows of the main table.
+local function hooks_rows(line, h)
+  if not h then return end
+  local where = h.server and h.server.name or "nginx"
+  if h.failed then
+    line(("| hooks: (b) orbt | GET page of 20 | %s | FAILED: %s | | | | | |"):format(where, (h.failed:gsub("|", "/"))))
+    return
+  end
+  line(("| hooks: (b) orbt, no hooks | GET page of 20 | %s | %s | | 1× no hooks (CPU) | %s | — | — |"):format(where,
+    rate_text(h.rate), microseconds(h.none)))
+  line(("| hooks: (b) orbt, empty on_request + on_response in orbt.new | GET page of 20 | %s | | | "
+    .. "%.3f× no hooks (CPU; %.3f–%.3f) | %s | — | — |"):format(where, h.client_ratio, h.client_min, h.client_max,
+    microseconds(h.client)))
+  line(("| hooks: (b) orbt, empty on_request + on_response per call | GET page of 20 | %s | | | "
+    .. "%.3f× no hooks (CPU; %.3f–%.3f) | %s | — | — |"):format(where, h.call_ratio, h.call_min, h.call_max,
+    microseconds(h.call)))
+end
+
 local HEADER = "| alternative | workload | server | per second | min–max | ratio | CPU per request | peak RSS "
   .. "| TLS handshakes per run |"
 local RULE = "|---|---|---|---:|---:|---:|---:|---:|---:|"
@@ -1336,6 +1387,7 @@ end
 local function report(parts)
   local servers, syscalls, walk, load_before, bulk = parts.servers, parts.syscalls, parts.walk, parts.load_before,
     parts.bulk
+  local hooks = parts.hooks
   local out = {}
   local function line(s) out[#out + 1] = s end
   local cores = tonumber((sh("nproc"))) or 1
@@ -1351,7 +1403,7 @@ local function report(parts)
     line("The machine had other load when the run began (load average above): requests/s are lower and "
       .. "noisier than on an idle machine. The ratios within rounds and the CPU per request hold up better.")
   end
-  local main_table = #servers > 0 or PARTS.sign or #walk > 0 or #bulk > 0
+  local main_table = #servers > 0 or PARTS.sign or #walk > 0 or #bulk > 0 or hooks ~= nil
   if main_table then
     line("")
     line(HEADER)
@@ -1402,6 +1454,7 @@ local function report(parts)
         microseconds(r.cpu), mib(r.rss)))
     end
   end
+  hooks_rows(line, hooks)
   if main_table then
     line("")
     line("Per second: requests (wall clock) for HTTP rows; signatures per second of the signer's own CPU time "
@@ -1417,6 +1470,16 @@ local function report(parts)
       .. "(a') is (a) with CURLOPT_NOSIGNAL: without it libcurl installs and restores a SIGPIPE handler around "
       .. "every transfer (the rt_sigaction calls in the syscall table). The CPU targets against (a') take "
       .. "orbt's CPU per request over (a')'s within each round, then the median over the rounds.")
+  end
+  if hooks and not hooks.failed then
+    line("")
+    line(("Hooks rows (bench/hooks.lua): one process with three clients made alike, each on its own kept-alive "
+      .. "connection to the nginx above, the GET page of 20 answered, decoded and checked: no hooks; empty "
+      .. "on_request and on_response given to orbt.new; the same hooks in the call's limits table. The clients "
+      .. "take turns of 5 requests, in an order rotated each turn, for %d requests each per round, %d rounds; "
+      .. "CPU per request is the process's (os.clock: user + system) over a client's turns. Ratios are taken "
+      .. "within a round, then the median over the rounds (in brackets: the lowest and highest round). "
+      .. "Per second: all three clients' requests over the wall clock."):format(hooks.requests, hooks.rounds))
   end
   if #servers > 0 then
     line("")
@@ -1477,6 +1540,10 @@ local function report(parts)
       walk[2].result.rss / walk[1].result.rss))
   end
   scale_targets(line, parts.scale)
+  if hooks and not hooks.failed then
+    target("hooks that do nothing (on_request + on_response in orbt.new) / no hooks, CPU per request, "
+      .. "GET page of 20, " .. hooks.server.name, hooks.client_ratio, S.hooks_max_ratio, true)
+  end
   if #servers > 0 then
     line("")
     line("Client CPU per request, orbt against (c) and (a') (medians; lower is better for orbt):")
@@ -1516,7 +1583,8 @@ local function main()
   local http_round = PARTS.http and (28 * (S.seconds + 0.1) + 4 * (S.wrk_seconds + 0.3) + 4 * S.cli_count / 14) or 0
   local sign_round = PARTS.sign and 8 * (S.sign_seconds + 0.05) or 0
   local seconds = S.rounds * (http_round + sign_round) + (PARTS.walk and S.walk_large / 7000 or 0)
-    + (PARTS.scale and 3 * (S.scale_seconds + 4) or 0) + 15
+    + (PARTS.scale and 3 * (S.scale_seconds + 4) or 0)
+    + (PARTS.hooks and 3 * S.hooks_rounds * S.hooks_requests / 4000 or 0) + 15
   progress(("%sabout %d s; BENCH_QUICK=1 for a smoke run"):format(
     (PARTS.http or PARTS.sign) and ("%d round(s), "):format(S.rounds) or "", floor(seconds)))
   local mock = start_mock("mock")
@@ -1529,7 +1597,7 @@ local function main()
   assert(is_2xx(created_status), "orbt-mock answered the create with " .. tostring(created_status))
   local canned = { page = page, page_status = page_status, created = created, created_status = created_status }
   local nginx, nginx_tls
-  if PARTS.http or S.syscalls then
+  if PARTS.http or S.syscalls or PARTS.hooks then
     nginx, nginx_tls = start_nginx(canned)
   end
   local servers = PARTS.http and { nginx, mock, nginx_tls } or {}
@@ -1541,6 +1609,7 @@ local function main()
     end
   end
   local syscalls = S.syscalls and run_syscalls(nginx) or nil
+  local hooks = PARTS.hooks and run_hooks(nginx) or nil
   if nginx then stop(nginx.pid) end
   stop(mock.pid)
   local walk = PARTS.walk and run_walk() or {}
@@ -1548,7 +1617,7 @@ local function main()
   local scale = PARTS.scale and run_scale(canned) or {}
 
   local text = report{ servers = servers, syscalls = syscalls, syscall_server = nginx, walk = walk,
-    load_before = load_before, bulk = bulk, scale = scale }
+    load_before = load_before, bulk = bulk, scale = scale, hooks = hooks }
   -- The orbt command's import against create_customers (bench/cli_import.lua).
   local cli_failed = false
   if PARTS.cli then
@@ -1575,6 +1644,7 @@ local function main()
     if row.result.failed then return false end
   end
   if cli_failed then return false end
+  if hooks and hooks.failed then return false end
   return true
 end
 
