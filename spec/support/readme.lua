@@ -249,6 +249,15 @@ function M.run_lua(block)
   for k, v in pairs(sanitizer_env()) do
     env[k] = v
   end
+  if env.LD_PRELOAD then
+    -- The sanitizer runtimes are for the interpreter only: a curl the block
+    -- starts must not inherit them (curl hangs with them preloaded).
+    assert(shell.exec("mkdir " .. shell.quote(dir .. "/bin")))
+    local curl = shell.run("command -v curl"):gsub("%s+$", "")
+    shell.write_file(dir .. "/bin/curl", ("#!/bin/sh\nunset LD_PRELOAD\nexec %s \"$@\"\n"):format(curl))
+    assert(shell.exec("chmod +x " .. shell.quote(dir .. "/bin/curl")))
+    env.PATH = dir .. "/bin:" .. (os.getenv("PATH") or "/usr/bin:/bin")
+  end
   local cmd = ("cd %s && %s %s timeout %d %s block.lua 2>stderr"):format(shell.quote(dir), clean_env_prefix(),
     assignments(env), M.LUA_SECONDS, os.getenv("LUA") or "lua5.4")
   local output, ok = shell.run(cmd)
