@@ -502,7 +502,7 @@ static int perform_call(lua_State *L, orbt_client *c, const call_plan *p)
     int hooked = hooks_wanted(L, c, p->options);
     hook_attempt h = {1, p->options, p->op, c->path.data, 0, NULL};
     char sent_id[SIGN_UUID_LEN + 1];
-    double attempt_started = started;
+    double attempt_started; /* set by every attempt */
     do {
         if (call.attempts > 0)
             retry_sleep(verdict.delay);

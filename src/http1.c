@@ -185,7 +185,7 @@ static void read_retry_after(http1_reader *r, const char *v, size_t n)
 static void read_request_id(http1_reader *r, const char *name, size_t name_len, const char *v, size_t n)
 {
     const char *const *names = r->id_headers != NULL ? r->id_headers : http1_default_id_headers;
-    for (size_t rank = 0; names[rank] != NULL && rank < r->id_rank; rank++) {
+    for (size_t rank = 0; rank < r->id_rank && names[rank] != NULL; rank++) {
         if (!equals_word(name, name_len, names[rank]))
             continue;
         size_t len = 0;

@@ -102,16 +102,21 @@ static int write_raw_query(const op_input *in, buffer *q)
         lua_pop(L, 1);
         count++;
     }
-    query_name *names = count > 0 ? malloc(count * sizeof *names) : NULL;
-    if (count > 0 && names == NULL)
+    if (count == 0)
+        return 0;
+    query_name *names = malloc(count * sizeof *names);
+    if (names == NULL)
         return -1;
     size_t i = 0;
     lua_pushnil(L);
     while (lua_next(L, r->query) != 0) {
         lua_pop(L, 1);
-        names[i].ptr = lua_tolstring(L, -1, &names[i].len); /* string keys, checked: no conversion */
-        i++;
+        if (i < count) {
+            names[i].ptr = lua_tolstring(L, -1, &names[i].len); /* string keys, checked: no conversion */
+            i++;
+        }
     }
+    count = i;
     qsort(names, count, sizeof *names, compare_names);
     int rc = 0;
     for (i = 0; rc == 0 && i < count; i++) {

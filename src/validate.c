@@ -379,8 +379,14 @@ static char *lower_copy(const char *s, size_t n)
     char *copy = malloc(n + 1);
     if (copy == NULL)
         return NULL;
-    for (size_t i = 0; i < n; i++)
-        copy[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+    static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", lower[] = "abcdefghijklmnopqrstuvwxyz";
+    for (size_t i = 0; i < n; i++) {
+        const char *at = s[i] != '\0' ? strchr(upper, s[i]) : NULL;
+        if (at != NULL)
+            copy[i] = lower[at - upper];
+        else
+            copy[i] = s[i];
+    }
     copy[n] = '\0';
     return copy;
 }
