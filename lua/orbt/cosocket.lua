@@ -356,7 +356,9 @@ local function attempts(client, s, rq)
       return result, err
     end
     applied_before = err.maybe_applied
-    ngx.sleep(delay)
+    if delay > 0 then
+      ngx.sleep(delay) -- 0 (a Retry-After of 0) goes on at once: nginx warns on ngx.sleep(0)
+    end
   end
 end
 

@@ -367,26 +367,7 @@ local BAD_LOG = { "warn", "error", "crit", "alert", "emerg" }
 -- configuration.
 local PROBE = "/orbt-readme-probe"
 
--- Whether process pid runs. nginx's master is no child of the spec run:
--- once it exits it may stay a zombie until init reaps it, which kill -0
--- cannot tell from a live process.
-local function running(pid)
-  local f = io.open("/proc/" .. pid .. "/stat", "r")
-  if not f then
-    return false
-  end
-  local stat = f:read("*a") or ""
-  f:close()
-  return stat:match("^%d+ %b() (%a)") ~= "Z"
-end
-
--- Sends pid `signal`; returns whether it was gone within `seconds`.
-local function stop_process(pid, signal, seconds)
-  shell.exec(("kill -%s %d 2>/dev/null"):format(signal, pid))
-  return shell.wait_for(function()
-    return not running(pid)
-  end, seconds)
-end
+local stop_process = shell.stop_process
 
 local Nginx = {}
 Nginx.__index = Nginx
@@ -420,7 +401,7 @@ function M.start_nginx(block, env)
       if answered then
         return "up"
       end
-      if not self.pid or not running(self.pid) then
+      if not self.pid or not shell.running(self.pid) then
         return "gone"
       end
       return nil

@@ -53,11 +53,25 @@ function M.random_port()
 end
 
 -- Sends pid `signal` and waits up to `seconds` for it to be gone.
+-- Whether process pid runs. A server a spec started in the background
+-- (nginx's master) is no child of the spec run: once it exits it may stay a
+-- zombie until init reaps it, which kill -0 cannot tell from a live process.
+function M.running(pid)
+  local f = io.open("/proc/" .. pid .. "/stat", "r")
+  if not f then
+    return false
+  end
+  local stat = f:read("*a") or ""
+  f:close()
+  return stat:match("^%d+ %b() (%a)") ~= "Z"
+end
+
+-- Sends pid `signal`; returns whether it was gone within `seconds` (10).
 function M.stop_process(pid, signal, seconds)
   M.exec(("kill -%s %d 2>/dev/null"):format(signal, pid))
-  M.wait_for(function()
-    return not M.exec("kill -0 " .. pid .. " 2>/dev/null")
-  end, seconds or 10)
+  return M.wait_for(function()
+    return not M.running(pid)
+  end, seconds or 10) ~= nil
 end
 
 function M.sleep(seconds)
