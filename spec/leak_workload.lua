@@ -159,6 +159,28 @@ end
 collectgarbage()
 collectgarbage()
 
+-- Hooks (one raising, reported through on_hook_error), request ids sent
+-- and read, last_response, raw requests with query and table bodies, and
+-- clients from the environment.
+local hooked_seen = 0
+local hooked = assert(orbt.new(options{ send_request_id = true, request_id_headers = { "x-trace-id" },
+  on_request = function() error("a hook fails") end,
+  on_response = function(info) hooked_seen = hooked_seen + (info.request_id and 1 or 0) end,
+  on_hook_error = function() end }))
+assert(hooked:list_customers{ size = 2 })
+assert(hooked:create_customers({ { fullName = "Leak Hook", email = "leakhook@example.com", currency = "USD",
+  initialFunds = 1 } }, { on_response = function() end }))
+assert(hooked:request("GET", "/api/partner/v1/customer", { query = { size = 1, page = 0 } }))
+assert(hooked:request("POST", "/api/partner/v1/customer", { body = { fullName = "Leak Raw",
+  email = "leakraw@example.com", currency = "USD", initialFunds = 2.5, note = orbt.null } }))
+assert(not hooked:request("POST", "/api/partner/v1/customer", { body = { f = print } }))
+assert(not hooked:request("GET", "/api/partner/../x"))
+assert(hooked:last_response().status == 200 and hooked_seen >= 4)
+created = created + 2
+hooked = nil -- luacheck: ignore 311 (collected, not closed)
+assert(orbt.from_env{ max_retries = 0 }):close()
+assert(not orbt.from_env{ client_id = 1 })
+
 assert(orbt.sign{ method = "POST", body = "{}", client_id = "c", api_key = "k", secret = "s" })
 client:close()
 assert(select(2, client:list_customers()).message:find("closed"))

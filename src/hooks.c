@@ -16,16 +16,18 @@ void hooks_keep(lua_State *L, orbt_client *c, int client_idx, int idx)
 {
     client_idx = lua_absindex(L, client_idx);
     idx = lua_absindex(L, idx);
-    lua_createtable(L, 0, 3);
     int any = 0;
     for (const char *const *name = HOOK_NAMES; *name != NULL; name++) {
         lua_getfield(L, idx, *name);
         any |= lua_isfunction(L, -1);
-        lua_setfield(L, -2, *name);
-    }
-    if (!any) {
         lua_pop(L, 1);
-        return;
+    }
+    if (!any)
+        return; /* nothing allocated for a client without hooks */
+    lua_createtable(L, 0, 3);
+    for (const char *const *name = HOOK_NAMES; *name != NULL; name++) {
+        lua_getfield(L, idx, *name);
+        lua_setfield(L, -2, *name);
     }
     orbt_set_uservalue(L, client_idx);
     c->has_hooks = 1;
