@@ -175,6 +175,15 @@ for _, transport in ipairs(TRANSPORTS) do
     end)
 
     if transport.nginx then
+      it("runs a call's own hooks instead of the client's, for single and bulk calls", function()
+        local status, body = env.nginx:get("/call-hooks")
+        assert.equal(200, status, body)
+        local got = assert(json.decode(body), body)
+        assert.same({ "call on_request list_customers", "call on_response list_customers",
+          "call on_request create_customer", "call on_response create_customer",
+          "client on_request list_customers", "client on_response list_customers" }, got.seen)
+      end)
+
       it("reports a hook that yields (ngx.sleep) as its error, and the call goes on", function()
         local outcomes, seen = run({ call("list_customers", {}) }, nil, { yield = "on_response" })
         assert.is_true(outcomes[1].ok, outcomes[1].text)
@@ -265,6 +274,23 @@ describe("hooks, in a client's calls", function()
     assert.equal("on_request", call_err.field)
     client:close()
     assert.equal(0, env.mock:request_count())
+  end)
+
+  it("ends the retries when a hook closes the client, and tells on_response once per attempt", function()
+    env.mock:fault{ path = PATH, method = "GET", status = 503, count = 5 }
+    local seen = {}
+    local client
+    client = env.mock:client{ max_retries = 3,
+      on_request = function() client:close() end,
+      on_response = function(info)
+        seen[#seen + 1] = ("%d %s %s %s"):format(info.attempt, tostring(info.status), tostring(info.retry), info.path)
+      end }
+    local _, err = client:list_customers()
+    assert.equal(503, err.status)
+    assert.equal(1, err.attempts)
+    assert.same({ "1 503 false " .. PATH }, seen)
+    local _, after = client:list_customers()
+    assert.matches("closed", after.message, 1, true)
   end)
 
   it("keeps a client the hook closes working until the call ends, and refuses calls from inside a hook", function()

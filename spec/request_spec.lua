@@ -43,14 +43,15 @@ for _, transport in ipairs(TRANSPORTS) do
     local run = runner(env, transport)
 
     it("sends a GET with a query, its names sorted and encoded, and returns the answer as it is", function()
-      local got = run({ call("request", "GET", PATH, { query = { size = 2, page = 0, q = "a b&c=d", on = true } }) })
+      local got = run({ call("request", "GET", PATH,
+        { query = { size = 2, page = 0, q = "a b&c=d", on = true, big = 1e21 } }) })
       assert.is_true(got[1].ok, got[1].text)
       assert.equal(2, got[1].result.size)
       assert.is_false(got[1].result.hasNext)
       local sent = env.mock:last_request()
       assert.equal("GET", sent.method)
       assert.equal(PATH, sent.path)
-      assert.equal("on=true&page=0&q=a%20b%26c%3Dd&size=2", sent.query)
+      assert.equal("big=1e%2B21&on=true&page=0&q=a%20b%26c%3Dd&size=2", sent.query)
       assert.equal(0, env.mock:stats().auth_failures)
     end)
 
@@ -113,6 +114,8 @@ for _, transport in ipairs(TRANSPORTS) do
         { "GET", "//elsewhere.example/api/partner/", "path" },
         { "GET", "/api/partner/../../admin", "path" },
         { "GET", "/api/partner/%2e%2e/admin", "path" },
+        { "GET", "/api/partner/..%2F..%2Fadmin", "path" },
+        { "GET", "/api/partner/v1%5C..%5Cadmin", "path" },
         { "GET", "/api/partner/v1/customer?size=1", "path" },
         { "GET", "/api/partner/v1/customer#top", "path" },
         { "GET", "/api/partner/v1/cust omer", "path" },

@@ -303,23 +303,32 @@ static int client_prepare(lua_State *L)
     op = p.op; /* a raw request's own row */
     char sent_id[SIGN_UUID_LEN + 1];
     const char *id = client_request_id(c, sent_id);
-    if (client_write_call(c, &p, &c->path, &c->target, &c->request_body) != 0
-        || client_frame(c, op->method, c->target.data, &c->request_body, ORBT_USER_AGENT_COSOCKET, id,
-                        &c->wire) != 0)
+    /* Busy while the call is written, its on_request runs and it is signed:
+     * nothing that runs Lua meanwhile can free what it uses. */
+    c->busy = 1;
+    int written = client_write_call(c, &p, &c->path, &c->target, &c->request_body) == 0;
+    if (written && hooks_wanted(L, c, p.options)) {
+        hook_attempt h = {1, p.options, op, c->path.data, 1, id};
+        hooks_before(L, c, &h);
+    }
+    int framed = written && client_frame(c, op->method, c->target.data, &c->request_body,
+                                         ORBT_USER_AGENT_COSOCKET, id, &c->wire) == 0;
+    c->busy = 0;
+    if (!framed) {
+        client_release_if_pending(c);
         return luaL_error(L, "orbt: could not sign the request (OpenSSL failure or out of memory)");
+    }
+    if (c->closed) { /* by its on_request */
+        validation_error closed = {"client", "the client was closed before the call was sent"};
+        client_release_if_pending(c);
+        return client_invalid(L, &closed, op->method, op->path);
+    }
     prepared_job job = {c, &p, id};
     client_run_busy(L, c, push_prepared, &job);
     anchor_client(L);
     int call = lua_gettop(L);
     if (p.options != 0)
         hooks_copy(L, p.options, call);
-    if (hooks_wanted(L, c, call)) {
-        lua_getfield(L, call, "reader");
-        const bridge_reader *r = lua_touserdata(L, -1);
-        lua_pop(L, 1);
-        hook_attempt h = {1, call, r->op, r->path, 1, id};
-        hooks_before(L, c, &h);
-    }
     lua_settop(L, call);
     return 1;
 }
@@ -348,6 +357,14 @@ static int client_again(lua_State *L)
         return 2;
     char sent_id[SIGN_UUID_LEN + 1];
     const char *id = client_request_id(c, sent_id);
+    if (hooks_wanted(L, c, 2)) {
+        hook_attempt h = {1, 2, r->op, r->path, r->attempt + 1, id};
+        hooks_before(L, c, &h);
+        if (c->closed) { /* by its on_request */
+            client_release_if_pending(c);
+            return client_refuse_if_unusable(L, c, r->op->method, r->path);
+        }
+    }
     if (client_frame(c, r->op->method, r->target.data, &r->request, ORBT_USER_AGENT_COSOCKET, id, &c->wire) != 0)
         return luaL_error(L, "orbt: could not sign the request (OpenSSL failure or out of memory)");
     client_run_busy(L, c, push_wire, c);
@@ -365,10 +382,6 @@ static int client_again(lua_State *L)
         memcpy(r->sent_id, id, sizeof r->sent_id);
     r->in_flight_of = c;
     c->in_flight++;
-    if (hooks_wanted(L, c, 2)) {
-        hook_attempt h = {1, 2, r->op, r->path, r->attempt, id};
-        hooks_before(L, c, &h);
-    }
     lua_settop(L, 2);
     return 1;
 }
@@ -495,6 +508,7 @@ static int client_answer(lua_State *L)
         hook_outcome o = {&rs, seconds, bytes, &told, n == 2 ? lua_gettop(L) : 0};
         hook_attempt h = {1, 2, r->op, r->path, attempt, r->has_sent_id ? r->sent_id : NULL};
         hooks_after(L, c, &h, &o);
+        client_release_if_pending(c); /* a close() its on_response made */
     }
     if (again && n == 2) {
         lua_pushnumber(L, verdict.delay);

@@ -424,11 +424,14 @@ void client_note_deadline(http_response *rs, int cut, double deadline, int attem
 int client_run_busy(lua_State *L, orbt_client *c, lua_CFunction fn, void *job)
 {
     int base = lua_gettop(L);
+    int was_busy = c->busy;
     c->busy = 1;
     lua_pushcfunction(L, fn);
     lua_pushlightuserdata(L, job);
     int status = lua_pcall(L, 1, LUA_MULTRET, 0);
-    c->busy = 0;
+    /* Inside a call that keeps the client busy to its end (perform_call),
+     * it stays busy; an error ends that call too. */
+    c->busy = status == 0 ? was_busy : 0;
     buffer_release(&c->response.body);
     buffer_release(&c->request_body);
     client_release_if_pending(c);
@@ -490,10 +493,21 @@ int client_finish_call(lua_State *L, orbt_client *c, const call_info *call, cons
  * signed afresh. Everything from reading the call to client_finish_call
  * stays in C memory: a Lua allocation here could run a finalizer that
  * closes the client. */
+/* The client is marked busy from the first byte written to the last hook:
+ * a hook, a finalizer or an __index that closes it, or calls it, cannot
+ * free what the call uses; a close() waits for the call's end. */
+static int call_failed(lua_State *L, orbt_client *c, const char *why)
+{
+    c->busy = 0;
+    client_release_if_pending(c);
+    return luaL_error(L, "%s", why);
+}
+
 static int perform_call(lua_State *L, orbt_client *c, const call_plan *p)
 {
+    c->busy = 1;
     if (client_write_call(c, p, &c->path, &c->target, &c->request_body) != 0)
-        return luaL_error(L, "orbt: out of memory");
+        return call_failed(L, c, "orbt: out of memory");
     double started = retry_clock();
     double deadline_at = started + p->limits.deadline;
     retry_verdict verdict;
@@ -514,13 +528,15 @@ static int perform_call(lua_State *L, orbt_client *c, const call_plan *p)
         http_request rq;
         if (client_prepare_attempt(c, p->op, c->target.data, &c->request_body, h.request_id, &c->wire,
                                    deadline_at - attempt_started, &rq, &cut) != 0)
-            return luaL_error(L, "orbt: could not sign the request (OpenSSL failure)");
+            return call_failed(L, c, "orbt: could not sign the request (OpenSSL failure)");
         transport_perform(c->transport, &rq, &c->response);
         client_note_request_id(&c->response, h.request_id);
         call.attempts++;
         int coded = client_error_coded(L, c, &call, &c->response);
         verdict = retry_decide(&c->random, p->op->retry, &c->response, coded, call.attempts,
                                p->limits.max_retries, deadline_at - retry_clock());
+        /* A close() (from a hook) ends the retries: this attempt is the last. */
+        verdict.again = verdict.again && !c->closed;
         if (verdict.again) {
             call.applied_before = call.applied_before || answer_attempt_applied(&c->response);
             if (hooked) {
@@ -529,7 +545,7 @@ static int perform_call(lua_State *L, orbt_client *c, const call_plan *p)
                 hooks_after(L, c, &h, &o);
             }
         }
-    } while (verdict.again && !c->closed);
+    } while (verdict.again);
     client_note_deadline(&c->response, cut, p->limits.deadline, call.attempts);
     call.retry_after = verdict.retry_after;
     hook_outcome last = {&c->response, retry_clock() - attempt_started, c->response.body.len, &verdict, 0};
@@ -539,6 +555,8 @@ static int perform_call(lua_State *L, orbt_client *c, const call_plan *p)
         last.error = n == 2 ? lua_gettop(L) : 0;
         hooks_after(L, c, &h, &last);
     }
+    c->busy = 0;
+    client_release_if_pending(c);
     return n;
 }
 

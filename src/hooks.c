@@ -155,24 +155,18 @@ static void report_hook_error(lua_State *L, const orbt_client *c, const hook_att
     lua_settop(L, top - 2);
 }
 
-/* Calls the hook below the info table (both on top) and pops them. The
- * client is marked busy meanwhile: a hook cannot make a call on it, and a
- * close() it makes waits for the call's end. */
+/* Calls the hook below the info table (both on top) and pops them. */
 static void run_hook(lua_State *L, orbt_client *c, const hook_attempt *a, const char *hook)
 {
     int info = lua_gettop(L);
     lua_pushvalue(L, info - 1);
     lua_pushvalue(L, info);
-    int was_busy = c->busy;
-    c->busy = 1;
-    int status = lua_pcall(L, 1, 0, 0);
-    c->busy = was_busy;
-    if (status != 0)
+    if (lua_pcall(L, 1, 0, 0) != 0)
         report_hook_error(L, c, a, hook, info);
     lua_pop(L, 2);
 }
 
-void hooks_before(lua_State *L, orbt_client *c, const hook_attempt *a)
+static void before_in(lua_State *L, orbt_client *c, const hook_attempt *a)
 {
     if (!push_hook(L, c, a->client, a->options, "on_request"))
         return;
@@ -180,7 +174,7 @@ void hooks_before(lua_State *L, orbt_client *c, const hook_attempt *a)
     run_hook(L, c, a, "on_request");
 }
 
-void hooks_after(lua_State *L, orbt_client *c, const hook_attempt *a, const hook_outcome *o)
+static void after_in(lua_State *L, orbt_client *c, const hook_attempt *a, const hook_outcome *o)
 {
     if (!push_hook(L, c, a->client, a->options, "on_response"))
         return;
@@ -212,4 +206,75 @@ void hooks_after(lua_State *L, orbt_client *c, const hook_attempt *a, const hook
         lua_setfield(L, -2, "delay");
     }
     run_hook(L, c, a, "on_response");
+}
+
+/* ===== Protected runs =====
+ *
+ * Everything the hooks do, finding them and building `info` included, runs
+ * under lua_pcall with the client marked busy: no error escapes into the
+ * call, a hook cannot make a call on the client, and a close() made by a
+ * hook (or by a finalizer the allocations run) waits for the call's end.
+ * The protected function gets the client, the call's own table and the
+ * error as its arguments 2, 3 and 4. */
+
+typedef struct hook_job {
+    orbt_client *client;
+    hook_attempt attempt;
+    const hook_outcome *outcome; /* NULL: before the attempt */
+} hook_job;
+
+static int run_protected(lua_State *L)
+{
+    hook_job *job = lua_touserdata(L, 1);
+    hook_attempt a = job->attempt;
+    a.client = 2;
+    a.options = lua_istable(L, 3) ? 3 : 0;
+    if (job->outcome == NULL) {
+        before_in(L, job->client, &a);
+        return 0;
+    }
+    hook_outcome o = *job->outcome;
+    if (o.error > 0)
+        o.error = 4;
+    after_in(L, job->client, &a, &o);
+    return 0;
+}
+
+static void run_job(lua_State *L, hook_job *job, int error)
+{
+    orbt_client *c = job->client;
+    const hook_attempt *a = &job->attempt;
+    int was_busy = c->busy;
+    c->busy = 1;
+    if (lua_checkstack(L, 8)) {
+        lua_pushcfunction(L, run_protected);
+        lua_pushlightuserdata(L, job);
+        lua_pushvalue(L, a->client);
+        if (a->options != 0)
+            lua_pushvalue(L, a->options);
+        else
+            lua_pushnil(L);
+        if (error > 0)
+            lua_pushvalue(L, error);
+        else
+            lua_pushnil(L);
+        if (lua_pcall(L, 4, 0, 0) != 0) {
+            /* Out of memory building `info`: said plainly, once. */
+            report_plainly(L, lua_isstring(L, -1) ? lua_tostring(L, -1) : "orbt: a hook could not run");
+            lua_pop(L, 1);
+        }
+    }
+    c->busy = was_busy;
+}
+
+void hooks_before(lua_State *L, orbt_client *c, const hook_attempt *a)
+{
+    hook_job job = {c, *a, NULL};
+    run_job(L, &job, 0);
+}
+
+void hooks_after(lua_State *L, orbt_client *c, const hook_attempt *a, const hook_outcome *o)
+{
+    hook_job job = {c, *a, o};
+    run_job(L, &job, o->error);
 }

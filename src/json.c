@@ -151,6 +151,8 @@ int json_format_number(double v, char out[JSON_NUMBER_MAX])
  * text goes into a C buffer the caller owns. */
 
 #define WRITE_DEPTH_MAX 100
+/* A table shared many times over can spell an enormous text. */
+#define WRITE_BYTES_MAX ((size_t)8 * 1024 * 1024)
 
 typedef struct write_state {
     lua_State *L;
@@ -275,6 +277,8 @@ static int write_table(write_state *w, int idx, int depth)
 
 static int write_value(write_state *w, int idx, int depth)
 {
+    if (w->out->len > WRITE_BYTES_MAX)
+        return write_failed(w, "the JSON text would be larger than 8 MiB");
     switch (lua_type(w->L, idx)) {
     case LUA_TSTRING:
         return write_string(w, idx);

@@ -28,8 +28,9 @@ int json_format_number(double v, char out[JSON_NUMBER_MAX]);
  * one with string keys as an object (keys sorted), an empty table as {},
  * strings (UTF-8), numbers exactly (integers by their digits, others as
  * the shortest text that reads back), booleans, and orbt.null as null.
- * Tables are read raw; nothing raises. Returns 0, or -1 with a reason in
- * why (out may then hold part of the text). */
+ * Tables are read raw, to a depth of 100 and 8 MiB of text; nothing raises
+ * but a memory error. Returns 0, or -1 with a reason in why (out may then
+ * hold part of the text). */
 int json_append_value(lua_State *L, int idx, buffer *out, char *why, size_t whylen);
 
 /* The value orbt.null stands for: JSON null in decoded answers. */

@@ -81,8 +81,15 @@ static int append_query_value(lua_State *L, int idx, buffer *q)
     switch (lua_type(L, idx)) {
     case LUA_TBOOLEAN:
         return buffer_append_str(q, lua_toboolean(L, idx) ? "true" : "false");
-    case LUA_TNUMBER:
-        return json_append_value(L, idx, q, why, sizeof why);
+    case LUA_TNUMBER: {
+        /* As JSON writes it ("1e+21" included), then escaped like any value. */
+        buffer number;
+        buffer_init(&number, 0);
+        int rc = json_append_value(L, idx, &number, why, sizeof why) != 0
+                 || append_escaped(q, number.data, number.len) != 0;
+        buffer_free(&number);
+        return rc ? -1 : 0;
+    }
     default: {
         const char *s = lua_tolstring(L, idx, &len); /* a string: no conversion */
         return append_escaped(q, s, len);

@@ -846,8 +846,12 @@ static int is_raw_path(const lua_text *p)
     for (size_t i = 0; i < p->len; i++) {
         char c = p->ptr[i];
         if (c == '%') {
-            if (i + 2 >= p->len || ascii_hex_value(p->ptr[i + 1]) < 0 || ascii_hex_value(p->ptr[i + 2]) < 0
-                || (p->ptr[i + 1] == '2' && (p->ptr[i + 2] == 'e' || p->ptr[i + 2] == 'E')))
+            /* No encoded '.', '/' or '\\': a gateway that decodes before it
+             * normalises must not find a way out of /api/partner/. */
+            if (i + 2 >= p->len || ascii_hex_value(p->ptr[i + 1]) < 0 || ascii_hex_value(p->ptr[i + 2]) < 0)
+                return 0;
+            int byte = ascii_hex_value(p->ptr[i + 1]) * 16 + ascii_hex_value(p->ptr[i + 2]);
+            if (byte == '.' || byte == '/' || byte == '\\')
                 return 0;
             i += 2;
         } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || ascii_is_digit(c)
@@ -900,6 +904,8 @@ static int read_raw_idempotency(lua_State *L, int opts, raw_input *out, validati
         return opts == 0 ? 1 : fail(err, "idempotency", "%s", rule);
     if (name.ptr == NULL)
         return 1;
+    if (strlen(name.ptr) != name.len) /* "read\0x" is not "read" */
+        return fail(err, "idempotency", "%s", rule);
     if (strcmp(name.ptr, "read") == 0)
         out->retry = RETRY_READ;
     else if (strcmp(name.ptr, "keyed") == 0)

@@ -194,8 +194,10 @@ local function connect_within(sock, host, port, options, seconds)
     return sock:connect(host, port, options)
   end
   local connecting = ngx.thread.spawn(connect_in_thread, sock, host, port, options)
-  if coroutine.status(connecting) == "dead" then
-    -- Done without waiting: a pooled connection, or a failure at once.
+  -- A light thread that ended within spawn (a pooled connection, or a
+  -- failure at once) is a "zombie" until waited for.
+  local status = coroutine.status(connecting)
+  if status == "zombie" or status == "dead" then
     local _, ok, err = ngx.thread.wait(connecting)
     return ok, err
   end
@@ -216,8 +218,11 @@ end
 -- A connection from the pool, or a new one (through the proxy, TLS).
 -- Returns the socket, or nil, failure, message: nothing was sent.
 local function connect(client, s, deadline)
-  local sock = ngx.socket.tcp()
   local seconds = min(s.connect_timeout, deadline - now())
+  if seconds <= 0 then
+    return nil, "timeout", "the call's timeout passed before connecting"
+  end
+  local sock = ngx.socket.tcp()
   sock:settimeout(floor(seconds * 1000) + 1)
   local via = s.proxy
   local host, port = s.address, s.port
@@ -351,6 +356,7 @@ local function attempts(client, s, rq)
     outcome.max_retries = rq.max_retries
     outcome.seconds_left = deadline_at - now()
     outcome.applied_before = applied_before
+    outcome.on_response = rq.on_response -- the call's own hook, if it has one
     local result, err, delay = client:_answer(outcome)
     if result or not delay then
       return result, err

@@ -217,6 +217,27 @@ function M.unresolvable()
   })
 end
 
+-- A call's own hooks replace the client's, for a single call and a bulk
+-- call; a call without them gets the client's.
+function M.call_hooks()
+  local seen = {}
+  local function recorder(who, hook)
+    return function(info)
+      seen[#seen + 1] = ("%s %s %s"):format(who, hook, info.operation)
+    end
+  end
+  local client = new_client({ transport = "cosocket", on_request = recorder("client", "on_request"),
+    on_response = recorder("client", "on_response") })
+  local own = { on_request = recorder("call", "on_request"), on_response = recorder("call", "on_response") }
+  assert(client:list_customers(nil, own))
+  local results = client:create_customers({ { fullName = "Hooked Bulk", email = "hooked.bulk@example.com",
+    currency = "USD", initialFunds = 1 } }, own)
+  assert(results and results[1].id)
+  assert(client:list_customers())
+  client:close()
+  reply({ seen = seen })
+end
+
 -- A client from nginx's environment (the `env` lines of nginx.conf).
 function M.from_env()
   local client, err = orbt.from_env{ transport = "cosocket" }
