@@ -161,7 +161,8 @@ collectgarbage()
 
 -- Hooks (one raising, reported through on_hook_error), request ids sent
 -- and read, last_response, raw requests with query and table bodies, and
--- clients from the environment.
+-- clients from the environment. The bulk call's own on_response replaces
+-- the client's, so three answers reach the client's hook.
 local hooked_seen = 0
 local hooked = assert(orbt.new(options{ send_request_id = true, request_id_headers = { "x-trace-id" },
   on_request = function() error("a hook fails") end,
@@ -175,7 +176,8 @@ assert(hooked:request("POST", "/api/partner/v1/customer", { body = { fullName = 
   email = "leakraw@example.com", currency = "USD", initialFunds = 2.5, note = orbt.null } }))
 assert(not hooked:request("POST", "/api/partner/v1/customer", { body = { f = print } }))
 assert(not hooked:request("GET", "/api/partner/../x"))
-assert(hooked:last_response().status == 200 and hooked_seen >= 4)
+local last = hooked:last_response()
+assert(last.status == 200 and hooked_seen == 3, ("last %s, %d ids seen"):format(tostring(last.status), hooked_seen))
 created = created + 2
 hooked = nil -- luacheck: ignore 311 (collected, not closed)
 assert(orbt.from_env{ max_retries = 0 }):close()
