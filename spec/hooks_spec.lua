@@ -17,48 +17,15 @@ local INFO_KEYS = { operation = true, method = true, path = true, attempt = true
   request_id = true, status = true, duration = true, bytes = true, kind = true, reason = true, retry = true,
   delay = true }
 
-local TRANSPORTS = {
-  { name = "one libcurl call at a time" },
-  { name = "the bulk engine on libcurl's connections", how = "bulk" },
-  { name = "nginx cosockets #nginx", nginx = true },
-}
+local TRANSPORTS = calls.TRANSPORTS
+local copy = calls.copy
 
-local function copy(t, extra)
-  local c = {}
-  for k, v in pairs(t or {}) do
-    c[k] = v
-  end
-  for k, v in pairs(extra or {}) do
-    c[k] = v
-  end
-  return c
-end
-
--- Runs calls with recording hooks (hooks = {raise =, yield =}) on a client
--- made with the options; returns outcomes, what the hooks saw, and the
--- client's last_response().
+-- Runs calls with recording hooks (hooks = {raise =, yield =}; always on)
+-- and returns outcomes, what the hooks saw, and last_response().
 local function runner(env, transport)
+  local run = calls.runner(env, transport)
   return function(list, options, hooks)
-    options = copy({ api_key = env.mock.api_key, client_id = env.mock.client_id, secret = env.mock.secret,
-      base_url = env.mock.url, timeout = 5 }, options)
-    hooks = hooks or {}
-    if not transport.nginx then
-      local recording = calls.recording_hooks(hooks)
-      local client = assert(orbt.new(copy(options, recording.options)))
-      local outcomes = calls.run(client, list, transport.how)
-      local last = client:last_response()
-      client:close()
-      return outcomes, recording.seen, last
-    end
-    options.transport = "cosocket"
-    local encoded = {}
-    for i, c in ipairs(list) do
-      encoded[i] = calls.encode(c)
-    end
-    local status, body = env.nginx:post("/calls", json.encode({ options = options, calls = encoded, hooks = hooks }))
-    assert.equal(200, status, body)
-    local got = assert(json.decode(body), body)
-    return got.outcomes, got.seen, got.last
+    return run(list, options, hooks or {})
   end
 end
 

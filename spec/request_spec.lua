@@ -2,7 +2,6 @@
 -- and sent like the named operations, with the same retries, errors and
 -- hooks, on libcurl and on nginx cosockets (the LuaJIT pass). What was
 -- sent is read from orbt-mock, which checks every signature.
-local json = require("dkjson")
 local orbt = require("orbt")
 local harness = require("support.harness")
 local calls = require("support.calls")
@@ -10,32 +9,8 @@ local calls = require("support.calls")
 local call = calls.call
 local PATH = "/api/partner/v1/customer"
 
-local TRANSPORTS = {
-  { name = "libcurl" },
-  { name = "nginx cosockets #nginx", nginx = true },
-}
-
-local function runner(env, transport)
-  return function(list, options)
-    options = options or {}
-    options.api_key, options.client_id, options.secret = env.mock.api_key, env.mock.client_id, env.mock.secret
-    options.base_url = env.mock.url
-    if not transport.nginx then
-      local client = assert(orbt.new(options))
-      local outcomes = calls.run(client, list)
-      client:close()
-      return outcomes
-    end
-    options.transport = "cosocket"
-    local encoded = {}
-    for i, c in ipairs(list) do
-      encoded[i] = calls.encode(c)
-    end
-    local status, body = env.nginx:post("/calls", json.encode({ options = options, calls = encoded }))
-    assert.equal(200, status, body)
-    return assert(json.decode(body), body)
-  end
-end
+local TRANSPORTS = { calls.TRANSPORTS[1], calls.TRANSPORTS[3] } -- no bulk form of request
+local runner = calls.runner
 
 for _, transport in ipairs(TRANSPORTS) do
   describe("client:request, over " .. transport.name, function()

@@ -4,7 +4,6 @@
 -- engine, and nginx cosockets (on the LuaJIT pass); they must answer alike.
 -- What moved is read from orbt-mock (money movements, balances, requests),
 -- never from the client under test.
-local json = require("dkjson")
 local orbt = require("orbt")
 local harness = require("support.harness")
 local calls = require("support.calls")
@@ -17,50 +16,15 @@ local function tx_path(wallet)
   return "/api/partner/v1/wallets/" .. wallet .. "/transactions"
 end
 
-local function copy(t, extra)
-  local c = {}
-  for k, v in pairs(t or {}) do
-    c[k] = v
-  end
-  for k, v in pairs(extra or {}) do
-    c[k] = v
-  end
-  return c
-end
+local copy = calls.copy
 
 -- Cents as an exact decimal string: 1234 -> "12.34".
 local function cents(n)
   return ("%d.%02d"):format(math.floor(n / 100), n % 100)
 end
 
-local TRANSPORTS = {
-  { name = "one libcurl call at a time" },
-  { name = "the bulk engine on libcurl's connections", how = "bulk" },
-  { name = "nginx cosockets #nginx", nginx = true },
-}
-
--- Runs calls on the transport with a client made for the block's mock;
--- overrides go into orbt.new's options. Returns one outcome per call.
-local function runner(env, transport)
-  return function(list, overrides)
-    local options = copy({ api_key = env.mock.api_key, client_id = env.mock.client_id, secret = env.mock.secret,
-      base_url = env.mock.url, timeout = 5 }, overrides)
-    if not transport.nginx then
-      local client = assert(orbt.new(options))
-      local outcomes = calls.run(client, list, transport.how)
-      client:close()
-      return outcomes
-    end
-    options.transport = "cosocket"
-    local encoded = {}
-    for i, c in ipairs(list) do
-      encoded[i] = calls.encode(c)
-    end
-    local status, body = env.nginx:post("/calls", json.encode({ options = options, calls = encoded }))
-    assert.equal(200, status, body)
-    return assert(json.decode(body), body)
-  end
-end
+local TRANSPORTS = calls.TRANSPORTS
+local runner = calls.runner
 
 local function one(run, c, overrides)
   return run({ c }, overrides)[1]

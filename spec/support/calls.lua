@@ -154,6 +154,57 @@ function M.recording_hooks(spec)
   }
 end
 
+-- A copy of t with extra's fields on top.
+function M.copy(t, extra)
+  local c = {}
+  for k, v in pairs(t or {}) do
+    c[k] = v
+  end
+  for k, v in pairs(extra or {}) do
+    c[k] = v
+  end
+  return c
+end
+
+-- The transports a spec holds to the same answers, and a runner for each:
+-- run(list, overrides, hooks) makes a client for env's mock (overrides go
+-- into orbt.new's options), runs the calls on the transport and returns one
+-- outcome per call, then, when `hooks` asks for recording hooks
+-- (recording_hooks), what they saw and the client's last_response().
+M.TRANSPORTS = {
+  { name = "one libcurl call at a time" },
+  { name = "the bulk engine on libcurl's connections", how = "bulk" },
+  { name = "nginx cosockets #nginx", nginx = true },
+}
+
+function M.runner(env, transport)
+  local json = require("dkjson")
+  return function(list, overrides, hooks)
+    local options = M.copy({ api_key = env.mock.api_key, client_id = env.mock.client_id, secret = env.mock.secret,
+      base_url = env.mock.url, timeout = 5 }, overrides)
+    if not transport.nginx then
+      local recording = hooks and M.recording_hooks(hooks)
+      local client = assert(require("orbt").new(M.copy(options, recording and recording.options)))
+      local outcomes = M.run(client, list, transport.how)
+      local last = client:last_response()
+      client:close()
+      return outcomes, recording and recording.seen, last
+    end
+    options.transport = "cosocket"
+    local encoded = {}
+    for i, c in ipairs(list) do
+      encoded[i] = M.encode(c)
+    end
+    local status, body = env.nginx:post("/calls", json.encode({ options = options, calls = encoded, hooks = hooks }))
+    assert(status == 200, body)
+    local got = assert(json.decode(body), body)
+    if hooks then
+      return got.outcomes, got.seen, got.last
+    end
+    return got
+  end
+end
+
 function M.run(client, list, how)
   local orbt = require("orbt")
   local outcomes = {}
