@@ -190,6 +190,28 @@ describe("orbt in nginx #nginx", function()
     assert.equal(2, env.mock:stats().requests_total)
   end)
 
+  it("holds 200 calls at once to pool_size connections when a backlog lets the rest wait", function()
+    env.mock:fault{ path = PATH, method = "GET", delay_ms = 100, count = 1000 }
+    local result = get_json("/pool?count=200&pool_size=20&backlog=200")
+    assert.equal(200, result.ok, json.encode(result.errors))
+    assert.is_true(env.mock:stats().connections <= 20, "connections: " .. env.mock:stats().connections)
+  end)
+
+  it("fails a call beyond pool_size + pool_backlog with a clear, retryable network error", function()
+    env.mock:fault{ path = PATH, method = "GET", delay_ms = 300, count = 1000 }
+    local result = get_json("/pool?count=20&pool_size=2&backlog=3")
+    assert.equal(5, result.ok)
+    assert.equal(15, #result.errors)
+    for _, err in ipairs(result.errors) do
+      assert.equal("network", err.kind)
+      assert.is_true(err.retryable)
+      assert.is_false(err.maybe_applied)
+      assert.matches("the keep-alive pool is full: 2 connections in use and 3 calls waiting (pool_size, "
+        .. "pool_backlog); nothing was sent", err.message, 1, true)
+    end
+    assert.is_true(env.mock:stats().connections <= 2)
+  end)
+
   it("bounds name resolution by timeout, connect_timeout and deadline, with a resolver that never answers",
     function()
     local result = get_json("/unresolvable")

@@ -233,6 +233,16 @@ describe("validation before sending", function()
       os.remove(path)
     end)
 
+    it("takes a pool_size from 1 and a pool_backlog from 0 (cosockets' keep-alive pool)", function()
+      assert.is_not_nil(new_with{ pool_size = 1, pool_backlog = 0 })
+      assert.is_not_nil(new_with{ pool_size = 2000, pool_backlog = 5000 })
+      for _, bad in ipairs{ { pool_size = 0 }, { pool_size = 2.5 }, { pool_size = "256" }, { pool_backlog = -1 },
+        { pool_backlog = 100001 } } do
+        local field = next(bad)
+        assert_refused(field, function() return new_with(bad) end)
+      end
+    end)
+
     it("takes a transport: auto or curl anywhere, cosocket only inside nginx", function()
       assert.is_not_nil(new_with{ transport = "auto" })
       assert.is_not_nil(new_with{ transport = "curl" })

@@ -555,8 +555,11 @@ static void make_pool_salt(void)
 }
 
 /* A name for the keep-alive pool: connections to one origin through one
- * proxy (named by a salted digest, never its credentials) share a pool. */
-static void push_pool_name(lua_State *L, const orbt_client *c)
+ * proxy (named by a salted digest, never its credentials) share a pool.
+ * nginx sizes a pool once, when it is first used, so its pool_size and
+ * pool_backlog are part of its name: clients that ask for other sizes
+ * get a pool of their own. */
+static void push_route_name(lua_State *L, const orbt_client *c)
 {
     if (c->proxy.host == NULL) {
         lua_pushfstring(L, "orbt:%s:%s:%d", c->base.scheme, c->base.host, c->base.port);
@@ -577,6 +580,13 @@ static void push_pool_name(lua_State *L, const orbt_client *c)
     for (size_t i = 0; i < 8; i++)
         snprintf(hex + 2 * i, 3, "%02x", ok ? digest[i] : 0);
     lua_pushfstring(L, "orbt:%s:%s:%d:via:%s", c->base.scheme, c->base.host, c->base.port, hex);
+}
+
+static void push_pool_name(lua_State *L, const orbt_client *c)
+{
+    push_route_name(L, c);
+    lua_pushfstring(L, "%s:pool:%d:%d", lua_tostring(L, -1), c->pool_size, c->pool_backlog);
+    lua_remove(L, -2);
 }
 
 /* A URL's scheme, host, connect address, port and tls, into the table on top. */
@@ -624,8 +634,9 @@ static int push_proxy(lua_State *L, const orbt_client *c)
 /* client:_settings() -> {scheme, host, address, port, tls, authority,
  * timeout, connect_timeout, max_body, transport ("auto", "curl" or
  * "cosocket"), refusal_field and refusal (why cosockets cannot carry this
- * client) or nil, pool, proxy = {scheme, host, address, port, tls,
- * connect} or nil}, or nil, err once closed. */
+ * client) or nil, pool, pool_size, pool_backlog (or nil), proxy =
+ * {scheme, host, address, port, tls, connect} or nil}, or nil, err once
+ * closed. */
 static int client_settings(lua_State *L)
 {
     static const char *const choices[] = {"auto", "curl", "cosocket"};
@@ -647,6 +658,9 @@ static int client_settings(lua_State *L)
     }
     push_pool_name(L, c);
     lua_setfield(L, -2, "pool");
+    set_field_integer(L, "pool_size", c->pool_size);
+    if (c->pool_backlog >= 0)
+        set_field_integer(L, "pool_backlog", c->pool_backlog);
     if (c->proxy.host != NULL) {
         push_proxy(L, c);
         lua_setfield(L, -2, "proxy");

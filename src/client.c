@@ -70,6 +70,8 @@ static int client_fill(orbt_client *c, client_options *o)
     c->id_headers = o->id_headers;
     o->id_headers = NULL;
     c->send_request_id = o->send_request_id;
+    c->pool_size = o->pool_size;
+    c->pool_backlog = o->pool_backlog;
     transport_config config = {c->base.origin, o->ca_file.ptr, o->proxy, o->proxy_ca_file.ptr,
                                (const char *const *)c->id_headers};
     c->transport = transport_new(&config);

@@ -37,6 +37,7 @@ typedef struct orbt_client {
                                   readers of calls in flight point at it */
     int send_request_id;       /* a fresh x-request-id with each attempt */
     int has_hooks;             /* orbt.new gave hooks: they are the userdata's uservalue */
+    int pool_size, pool_backlog; /* nginx's keep-alive pool (cosockets); backlog -1: none */
     struct {                   /* the last call that ended, for last_response() */
         const char *operation; /* the row's name (static); NULL: none yet */
         long status;

@@ -22,6 +22,10 @@
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define DEFAULT_MAX_BODY ((size_t)8 * 1024 * 1024)
 #define MAX_BODY_CEILING ((int64_t)1024 * 1024 * 1024)
+/* nginx's keep-alive pool, per worker: connections kept, and calls that
+ * may wait for one (cosockets only). */
+#define POOL_SIZE_DEFAULT 256
+#define POOL_CEILING 100000
 #define TIMEOUT_CEILING 86400.0
 
 /* ===== Reporting ===== */
@@ -452,7 +456,8 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
                                         "connect_timeout", "max_body", "allow_insecure_http",
                                         "transport", "max_retries", "deadline", "ca_file", "proxy",
                                         "proxy_ca_file", "request_id_headers", "send_request_id",
-                                        "on_request", "on_response", "on_hook_error", NULL};
+                                        "on_request", "on_response", "on_hook_error", "pool_size",
+                                        "pool_backlog", NULL};
     memset(out, 0, sizeof *out);
     out->timeout = DEFAULT_TIMEOUT;
     out->connect_timeout = DEFAULT_CONNECT_TIMEOUT;
@@ -481,6 +486,13 @@ int validate_client_options(lua_State *L, int idx, client_options *out, validati
         return 0;
     if (has_max_body)
         out->max_body = (size_t)max_body;
+    int64_t pool_size = POOL_SIZE_DEFAULT, backlog = -1;
+    int has_pool_size = 0, has_backlog = 0;
+    if (!read_integer(L, idx, "pool_size", 1, POOL_CEILING, &pool_size, &has_pool_size, err)
+        || !read_integer(L, idx, "pool_backlog", 0, POOL_CEILING, &backlog, &has_backlog, err))
+        return 0;
+    out->pool_size = (int)pool_size;
+    out->pool_backlog = has_backlog ? (int)backlog : -1;
     lua_text base_url = {NULL, 0}, proxy = {NULL, 0};
     int proxy_disabled = 0;
     if (!read_file_path(L, idx, "ca_file", &out->ca_file, err)

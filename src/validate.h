@@ -51,6 +51,8 @@ typedef struct client_options {
     char **id_headers;         /* where answers carry a request id: request_id_headers, then
                                   http1's defaults; lower case, NULL-terminated, owned */
     int send_request_id;       /* send a fresh x-request-id with each attempt */
+    int pool_size;             /* cosockets: connections per keep-alive pool, per worker */
+    int pool_backlog;          /* cosockets: calls that wait for a pooled connection; -1: none wait */
 } client_options;
 
 /* Frees a list of request-id header names from client_options. */

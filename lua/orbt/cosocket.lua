@@ -37,7 +37,6 @@ local COSOCKET_PHASES = {
 }
 
 local KEEPALIVE_IDLE_MS = 30000   -- a pooled connection idle longer is closed
-local KEEPALIVE_POOL_SIZE = 32    -- connections kept per pool, per worker
 local READ_CHUNK = 16384          -- bytes one receive takes at most
 
 -- Why a create that lost its connection is not sent again (as libcurl's transport says it).
@@ -66,6 +65,9 @@ local function settings_of(client)
   end
   s = client:_settings()
   if s then
+    -- What every connect asks of nginx's pool (client options pool_size and
+    -- pool_backlog): made once per client, not per call.
+    s.connect_options = { pool = s.pool, pool_size = s.pool_size, backlog = s.pool_backlog }
     settings_cache[client] = s
   end
   return s
@@ -166,6 +168,9 @@ end
 
 -- ===== Connecting within the time allowed =====
 
+-- What lua-nginx-module says when pool_backlog calls already wait.
+local BACKLOG_FULL = "too many waiting connect operations"
+
 -- The cosocket's timeout covers the TCP connect but not name resolution,
 -- which waits on nginx's resolver for up to its resolver_timeout (30 s by
 -- default). So a host name is connected in a light thread that races a
@@ -229,8 +234,11 @@ local function connect(client, s, deadline)
   if via then
     host, port = via.address, via.port
   end
-  local ok, err, detail = connect_within(sock, host, port, { pool = s.pool, pool_size = KEEPALIVE_POOL_SIZE },
-    seconds)
+  local ok, err, detail = connect_within(sock, host, port, s.connect_options, seconds)
+  if not ok and err == BACKLOG_FULL then
+    return nil, "network", ("the keep-alive pool is full: %d connections in use and %d calls waiting "
+      .. "(pool_size, pool_backlog); nothing was sent"):format(s.pool_size, s.pool_backlog)
+  end
   if not ok then
     return nil, failed(err), ("could not connect to %s:%d: %s"):format(via and via.host or s.host, port,
       detail or tostring(err))
@@ -291,7 +299,7 @@ local function exchange_once(client, s, rq, deadline)
   local keep = keep_or_err
   if state == "done" and keep then
     -- A connection nginx cannot pool (unread bytes) is closed instead.
-    if not sock:setkeepalive(KEEPALIVE_IDLE_MS, KEEPALIVE_POOL_SIZE) then
+    if not sock:setkeepalive(KEEPALIVE_IDLE_MS, s.pool_size) then
       sock:close()
     end
   else

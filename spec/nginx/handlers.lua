@@ -238,6 +238,33 @@ function M.call_hooks()
   reply({ seen = seen })
 end
 
+-- `count` calls at once (light threads) on one client with the given
+-- pool_size and pool_backlog; reports how many succeeded and the errors.
+function M.pool()
+  local args = ngx.req.get_uri_args()
+  local client = new_client({ transport = "cosocket", max_retries = 0, timeout = 20,
+    pool_size = tonumber(args.pool_size), pool_backlog = tonumber(args.backlog) })
+  local function one()
+    local page, err = client:list_customers{ size = 1 }
+    return page ~= nil, err and error_fields(err)
+  end
+  local threads = {}
+  for i = 1, tonumber(args.count) do
+    threads[i] = ngx.thread.spawn(one)
+  end
+  local ok, errors = 0, {}
+  for i = 1, #threads do
+    local _, succeeded, err = ngx.thread.wait(threads[i])
+    if succeeded then
+      ok = ok + 1
+    else
+      errors[#errors + 1] = err
+    end
+  end
+  client:close()
+  reply({ ok = ok, errors = errors })
+end
+
 -- A client from nginx's environment (the `env` lines of nginx.conf).
 function M.from_env()
   local client, err = orbt.from_env{ transport = "cosocket" }
