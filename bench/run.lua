@@ -845,10 +845,10 @@ local function absolute(path)
   return (sh("pwd"):gsub("%s+$", "")) .. "/" .. path
 end
 
--- orbt's keep-alive pool per worker, as lua/orbt/cosocket.lua sets it.
+-- orbt's keep-alive pool per worker: its pool_size option, sized to the
+-- requests in flight, as docs/nginx.md says to size it.
 local function orbt_pool_size()
-  local text = read_file(LUA_DIR .. "/orbt/cosocket.lua") or ""
-  return tonumber(text:match("KEEPALIVE_POOL_SIZE%s*=%s*(%d+)"))
+  return S.scale_in_flight
 end
 
 local function scale_alternatives()
@@ -1034,7 +1034,7 @@ local function run_scale_one(alt, canned)
     UPSTREAM_PORT = tostring(upstream_port), PROXY_KEEPALIVE = tostring(alt.keepalive), LUA_PATH = lua_path,
     LUA_CPATH = absolute(NGINX_BUILD) .. "/?.so",
     SETTINGS = lua_literal{ api_key = CREDS.api_key, client_id = CREDS.client_id, secret = CREDS.secret,
-      upstream_url = "http://127.0.0.1:" .. upstream_port } })
+      upstream_url = "http://127.0.0.1:" .. upstream_port, pool_size = orbt_pool_size() } })
   local front = "http://127.0.0.1:" .. front_port
   local upstream = "http://127.0.0.1:" .. upstream_port
   local worker = tonumber(http_get(front .. "/pid") or "")

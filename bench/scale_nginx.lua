@@ -31,7 +31,7 @@ function M.init_worker()
   local orbt = require("orbt")
   -- No retries: every failed call is a failed handler request.
   client = assert(orbt.new{ api_key = settings.api_key, client_id = settings.client_id, secret = settings.secret,
-    base_url = settings.upstream_url, timeout = 10, max_retries = 0 })
+    base_url = settings.upstream_url, timeout = 10, max_retries = 0, pool_size = settings.pool_size })
 end
 
 local QUERY = { size = 20 }
