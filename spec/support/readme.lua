@@ -203,8 +203,11 @@ local function assignments(env)
   return table.concat(parts, " ")
 end
 
--- What the spec run has in its environment that a user's shell would not.
-local UNSET = { "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "LUA_PATH", "LUA_CPATH", "LUA_INIT",
+-- What the spec run has in its environment that a user's shell would not:
+-- make exports the variables given on its command line (`make test
+-- SANITIZE=1`), so a block's own `make` would build something else.
+local UNSET = { "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "SANITIZE", "RUNTIME", "RUNTIMES", "TOP",
+  "CC", "BUSTED", "FUZZ_SECONDS", "LUA_PATH", "LUA_CPATH", "LUA_INIT",
   "LUA_PATH_5_2", "LUA_PATH_5_3", "LUA_PATH_5_4", "LUA_CPATH_5_2", "LUA_CPATH_5_3", "LUA_CPATH_5_4",
   "LUA_INIT_5_2", "LUA_INIT_5_3", "LUA_INIT_5_4", "LUA", "ORBT_BUILD", "ORBT_MOCK", "ORBT_RUNTIME",
   "ORBT_MAKE_ARGS", "ORBT_LUA_PRELOAD", "ORBT_API_KEY", "ORBT_CLIENT_ID", "ORBT_SECRET", "ORBT_BASE_URL" }
