@@ -190,13 +190,6 @@ describe("orbt in nginx #nginx", function()
     assert.equal(2, env.mock:stats().requests_total)
   end)
 
-  it("holds 200 calls at once to pool_size connections when a backlog lets the rest wait", function()
-    env.mock:fault{ path = PATH, method = "GET", delay_ms = 100, count = 1000 }
-    local result = get_json("/pool?count=200&pool_size=20&backlog=200")
-    assert.equal(200, result.ok, json.encode(result.errors))
-    assert.is_true(env.mock:stats().connections <= 20, "connections: " .. env.mock:stats().connections)
-  end)
-
   it("fails a call beyond pool_size + pool_backlog with a clear, retryable network error", function()
     env.mock:fault{ path = PATH, method = "GET", delay_ms = 300, count = 1000 }
     local result = get_json("/pool?count=20&pool_size=2&backlog=3")
