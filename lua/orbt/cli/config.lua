@@ -65,12 +65,10 @@ function M.read_profile(path, profile, explicit)
   if mode & 0x24 ~= 0 then -- S_IRGRP | S_IROTH
     return nil, ("%s can be read by other users and holds a secret; run: chmod 600 %s"):format(path, path)
   end
-  local f, err = io.open(path, "rb")
-  if not f then
+  local text, err = sys.read_file(path)
+  if not text then
     return nil, err
   end
-  local text = f:read("a")
-  f:close()
   local sections, perr = M.parse_ini(text, path)
   if not sections then
     return nil, perr

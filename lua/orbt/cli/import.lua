@@ -84,12 +84,10 @@ end
 -- row is {line =, values = {column = text}, item = call argument, hash =,
 -- problem = text when it cannot be an item}; or nil, message.
 function M.read(kind, path)
-  local f, err = io.open(path, "rb")
-  if not f then
+  local text, err = sys.read_file(path)
+  if not text then
     return nil, err
   end
-  local text = f:read("a")
-  f:close()
   local records, perr = csv.parse(text)
   if not records then
     return nil, ("%s:%d: %s"):format(path, perr.line, perr.message)

@@ -34,6 +34,17 @@ function M.mode(path)
   return st.mode
 end
 
+-- The whole file at path, or nil and io.open's message.
+function M.read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then
+    return nil, err
+  end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
 -- An append-only file whose writes reach the disk before sync() returns.
 local Appender = {}
 Appender.__index = Appender
