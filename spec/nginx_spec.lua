@@ -190,6 +190,38 @@ describe("orbt in nginx #nginx", function()
     assert.equal(2, env.mock:stats().requests_total)
   end)
 
+  it("holds 200 calls at once to pool_size connections when a backlog lets the rest wait", function()
+    -- 10 rounds of 20 calls that each take 100 ms: about 1 s when every
+    -- freed connection goes to a waiting call at once.
+    env.mock:fault{ path = PATH, method = "GET", delay_ms = 100, count = 1000 }
+    local result = get_json("/pool?count=200&pool_size=20&backlog=200&connect_timeout=3")
+    assert.equal(200, result.ok, json.encode(result.errors))
+    assert.is_true(env.mock:stats().connections <= 20, "connections: " .. env.mock:stats().connections)
+  end)
+
+  it("fails a call that waited connect_timeout for a pooled connection, with nothing sent", function()
+    env.mock:fault{ path = PATH, method = "GET", delay_ms = 1500, count = 1000 }
+    local result = get_json("/pool?count=3&pool_size=1&backlog=5&connect_timeout=0.3")
+    assert.equal(1, result.ok, json.encode(result.errors))
+    assert.equal(2, #result.errors)
+    for _, err in ipairs(result.errors) do
+      assert.equal("timeout", err.kind)
+      assert.is_true(err.retryable)
+      assert.is_false(err.maybe_applied)
+      assert.matches("waited 0.3 s for one of the keep-alive pool's 1 connections (pool_size); nothing was sent",
+        err.message, 1, true)
+    end
+    assert.equal(1, env.mock:stats().requests_total)
+  end)
+
+  it("gives back the place of a call whose light thread was killed holding a pooled connection", function()
+    env.mock:fault{ path = PATH, method = "GET", delay_ms = 1500, count = 1 }
+    local result = get_json("/pool_kill")
+    assert.truthy(result.killed, json.encode(result))
+    assert.is_true(result.ok, json.encode(result.error))
+    assert.is_true(result.seconds < 1, "the next call waited " .. result.seconds .. " s")
+  end)
+
   it("fails a call beyond pool_size + pool_backlog with a clear, retryable network error", function()
     env.mock:fault{ path = PATH, method = "GET", delay_ms = 300, count = 1000 }
     local result = get_json("/pool?count=20&pool_size=2&backlog=3")

@@ -243,7 +243,8 @@ end
 function M.pool()
   local args = ngx.req.get_uri_args()
   local client = new_client({ transport = "cosocket", max_retries = 0, timeout = 20,
-    pool_size = tonumber(args.pool_size), pool_backlog = tonumber(args.backlog) })
+    pool_size = tonumber(args.pool_size), pool_backlog = tonumber(args.backlog),
+    connect_timeout = tonumber(args.connect_timeout) })
   local function one()
     local page, err = client:list_customers{ size = 1 }
     return page ~= nil, err and error_fields(err)
@@ -263,6 +264,28 @@ function M.pool()
   end
   client:close()
   reply({ ok = ok, errors = errors })
+end
+
+-- A call whose light thread is killed while it holds the only connection
+-- of a pool (pool_size 1, a backlog): once that thread is collected, its
+-- place comes back, and the next call goes through at once.
+function M.pool_kill()
+  local client = new_client({ transport = "cosocket", max_retries = 0, pool_size = 1, pool_backlog = 1,
+    connect_timeout = 3 })
+  local holder = ngx.thread.spawn(function()
+    return client:list_customers{ size = 1 }
+  end)
+  ngx.sleep(0.3) -- the holder now waits for its answer
+  local killed = ngx.thread.kill(holder)
+  holder = nil -- luacheck: ignore 311 (the last reference to the killed thread goes)
+  collectgarbage("collect")
+  collectgarbage("collect")
+  ngx.update_time()
+  local started = ngx.now()
+  local page, err = client:list_customers{ size = 1 }
+  ngx.update_time()
+  client:close()
+  reply({ killed = killed, ok = page ~= nil, error = error_fields(err), seconds = ngx.now() - started })
 end
 
 -- A client from nginx's environment (the `env` lines of nginx.conf).
