@@ -36,7 +36,11 @@
 -- bulk creates and credits, and nginx at scale: one nginx worker whose handler makes
 -- one orbt call per request (cosockets) to an upstream that holds every
 -- request 50 ms, with 1,000 handler requests in flight at once (wrk), beside
--- proxy_pass to the same upstream (bench/scale_nginx.lua,
+-- proxy_pass to the same upstream, the fair baseline (the same call written
+-- by hand with orbt.sign, ngx.socket.tcp and lua-cjson,
+-- bench/scale_baseline.lua) and orbt over TLS to the upstream's HTTPS port;
+-- orbt's requests/s and p99 against the baseline's, new upstream connections
+-- and TLS handshakes are checked against targets (bench/scale_nginx.lua,
 -- bench/nginx_scale.conf.in, bench/nginx_upstream.conf.in). Hooks: what
 -- empty on_request and on_response hooks cost in CPU per request against
 -- no hooks, GET page of 20 to the canned nginx, in one process with the
@@ -102,6 +106,10 @@ local S = {
   scale_seconds = max(1, floor(setting("BENCH_SCALE_SECONDS", QUICK and 2 or 5) + 0.5)),
   scale_threads = 2,               -- wrk threads
   scale_min_peak = 0.9,            -- the upstream's peak in flight must reach this share of scale_in_flight
+  -- Targets against the fair baseline (the hand-written cosocket handler):
+  scale_min_rate_ratio = 0.85,     -- orbt's requests/s at least this share of the baseline's
+  scale_max_p99_ratio = 1.5,       -- orbt's p99 at most this multiple of the baseline's
+  scale_max_tls_p99_ratio = 2,     -- orbt over TLS: p99 at most this multiple of orbt's over HTTP
   -- hooks: rounds, and requests per client in each round.
   hooks_rounds = max(1, floor(setting("BENCH_HOOKS_ROUNDS", QUICK and 10 or 100))),
   hooks_requests = max(5, floor(setting("BENCH_HOOKS_REQUESTS", QUICK and 50 or 200))),
@@ -833,12 +841,18 @@ end
 -- ===== nginx at scale =====
 
 -- Two nginx processes, one worker each (bench/nginx_scale.conf.in,
--- bench/nginx_upstream.conf.in): the front serves /orbt, where every
--- request makes one orbt call through cosockets, and /proxy, proxy_pass to
--- the same upstream; the upstream holds every request scale_hold_ms and
--- counts the requests in flight. wrk keeps scale_in_flight requests in
--- flight at the front for scale_seconds. Each alternative gets a fresh pair,
--- so that the front worker's RSS before the load is its own.
+-- bench/nginx_upstream.conf.in): the front serves /proxy, proxy_pass to the
+-- upstream; /baseline, the fair baseline, the same call written by hand
+-- with orbt.sign, ngx.socket.tcp and lua-cjson (bench/scale_baseline.lua);
+-- /orbt, where every request makes one orbt call through cosockets; and
+-- /orbt_tls, the same over TLS to the upstream's HTTPS port. The upstream
+-- holds every request scale_hold_ms, counts the requests in flight and the
+-- connections it accepted, and logs its HTTPS requests, whose
+-- $connection_requests and $ssl_session_reused count the TLS handshakes.
+-- wrk keeps scale_in_flight requests in flight at the front for
+-- scale_seconds. Each alternative gets a fresh pair, so that the front
+-- worker's RSS before the load is its own. The report sets orbt against the
+-- fair baseline (scale_targets).
 
 local function absolute(path)
   if path:sub(1, 1) == "/" then return path end
@@ -851,19 +865,64 @@ local function orbt_pool_size()
   return S.scale_in_flight
 end
 
+-- orbt's pool_backlog option: none (nil), orbt's default. With none, a call
+-- that finds pool_size connections busy opens one more, and the pool keeps
+-- pool_size of them once their answers are in.
+local function orbt_pool_backlog()
+  return nil
+end
+
+-- The rows, in this order: nginx's ceiling, the fair baseline, orbt, orbt
+-- over TLS. The fair baseline's pool is sized like orbt's.
 local function scale_alternatives()
+  local pool = orbt_pool_size()
   local list = {
-    { key = "b", label = "(b) orbt: list_customers{size = 20} per request, cosockets", short = "(b) orbt",
-      path = "/orbt", keepalive = 1, checked = true },
     { key = "proxy", label = ("nginx proxy_pass, upstream keepalive %s"):format(thousands(S.scale_in_flight)),
       path = "/proxy", keepalive = S.scale_in_flight },
   }
-  local pool = orbt_pool_size()
   if pool and pool < S.scale_in_flight then
     list[#list + 1] = { key = "proxy-pool", label = ("nginx proxy_pass, upstream keepalive %d (orbt's pool)")
       :format(pool), path = "/proxy", keepalive = pool }
   end
+  list[#list + 1] = { key = "baseline", label = ("fair baseline: hand-written cosocket handler (orbt.sign, "
+    .. "ngx.socket.tcp pool_size %s, lua-cjson)"):format(thousands(pool)), short = "fair baseline",
+    path = "/baseline", keepalive = 1, baseline = true }
+  list[#list + 1] = { key = "b", label = "(b) orbt: list_customers{size = 20} per request, cosockets",
+    short = "(b) orbt", path = "/orbt", keepalive = 1, checked = true }
+  list[#list + 1] = { key = "b-tls", label = "(b) orbt over TLS: the same to the upstream's HTTPS port",
+    short = "(b) orbt over TLS", path = "/orbt_tls", keepalive = 1, checked = true, tls = true }
   return list
+end
+
+-- A CA and a server certificate it signed for 127.0.0.1, made once for the
+-- part with the openssl tool: RSA 2048, as a user's server would have.
+-- Returns the paths (ca, cert, key), or nil and why not.
+local function scale_certs()
+  local dir = TMP .. "/scale-ca"
+  os.execute("mkdir -p " .. quote(dir))
+  local function file(name) return quote(dir .. "/" .. name) end
+  local steps = {
+    ("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=orbt-bench-scale-ca -keyout %s -out %s")
+      :format(file("ca.key"), file("ca.pem")),
+    ("openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout %s -out %s")
+      :format(file("server.key"), file("server.csr")),
+    ("printf 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\\n' > %s"):format(file("san.ext")),
+    ("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -days 2 -extfile %s -out %s")
+      :format(file("server.csr"), file("ca.pem"), file("ca.key"), file("san.ext"), file("server.pem")),
+  }
+  for _, step in ipairs(steps) do
+    local out, ok = sh(step .. " 2>&1")
+    if not ok then return nil, "openssl: " .. out:gsub("%s+", " ") end
+  end
+  return { ca = dir .. "/ca.pem", cert = dir .. "/server.pem", key = dir .. "/server.key" }
+end
+
+-- The directory of lua-cjson's build for Lua 5.1, which nginx's LuaJIT
+-- loads (Debian's lua-cjson puts it under /usr/lib/<multiarch>/lua/5.1).
+local function lua51_cjson_dir()
+  local found = sh("ls /usr/lib/*/lua/5.1/cjson.so /usr/local/lib/lua/5.1/cjson.so /usr/lib/lua/5.1/cjson.so "
+    .. "2>/dev/null")
+  return found:match("^(%S+)/cjson%.so")
 end
 
 -- A Lua table constructor for the settings nginx's init_by_lua reads.
@@ -986,13 +1045,13 @@ local function wait_wrk(pid, name, seconds, each)
 end
 
 -- Lines of both nginx error logs at level error or above that are not a
--- failed orbt call (counted apart): how many, and the first.
+-- failed orbt or baseline call (counted apart): how many, and the first.
 local function log_problems(dir)
   local n, first = 0, nil
   for _, name in ipairs{ "front-error.log", "upstream-error.log" } do
     for l in (read_file(dir .. "/" .. name) or ""):gmatch("[^\n]+") do
       if l:match("%[error%]") or l:match("%[crit%]") or l:match("%[alert%]") or l:match("%[emerg%]") then
-        if not l:find("orbt call ", 1, true) then
+        if not l:find("orbt call ", 1, true) and not l:find("baseline call ", 1, true) then
           n = n + 1
           first = first or l:gsub("^%S+ %S+ ", "")
         end
@@ -1007,6 +1066,7 @@ local function front_failures(dir)
   local n, first = 0, nil
   for l in (read_file(dir .. "/front-error.log") or ""):gmatch("[^\n]+") do
     local why = l:match("%[error%].-(orbt call [^\n]-), client:") or l:match("%[error%].-(orbt call .*)$")
+      or l:match("%[error%].-(baseline call [^\n]-), client:") or l:match("%[error%].-(baseline call .*)$")
     if why then
       n = n + 1
       first = first or why
@@ -1015,12 +1075,37 @@ local function front_failures(dir)
   return n, first
 end
 
-local function run_scale_one(alt, canned)
+-- The upstream's access log of its HTTPS requests: requests, TLS
+-- handshakes (a request with $connection_requests = 1) and resumed ones
+-- ($ssl_session_reused = r), and the protocols seen.
+local function tls_log_counts(path)
+  local c = { requests = 0, handshakes = 0, resumed = 0 }
+  local protocols = {}
+  for l in (read_file(path) or ""):gmatch("[^\n]+") do
+    local _, requests, reused, protocol = l:match("^(%S+) (%S+) (%S+) (%S+) ")
+    if requests then
+      c.requests = c.requests + 1
+      if requests == "1" then
+        c.handshakes = c.handshakes + 1
+        if reused == "r" then c.resumed = c.resumed + 1 end
+      end
+      protocols[protocol] = true
+    end
+  end
+  local list = {}
+  for p in pairs(protocols) do list[#list + 1] = p end
+  table.sort(list)
+  c.protocols = concat(list, ", ")
+  return c
+end
+
+local function run_scale_one(alt, canned, certs, cjson_dir)
   local dir = TMP .. "/scale-" .. alt.key
   os.execute("mkdir -p " .. quote(dir))
   write_file(dir .. "/page.json", canned.page)
-  local upstream_port, front_port = free_port(), free_port()
+  local upstream_port, front_port, tls_port = free_port(), free_port(), free_port()
   while front_port == upstream_port do front_port = free_port() end
+  while tls_port == upstream_port or tls_port == front_port do tls_port = free_port() end
   local lua_path = absolute(LUA_DIR) .. "/?.lua;" .. absolute(BENCH) .. "/?.lua"
   local pids = {}
   local function finish(r)
@@ -1028,13 +1113,16 @@ local function run_scale_one(alt, canned)
     return r
   end
   pids[1] = start_scale_nginx("upstream", dir, "nginx_upstream.conf.in", { PORT = tostring(upstream_port),
+    TLS_PORT = tostring(tls_port), CERT_FILE = certs.cert, KEY_FILE = certs.key,
     HOLD_MS = tostring(S.scale_hold_ms), LUA_PATH = lua_path,
     SETTINGS = lua_literal{ hold_ms = S.scale_hold_ms, page_file = dir .. "/page.json" } })
   pids[2] = start_scale_nginx("front", dir, "nginx_scale.conf.in", { PORT = tostring(front_port),
     UPSTREAM_PORT = tostring(upstream_port), PROXY_KEEPALIVE = tostring(alt.keepalive), LUA_PATH = lua_path,
-    LUA_CPATH = absolute(NGINX_BUILD) .. "/?.so",
+    LUA_CPATH = absolute(NGINX_BUILD) .. "/?.so;" .. cjson_dir .. "/?.so", CA_FILE = certs.ca,
     SETTINGS = lua_literal{ api_key = CREDS.api_key, client_id = CREDS.client_id, secret = CREDS.secret,
-      upstream_url = "http://127.0.0.1:" .. upstream_port, pool_size = orbt_pool_size() } })
+      upstream_url = "http://127.0.0.1:" .. upstream_port, tls_url = "https://127.0.0.1:" .. tls_port,
+      upstream_host = "127.0.0.1", upstream_port = upstream_port,
+      pool_size = orbt_pool_size(), pool_backlog = orbt_pool_backlog() } })
   local front = "http://127.0.0.1:" .. front_port
   local upstream = "http://127.0.0.1:" .. upstream_port
   local worker = tonumber(http_get(front .. "/pid") or "")
@@ -1050,6 +1138,8 @@ local function run_scale_one(alt, canned)
     return finish{ failed = "warm-up failed: " .. (why or (text or ""):sub(-300):gsub("%s+", " ")) }
   end
   local failed_before = front_failures(dir)
+  -- The warm-up's new connections and TLS handshakes count in the whole run's.
+  local warm_stats = http_get(upstream .. "/stats") or ""
   http_get(upstream .. "/reset")
   socket.sleep(0.2)
 
@@ -1086,6 +1176,23 @@ local function run_scale_one(alt, canned)
   r.steady_peak = marked and tonumber(stats:match("peak_since_mark=(%d+)")) or nil
   r.upstream_served = tonumber(stats:match("served=(%d+)"))
   r.upstream_connections = tonumber(stats:match("connections=(%d+)"))
+  r.warm_connections = tonumber(warm_stats:match("connections=(%d+)"))
+  if r.upstream_connections and r.warm_connections then
+    r.run_connections = r.upstream_connections + r.warm_connections
+  end
+  if alt.tls then
+    -- The whole run's handshakes from the access log, which nginx writes
+    -- within a second (flush=1s); the load's from the shared dict.
+    socket.sleep(1.2)
+    r.tls = tls_log_counts(dir .. "/upstream-access.log")
+    r.tls.load_handshakes = tonumber(stats:match("tls_handshakes=(%d+)"))
+    r.tls.load_resumed = tonumber(stats:match("tls_resumed=(%d+)"))
+    local warm_tls = tonumber(warm_stats:match("tls_handshakes=(%d+)"))
+    if not (warm_tls and r.tls.load_handshakes and warm_tls + r.tls.load_handshakes == r.tls.handshakes) then
+      r.tls_mismatch = ("the upstream's access log holds %s TLS handshakes, its counts %s in the warm-up and %s "
+        .. "in the load"):format(thousands(r.tls.handshakes), tostring(warm_tls), tostring(r.tls.load_handshakes))
+    end
+  end
   r.rss_before, r.rss_peak = rss_before, rss_peak
   if r.peak and r.peak > 0 and rss_before then
     r.rss_per_call = (rss_peak - rss_before) / r.peak -- KiB
@@ -1103,15 +1210,32 @@ end
 
 local function run_scale(canned)
   local problem = scale_limits_problem()
+  local certs, cjson_dir
+  if not problem then
+    local why
+    certs, why = scale_certs()
+    problem = not certs and why or nil
+  end
   local rows = {}
   for _, alt in ipairs(scale_alternatives()) do
-    local r = problem and { failed = problem } or run_scale_one(alt, canned)
+    local r
+    if problem then
+      r = { failed = problem }
+    else
+      cjson_dir = cjson_dir or lua51_cjson_dir()
+      if not cjson_dir then
+        r = { failed = "lua-cjson for Lua 5.1 (cjson.so) not found; the fair baseline needs it" }
+      else
+        r = run_scale_one(alt, canned, certs, cjson_dir)
+      end
+    end
     rows[#rows + 1] = { alt = alt, result = r }
     if r.failed then
       progress("  FAILED nginx at scale, ", alt.label, ": ", r.failed)
     else
-      progress(("nginx at scale: %-62s %8s/s  p99 %s ms  %d failed  upstream peak %s"):format(alt.label,
-        rate_text(r.rate), ("%.1f"):format(r.p99), r.errors, tostring(r.peak)))
+      progress(("nginx at scale: %-62s %8s/s  p99 %s ms  %d failed  upstream peak %s  connections %s%s"):format(
+        alt.label, rate_text(r.rate), ("%.1f"):format(r.p99), r.errors, tostring(r.peak),
+        tostring(r.run_connections), r.tls and ("  TLS handshakes %d"):format(r.tls.handshakes) or ""))
     end
   end
   return rows
@@ -1314,24 +1438,30 @@ end
 local function scale_section(line, scale)
   line(("nginx at scale: one nginx worker (nginx %s with its Lua module, orbt's LuaJIT build); wrk -t%d -c%s "
     .. "for %d s, so %s handler requests in flight at once; the upstream, another nginx worker, holds every "
-    .. "request %g ms and answers the page of 20:"):format(
+    .. "request %g ms and answers the page of 20 (over HTTP, or HTTPS for the TLS row); orbt's pool_size %s, "
+    .. "pool_backlog %s:"):format(
     (sh("nginx -v 2>&1"):match("nginx/(%S+)") or "?"), S.scale_threads, thousands(S.scale_in_flight),
-    S.scale_seconds, thousands(S.scale_in_flight), S.scale_hold_ms))
+    S.scale_seconds, thousands(S.scale_in_flight), S.scale_hold_ms, thousands(orbt_pool_size()),
+    orbt_pool_backlog() and thousands(orbt_pool_backlog()) or "none"))
   line("")
-  line("| alternative | per second | p50 | p99 | failed | upstream in flight: peak, after 1 s, mean | upstream "
-    .. "connections opened | worker RSS before → peak | RSS growth per call in flight | worker CPU per request "
-    .. "(busy) |")
-  line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  line("| alternative | per second | p50 | p99 | failed | new upstream connections (warm-up + load) | TLS "
+    .. "handshakes (resumed) | worker RSS before → peak | upstream in flight: peak, after 1 s, mean | RSS "
+    .. "growth per call in flight | worker CPU per request (busy) |")
+  line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
   for _, row in ipairs(scale) do
     local r = row.result
     if r.failed then
-      line(("| %s | FAILED: %s | | | | | | | | |"):format(row.alt.label, (r.failed:gsub("|", "/"))))
+      line(("| %s | FAILED: %s | | | | | | | | | |"):format(row.alt.label, (r.failed:gsub("|", "/"))))
     else
-      line(("| %s | %s | %.1f ms | %.1f ms | %s of %s | %s, %s, %s | %s | %s → %s | %s | %s (%s) |"):format(
+      local connections = r.run_connections and ("%s (%s + %s)"):format(thousands(r.run_connections),
+        thousands(r.warm_connections), thousands(r.upstream_connections)) or "?"
+      local tls = r.tls and ("%s (%s resumed)"):format(thousands(r.tls.handshakes),
+        thousands(r.tls.resumed)) or "—"
+      line(("| %s | %s | %.1f ms | %.1f ms | %s of %s | %s | %s | %s → %s | %s, %s, %s | %s | %s (%s) |"):format(
         row.alt.label, rate_text(r.rate), r.p50, r.p99, thousands(r.errors), thousands(r.requests),
+        connections, tls, mib(r.rss_before), mib(r.rss_peak),
         r.peak and thousands(r.peak) or "?", r.steady_peak and thousands(r.steady_peak) or "?",
         thousands(r.mean_in_flight),
-        r.upstream_connections and thousands(r.upstream_connections) or "?", mib(r.rss_before), mib(r.rss_peak),
         r.rss_per_call and ("%.1f KiB"):format(r.rss_per_call) or "?", microseconds(r.cpu),
         r.busy and ("%.0f%% of a core"):format(100 * r.busy) or "?"))
     end
@@ -1339,23 +1469,82 @@ local function scale_section(line, scale)
   line("")
   line("Per second: handler requests wrk completed per second of its run; p50 and p99 are wrk's latencies. "
     .. "Failed: non-2xx answers and socket errors (connect, read, write, timeout at 10 s) that wrk counted, "
-    .. "of the requests it completed; the front answers 502 when the orbt call fails (no retries) and 500 "
-    .. "when the page lacks its 20 consumers. The upstream counts requests in flight in an ngx.shared dict "
+    .. "of the requests it completed; the front answers 502 when the call fails (no retries) and 500 "
+    .. "when the page lacks its 20 consumers. "
+    .. "The fair baseline is what a careful user writes without orbt (bench/scale_baseline.lua): per request "
+    .. "orbt.sign{...} for the five headers, a minimal HTTP/1.1 GET written by hand in one send, "
+    .. "ngx.socket.tcp with connect options { pool, pool_size, backlog } sized like orbt's client, the "
+    .. "status line and headers read line by line and the Content-Length body, lua-cjson (cjson.safe) to "
+    .. "decode it, the 20 consumers checked, setkeepalive. The TLS row is orbt with base_url "
+    .. "https://127.0.0.1:PORT, the upstream's second port (listen ssl, nginx's TLS defaults, "
+    .. "ssl_session_cache shared), with an RSA 2048 certificate for 127.0.0.1 from a CA made for the run "
+    .. "with the openssl tool, which the front trusts through lua_ssl_trusted_certificate. "
+    .. "New upstream connections: the connections the upstream accepted ($connection_requests = 1), in the "
+    .. "warm-up and in the load. TLS handshakes: the HTTPS requests of the upstream's access log with "
+    .. "$connection_requests = 1, warm-up and load, a resumed one ($ssl_session_reused = r) counted too. "
+    .. "The upstream counts requests in flight in an ngx.shared dict "
     .. "(up on entry, down before answering) and keeps the peak, over the whole load and from 1 s into it "
-    .. "(after wrk's first burst), and counts the connections it accepted; its mean in flight is the rate "
-    .. "times the hold (Little's law). "
+    .. "(after wrk's first burst); its mean in flight is the rate times the hold (Little's law). "
     .. "RSS is the front worker's VmRSS (/proc/PID/status): before, after a warm-up of 1 s at 10 "
     .. "connections; peak, sampled every 50 ms during the load and just after it. RSS growth per call in "
     .. "flight is (peak − before) / the upstream's peak in flight. Worker CPU per request is the front "
     .. "worker's user + system time during the load (/proc/PID/stat) over the requests wrk completed; busy "
     .. "is that time over the load's duration. "
-    .. "Each alternative runs on a fresh pair of nginx processes. proxy_pass is nginx's own ceiling for the "
-    .. "same load, with HTTP/1.1 kept-alive upstream connections capped as the label says; orbt's cosocket "
-    .. "transport keeps a pool of that many per worker, so above it calls open and close connections.")
+    .. "Each alternative runs on a fresh pair of nginx processes, one after the other. proxy_pass is nginx's "
+    .. "own ceiling for the same load, with HTTP/1.1 kept-alive upstream connections capped as the label says.")
 end
 
--- The checks of nginx at scale, for the alternatives marked checked.
+-- The row of the alternative with this key, unless it failed.
+local function scale_row(scale, key)
+  for _, row in ipairs(scale) do
+    if row.alt.key == key and not row.result.failed then return row.result end
+  end
+  return nil
+end
+
+-- The targets of nginx at scale: orbt against the fair baseline, the
+-- connections and TLS handshakes of the whole run, TLS against plain; then
+-- the checks of the alternatives marked checked.
 local function scale_targets(line, scale)
+  if #scale == 0 then return end
+  local function target(text, value, goal, at_most)
+    if not value then
+      line(("- %s: not measured"):format(text))
+    else
+      local met = at_most and value <= goal or (not at_most and value >= goal)
+      line(("- %s: %.2f× (target %s %.2f×) %s"):format(text, value, at_most and "≤" or "≥", goal,
+        met and "met" or "NOT met"))
+    end
+  end
+  local function count_target(text, value, goal, extra)
+    if not value then
+      line(("- %s: not measured"):format(text))
+    else
+      line(("- %s: %s%s (target ≤ %s) %s"):format(text, thousands(value), extra or "", thousands(goal),
+        value <= goal and "met" or "NOT met"))
+    end
+  end
+  local base, b, tls = scale_row(scale, "baseline"), scale_row(scale, "b"), scale_row(scale, "b-tls")
+  local at = ("nginx at scale, %s in flight"):format(thousands(S.scale_in_flight))
+  target(("%s: (b) orbt / fair baseline, requests per second"):format(at),
+    base and b and b.rate / base.rate, S.scale_min_rate_ratio)
+  target(("%s: (b) orbt / fair baseline, p99"):format(at), base and b and b.p99 / base.p99, S.scale_max_p99_ratio,
+    true)
+  count_target(("%s: (b) orbt, new upstream connections in the whole run"):format(at), b and b.run_connections,
+    S.scale_in_flight)
+  count_target(("%s: (b) orbt over TLS, new upstream connections in the whole run"):format(at),
+    tls and tls.run_connections, S.scale_in_flight)
+  count_target(("%s: (b) orbt over TLS, TLS handshakes in the whole run"):format(at),
+    tls and tls.tls and tls.tls.handshakes, S.scale_in_flight,
+    tls and tls.tls and (" (%s resumed)"):format(thousands(tls.tls.resumed)))
+  target(("%s: (b) orbt over TLS p99 / (b) orbt p99"):format(at), tls and b and tls.p99 / b.p99,
+    S.scale_max_tls_p99_ratio, true)
+  if base and b and base.cpu and b.cpu then
+    line(("- %s: worker CPU per request, (b) orbt %s, fair baseline %s (%.2f×); worker RSS growth per call in "
+      .. "flight, (b) orbt %s, fair baseline %s"):format(at, microseconds(b.cpu), microseconds(base.cpu),
+      b.cpu / base.cpu, b.rss_per_call and ("%.1f KiB"):format(b.rss_per_call) or "?",
+      base.rss_per_call and ("%.1f KiB"):format(base.rss_per_call) or "?"))
+  end
   local need = floor(S.scale_min_peak * S.scale_in_flight + 0.5)
   for _, row in ipairs(scale) do
     if row.alt.checked then
@@ -1368,18 +1557,29 @@ local function scale_targets(line, scale)
           thousands(r.requests), (r.errors == 0 and r.failed_calls == 0) and "met" or "NOT met"))
         line(("- %s: upstream peak in flight %s (target ≥ %s) %s"):format(what, r.peak and thousands(r.peak) or "?",
           thousands(need), (r.peak or 0) >= need and "met" or "NOT met"))
-        if r.failed_calls > 0 then
-          line(("- %s: the front logged %s failed orbt calls, the first: %s"):format(what,
-            thousands(r.failed_calls), r.why))
-        end
       end
     end
   end
   for _, row in ipairs(scale) do
     local r = row.result
-    if not r.failed and r.log_problems > 0 then
-      line(("- nginx at scale, %s: nginx logged %s other errors, the first: %s"):format(row.alt.label,
-        thousands(r.log_problems), r.log_first))
+    if not r.failed then
+      if r.failed_calls > 0 then
+        line(("- nginx at scale, %s: the front logged %s failed calls, the first: %s"):format(row.alt.label,
+          thousands(r.failed_calls), r.why))
+      end
+      if r.log_problems > 0 then
+        line(("- nginx at scale, %s: nginx logged %s other errors, the first: %s"):format(row.alt.label,
+          thousands(r.log_problems), r.log_first))
+      end
+      if r.tls_mismatch then
+        line(("- nginx at scale, %s: %s"):format(row.alt.label, r.tls_mismatch))
+      end
+      if r.tls then
+        line(("- nginx at scale, %s: %s TLS handshakes (%s resumed) for %s HTTPS requests in the whole run, %s "
+          .. "(%s resumed) of them in the load; protocol %s"):format(row.alt.label, thousands(r.tls.handshakes),
+          thousands(r.tls.resumed), thousands(r.tls.requests), tostring(r.tls.load_handshakes),
+          tostring(r.tls.load_resumed), r.tls.protocols ~= "" and r.tls.protocols or "?"))
+      end
     end
   end
 end
@@ -1579,11 +1779,11 @@ local function main()
   -- A rough guess from runs on a 2-core machine: for each round 28 client
   -- runs (8 over TLS), 4 wrk runs, 4 runs of (e) at some 14 requests/s and
   -- 8 signing runs; then counting syscalls, and seeding the walk at ~7,000 creates/s.
-  -- nginx at scale: three runs, each with its warm-up and start-up.
+  -- nginx at scale: four runs, each with its warm-up and start-up.
   local http_round = PARTS.http and (28 * (S.seconds + 0.1) + 4 * (S.wrk_seconds + 0.3) + 4 * S.cli_count / 14) or 0
   local sign_round = PARTS.sign and 8 * (S.sign_seconds + 0.05) or 0
   local seconds = S.rounds * (http_round + sign_round) + (PARTS.walk and S.walk_large / 7000 or 0)
-    + (PARTS.scale and 3 * (S.scale_seconds + 4) or 0)
+    + (PARTS.scale and 4 * (S.scale_seconds + 5) or 0)
     + (PARTS.hooks and 3 * S.hooks_rounds * S.hooks_requests / 4000 or 0) + 15
   progress(("%sabout %d s; BENCH_QUICK=1 for a smoke run"):format(
     (PARTS.http or PARTS.sign) and ("%d round(s), "):format(S.rounds) or "", floor(seconds)))

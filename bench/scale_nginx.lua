@@ -3,19 +3,24 @@
 --
 -- The front nginx: every request to /orbt makes one orbt call,
 -- client:list_customers{size = 20}, through cosockets, with one client per
--- worker (made in init_worker, used in content handlers), to the upstream.
+-- worker (made in init_worker, used in content handlers), to the upstream;
+-- /orbt_tls the same with a second client whose base_url is the upstream's
+-- HTTPS port (tls_url; nginx verifies it against lua_ssl_trusted_certificate).
 -- A failed call answers 502 and logs "orbt call failed: ..."; a page without
--- 20 consumers answers 500.
+-- 20 consumers answers 500. (/baseline, the same call written by hand, is
+-- bench/scale_baseline.lua.)
 --
 -- The upstream nginx: answers the canned page after holding every request
 -- for hold_ms, and counts requests in flight in the shared dict
 -- `bench_scale` (incremented on entry, decremented before answering),
 -- keeping the peak, and the peak since the last /mark (which starts it at
--- the number in flight then); /stats reports them, /reset clears them.
+-- the number in flight then), and counts the connections it accepted and,
+-- on its HTTPS port, the TLS handshakes and resumed ones; /stats reports
+-- them, /reset clears them.
 --
 -- bench_scale, a global set by init_by_lua, holds the settings: for the
--- front the credentials and upstream_url; for the upstream hold_ms and
--- page_file.
+-- front the credentials, upstream_url, tls_url and pool_size; for the
+-- upstream hold_ms and page_file.
 -- luacheck: std +ngx_lua
 -- luacheck: globals bench_scale
 
@@ -25,19 +30,25 @@ local settings = bench_scale
 
 -- ===== The front =====
 
-local client
+local client, tls_client
 
 function M.init_worker()
   local orbt = require("orbt")
   -- No retries: every failed call is a failed handler request.
-  client = assert(orbt.new{ api_key = settings.api_key, client_id = settings.client_id, secret = settings.secret,
-    base_url = settings.upstream_url, timeout = 10, max_retries = 0, pool_size = settings.pool_size })
+  local function make(base_url)
+    return assert(orbt.new{ api_key = settings.api_key, client_id = settings.client_id, secret = settings.secret,
+      base_url = base_url, timeout = 10, max_retries = 0, pool_size = settings.pool_size,
+      pool_backlog = settings.pool_backlog })
+  end
+  client = make(settings.upstream_url)
+  tls_client = make(settings.tls_url)
+  require("scale_baseline").init_worker()
 end
 
 local QUERY = { size = 20 }
 
-function M.list()
-  local page, err = client:list_customers(QUERY)
+local function list(c)
+  local page, err = c:list_customers(QUERY)
   if not page then
     ngx.log(ngx.ERR, "orbt call failed: ", tostring(err))
     ngx.status = 502
@@ -49,6 +60,14 @@ function M.list()
     return ngx.say("bad page")
   end
   ngx.say("ok")
+end
+
+function M.list()
+  return list(client)
+end
+
+function M.list_tls()
+  return list(tls_client)
 end
 
 -- The worker's pid, so that the harness can read its RSS and CPU time.
@@ -83,7 +102,21 @@ function M.page()
   dict:incr("in_flight", -1, 0)
   dict:incr("served", 1, 0)
   ngx.header["Content-Type"] = "application/json"
+  ngx.header["Content-Length"] = #page_text
   ngx.print(page_text)
+end
+
+-- The page on the HTTPS port: a request that opened its connection made a
+-- TLS handshake first, a resumed one if $ssl_session_reused is "r".
+function M.page_tls()
+  if ngx.var.connection_requests == "1" then
+    local dict = ngx.shared.bench_scale
+    dict:incr("tls_handshakes", 1, 0)
+    if ngx.var.ssl_session_reused == "r" then
+      dict:incr("tls_resumed", 1, 0)
+    end
+  end
+  return M.page()
 end
 
 function M.mark()
@@ -94,9 +127,10 @@ end
 
 function M.stats()
   local dict = ngx.shared.bench_scale
-  ngx.say(("peak=%d peak_since_mark=%d in_flight=%d served=%d connections=%d"):format(dict:get("peak") or 0,
-    dict:get("peak_since_mark") or 0, dict:get("in_flight") or 0, dict:get("served") or 0,
-    dict:get("connections") or 0))
+  ngx.say(("peak=%d peak_since_mark=%d in_flight=%d served=%d connections=%d tls_handshakes=%d tls_resumed=%d")
+    :format(dict:get("peak") or 0, dict:get("peak_since_mark") or 0, dict:get("in_flight") or 0,
+      dict:get("served") or 0, dict:get("connections") or 0, dict:get("tls_handshakes") or 0,
+      dict:get("tls_resumed") or 0))
 end
 
 function M.reset()
