@@ -56,6 +56,11 @@ end
 
 -- ===== Settings =====
 
+-- Dotted IPv4 or bracketless IPv6: no lookup.
+local function is_address(host)
+  return host:find("^%d+%.%d+%.%d+%.%d+$") ~= nil or host:find(":", 1, true) ~= nil
+end
+
 -- Settings read once per client from the core; weak keys let clients be
 -- collected.
 local settings_cache = setmetatable({}, { __mode = "k" })
@@ -71,6 +76,13 @@ local function settings_of(client)
     -- made once per client, not per call. Calls beyond it wait at orbt's
     -- own gate (pool_backlog), not in nginx's backlog: see "The pool's gate".
     s.connect_options = { pool = s.pool, pool_size = s.pool_size }
+    -- Where every connect goes, and whether its name needs nginx's resolver.
+    local via = s.proxy
+    s.connect_host, s.connect_port = s.address, s.port
+    if via then
+      s.connect_host, s.connect_port = via.address, via.port
+    end
+    s.connect_literal = is_address(s.connect_host)
     settings_cache[client] = s
   end
   return s
@@ -187,15 +199,11 @@ local function sleep_in_thread(seconds)
   return RAN_OUT
 end
 
--- Dotted IPv4 or bracketless IPv6: no lookup.
-local function is_address(host)
-  return host:find("^%d+%.%d+%.%d+%.%d+$") ~= nil or host:find(":", 1, true) ~= nil
-end
-
 local THREAD_PHASES = { rewrite = true, access = true, content = true, timer = true }
 
-local function connect_within(sock, host, port, options, seconds)
-  if is_address(host) or not THREAD_PHASES[ngx.get_phase()] then
+local function connect_within(sock, s, seconds)
+  local host, port, options = s.connect_host, s.connect_port, s.connect_options
+  if s.connect_literal or not THREAD_PHASES[ngx.get_phase()] then
     return sock:connect(host, port, options)
   end
   local connecting = ngx.thread.spawn(connect_in_thread, sock, host, port, options)
@@ -221,7 +229,8 @@ local function connect_within(sock, host, port, options, seconds)
 end
 
 -- A connection from the pool, or a new one (through the proxy, TLS).
--- Returns the socket, or nil, failure, message: nothing was sent.
+-- Returns the socket and whether it came from the pool, or nil, failure,
+-- message: nothing was sent.
 local function connect(client, s, deadline)
   local seconds = min(s.connect_timeout, deadline - now())
   if seconds <= 0 then
@@ -230,18 +239,14 @@ local function connect(client, s, deadline)
   local sock = ngx.socket.tcp()
   sock:settimeout(floor(seconds * 1000) + 1)
   local via = s.proxy
-  local host, port = s.address, s.port
-  if via then
-    host, port = via.address, via.port
-  end
-  local ok, err, detail = connect_within(sock, host, port, s.connect_options, seconds)
+  local ok, err, detail = connect_within(sock, s, seconds)
   if not ok then
-    return nil, failed(err), ("could not connect to %s:%d: %s"):format(via and via.host or s.host, port,
+    return nil, failed(err), ("could not connect to %s:%d: %s"):format(via and via.host or s.host, s.connect_port,
       detail or tostring(err))
   end
   -- A connection from the pool already has its tunnel and handshake.
   if sock:getreusedtimes() > 0 then
-    return sock
+    return sock, true
   end
   local failure, message
   if via then
@@ -258,26 +263,29 @@ local function connect(client, s, deadline)
       return nil, failure, message
     end
   end
-  return sock
+  return sock, false
+end
+
+-- The outcome of an exchange whose socket failed with err while doing
+-- `what`, and whether it was a pooled connection the server had closed.
+local function failed_exchange(sock, rq, reused, err, what)
+  sock:close()
+  if err == "timeout" then
+    return { failure = "timeout", message = "the call's timeout passed while " .. what, sent = true }, false
+  end
+  local stale = reused and rq.reader:received() == 0
+  return { failure = "network", message = what .. ": " .. tostring(err), sent = true }, stale
 end
 
 -- One try of a prepared request. Returns the outcome for client:_answer,
 -- and whether it died on a pooled connection before any answer (the
 -- server had closed it while it sat idle).
 local function exchange_once(client, s, rq, deadline)
-  local sock, failure, message = connect(client, s, deadline)
+  local sock, reused_or_failure, message = connect(client, s, deadline)
   if not sock then
-    return { failure = failure, message = message, sent = false }, false
+    return { failure = reused_or_failure, message = message, sent = false }, false
   end
-  local reused = sock:getreusedtimes() > 0
-  local function fail(err, what)
-    sock:close()
-    local stale = reused and err ~= "timeout" and rq.reader:received() == 0
-    if err == "timeout" then
-      return { failure = "timeout", message = "the call's timeout passed while " .. what, sent = true }, false
-    end
-    return { failure = "network", message = what .. ": " .. tostring(err), sent = true }, stale
-  end
+  local reused = reused_or_failure
   if not set_remaining(sock, deadline) then
     -- Nothing of the request left: as safe to repeat as a failed connect.
     sock:close()
@@ -286,11 +294,12 @@ local function exchange_once(client, s, rq, deadline)
   end
   local sent, err = sock:send(rq.wire)
   if not sent then
-    return fail(err, "sending the request")
+    return failed_exchange(sock, rq, reused, err, "sending the request")
   end
   local state, keep_or_err = read_answer(sock, rq.reader, deadline)
   if not state then
-    return fail(keep_or_err, rq.reader:received() == 0 and "waiting for the answer" or "reading the answer")
+    return failed_exchange(sock, rq, reused, keep_or_err,
+      rq.reader:received() == 0 and "waiting for the answer" or "reading the answer")
   end
   local keep = keep_or_err
   if state == "done" and keep then
