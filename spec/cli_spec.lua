@@ -90,6 +90,24 @@ describe("the orbt command", function()
       out, _, code = cli.run({ "debit", wallet, "0.50", "--ref", "ref-3" }, { mock = env.mock })
       assert.equal(0, code)
       assert.equal(12, json_lines(out)[1].balance)
+      assert.matches('"balance":12.00,', out, 1, true)
+    end)
+
+    it("prints money with at least two decimals, adding digits and never rounding any away", function()
+      local out, err, code = cli.run({ "--csv", "customers", "create", "--name", "Money Print",
+        "--email", "money.print@example.com", "--currency", "USD", "--funds", "50.00" }, { mock = env.mock })
+      assert.equal(0, code, err)
+      local row = lines_of(out)[2]
+      assert.matches(",50%.00,USD%s*$", row)
+      local wallet = row:match("^%d+,(%d+),")
+      for amount, shown in pairs{ ["2.5"] = "2.50", ["0.125"] = "0.125", ["19.99"] = "19.99", ["3"] = "3.00" } do
+        out, err, code = cli.run({ "--json", "credit", wallet, amount, "--ref", "money-" .. amount },
+          { mock = env.mock })
+        assert.equal(0, code, err)
+        assert.matches('"amount":' .. shown:gsub("%.", "%%.") .. ",", out)
+      end
+      out = cli.run({ "--json", "wallets", "list", wallet }, { mock = env.mock })
+      assert.matches('"balance":75.615,', out, 1, true) -- 50 + 2.5 + 0.125 + 19.99 + 3, to the last digit
     end)
 
     it("exits 2 on usage errors and invalid input, sending nothing", function()

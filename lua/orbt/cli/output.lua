@@ -1,7 +1,9 @@
 -- orbt.cli.output: results on stdout as an aligned table (on a terminal),
 -- one JSON object per line (the default elsewhere) or CSV. Numbers print
 -- exactly as the core read them: integers as integers, other numbers in the
--- shortest form that reads back to the same double.
+-- shortest form that reads back to the same double. Money fields print with
+-- at least two decimals (50 as 50.00, 2.5 as 2.50, 0.125 as 0.125): digits
+-- are added, never rounded away.
 local csv = require("orbt.cli.csv")
 
 local M = {}
@@ -31,11 +33,31 @@ function M.number(x)
   return ("%.17g"):format(x)
 end
 
-local function text(v)
+-- The fields that hold an amount of money, in the API's answers.
+local MONEY = { amount = true, balance = true, walletBalance = true, initialFunds = true }
+
+-- x as money: M.number's digits, with at least two decimals.
+function M.money(x)
+  local s = M.number(x)
+  if s:find("[^%d.-]") then
+    return s -- null, or an exponent: left as it is
+  end
+  local decimals = s:match("%.(%d*)$")
+  if not decimals then
+    return s .. ".00"
+  end
+  return #decimals == 1 and s .. "0" or s
+end
+
+local function number_text(v, key)
+  return MONEY[key] and M.money(v) or M.number(v)
+end
+
+local function text(v, key)
   if v == nil or v == null then
     return ""
   elseif type(v) == "number" then
-    return M.number(v)
+    return number_text(v, key)
   end
   return tostring(v)
 end
@@ -52,12 +74,12 @@ end
 
 -- JSON text of a value: tables with keys 1..n are arrays, others objects
 -- with their keys sorted (so output is stable).
-function M.json(v)
+function M.json(v, key)
   local t = type(v)
   if v == nil or v == null then
     return "null"
   elseif t == "number" then
-    return M.number(v)
+    return number_text(v, key)
   elseif t == "boolean" then
     return tostring(v)
   elseif t == "string" then
@@ -77,7 +99,7 @@ function M.json(v)
     table.sort(keys)
     local parts = {}
     for i, k in ipairs(keys) do
-      parts[i] = json_string(k) .. ":" .. M.json(v[k])
+      parts[i] = json_string(k) .. ":" .. M.json(v[k], k)
     end
     return "{" .. table.concat(parts, ",") .. "}"
   end
@@ -104,7 +126,7 @@ function Writer:add(record)
   elseif self.mode == "csv" then
     local values = {}
     for i, c in ipairs(self.columns) do
-      values[i] = text(record[c])
+      values[i] = text(record[c], c)
     end
     self.stream:write(csv.line(values))
   else
@@ -126,7 +148,7 @@ function Writer:finish()
   for r, record in ipairs(self.rows) do
     cells[r] = {}
     for i, c in ipairs(self.columns) do
-      local s = text(record[c]):gsub("[%c]", " ")
+      local s = text(record[c], c):gsub("[%c]", " ")
       cells[r][i] = { s, type(record[c]) == "number" }
       widths[i] = math.max(widths[i], utf8.len(s) or #s)
     end
