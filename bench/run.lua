@@ -61,6 +61,8 @@
 --   BENCH_SCALE_HOLD_MS  nginx at scale: how long the upstream holds every
 --                        request (default 50)
 --   BENCH_SCALE_SECONDS  nginx at scale: seconds of load per run (default 5)
+--   BENCH_SCALE_ROUNDS   nginx at scale: rounds, each running every row once
+--                        in a rotated order (default 3)
 --   BENCH_HOOKS_ROUNDS   hooks: rounds (default 100)
 --   BENCH_HOOKS_REQUESTS hooks: requests per client per round (default 200)
 --   BENCH_PARTS          the parts to run, comma-separated (default: all of
@@ -104,6 +106,7 @@ local S = {
   scale_in_flight = floor(setting("BENCH_SCALE_IN_FLIGHT", 1000)),
   scale_hold_ms = setting("BENCH_SCALE_HOLD_MS", 50),
   scale_seconds = max(1, floor(setting("BENCH_SCALE_SECONDS", QUICK and 2 or 5) + 0.5)),
+  scale_rounds = max(1, floor(setting("BENCH_SCALE_ROUNDS", QUICK and 1 or 3))),
   scale_threads = 2,               -- wrk threads
   scale_min_peak = 0.9,            -- the upstream's peak in flight must reach this share of scale_in_flight
   -- Targets against the fair baseline (the hand-written cosocket handler):
@@ -1099,8 +1102,8 @@ local function tls_log_counts(path)
   return c
 end
 
-local function run_scale_one(alt, canned, certs, cjson_dir)
-  local dir = TMP .. "/scale-" .. alt.key
+local function run_scale_one(alt, canned, certs, cjson_dir, round)
+  local dir = TMP .. "/scale-" .. alt.key .. "-" .. round
   os.execute("mkdir -p " .. quote(dir))
   write_file(dir .. "/page.json", canned.page)
   local upstream_port, front_port, tls_port = free_port(), free_port(), free_port()
@@ -1208,6 +1211,44 @@ local function run_scale_one(alt, canned, certs, cjson_dir)
   return finish(r)
 end
 
+-- One row of the table from an alternative's rounds: medians of the rates,
+-- latencies, CPU, RSS and in-flight figures; failures summed; the most new
+-- connections and TLS handshakes of any round (the targets bound them).
+-- A round that failed fails the row.
+local function combine_scale(rounds)
+  for _, r in ipairs(rounds) do
+    if r.failed then return r end
+  end
+  local function med(key)
+    local values = {}
+    for _, r in ipairs(rounds) do
+      if r[key] then values[#values + 1] = r[key] end
+    end
+    return median(values)
+  end
+  local c = {}
+  for _, key in ipairs{ "rate", "p50", "p99", "cpu", "busy", "rss_before", "rss_per_call", "peak", "steady_peak",
+    "mean_in_flight" } do
+    c[key] = med(key)
+  end
+  c.requests, c.errors, c.failed_calls, c.log_problems, c.rss_peak = 0, 0, 0, 0, 0
+  for _, r in ipairs(rounds) do
+    c.requests, c.errors = c.requests + r.requests, c.errors + r.errors
+    c.failed_calls, c.log_problems = c.failed_calls + r.failed_calls, c.log_problems + r.log_problems
+    c.why, c.log_first = c.why or r.why, c.log_first or r.log_first
+    c.rss_peak = max(c.rss_peak, r.rss_peak or 0)
+    c.tls_mismatch = c.tls_mismatch or r.tls_mismatch
+    if r.run_connections and (not c.run_connections or r.run_connections > c.run_connections) then
+      c.run_connections, c.warm_connections, c.upstream_connections = r.run_connections, r.warm_connections,
+        r.upstream_connections
+    end
+    if r.tls and (not c.tls or r.tls.handshakes > c.tls.handshakes) then
+      c.tls = r.tls
+    end
+  end
+  return c
+end
+
 local function run_scale(canned)
   local problem = scale_limits_problem()
   local certs, cjson_dir
@@ -1216,27 +1257,32 @@ local function run_scale(canned)
     certs, why = scale_certs()
     problem = not certs and why or nil
   end
-  local rows = {}
-  for _, alt in ipairs(scale_alternatives()) do
-    local r
-    if problem then
-      r = { failed = problem }
-    else
-      cjson_dir = cjson_dir or lua51_cjson_dir()
-      if not cjson_dir then
-        r = { failed = "lua-cjson for Lua 5.1 (cjson.so) not found; the fair baseline needs it" }
+  if not problem then
+    cjson_dir = lua51_cjson_dir()
+    problem = not cjson_dir and "lua-cjson for Lua 5.1 (cjson.so) not found; the fair baseline needs it" or nil
+  end
+  local alternatives = scale_alternatives()
+  local by_key = {}
+  for _, alt in ipairs(alternatives) do by_key[alt.key] = {} end
+  -- Every round runs every alternative once, in an order rotated each round.
+  for round = 1, S.scale_rounds do
+    for i = 1, #alternatives do
+      local alt = alternatives[(i + round - 2) % #alternatives + 1]
+      local r = problem and { failed = problem } or run_scale_one(alt, canned, certs, cjson_dir, round)
+      local list = by_key[alt.key]
+      list[#list + 1] = r
+      if r.failed then
+        progress(("  FAILED nginx at scale, round %d, %s: %s"):format(round, alt.label, r.failed))
       else
-        r = run_scale_one(alt, canned, certs, cjson_dir)
+        progress(("nginx at scale, round %d: %-62s %8s/s  p99 %s ms  %d failed  upstream peak %s  connections %s%s")
+          :format(round, alt.label, rate_text(r.rate), ("%.1f"):format(r.p99), r.errors, tostring(r.peak),
+          tostring(r.run_connections), r.tls and ("  TLS handshakes %d"):format(r.tls.handshakes) or ""))
       end
     end
-    rows[#rows + 1] = { alt = alt, result = r }
-    if r.failed then
-      progress("  FAILED nginx at scale, ", alt.label, ": ", r.failed)
-    else
-      progress(("nginx at scale: %-62s %8s/s  p99 %s ms  %d failed  upstream peak %s  connections %s%s"):format(
-        alt.label, rate_text(r.rate), ("%.1f"):format(r.p99), r.errors, tostring(r.peak),
-        tostring(r.run_connections), r.tls and ("  TLS handshakes %d"):format(r.tls.handshakes) or ""))
-    end
+  end
+  local rows = {}
+  for _, alt in ipairs(alternatives) do
+    rows[#rows + 1] = { alt = alt, result = combine_scale(by_key[alt.key]), rounds = by_key[alt.key] }
   end
   return rows
 end
@@ -1439,10 +1485,10 @@ local function scale_section(line, scale)
   line(("nginx at scale: one nginx worker (nginx %s with its Lua module, orbt's LuaJIT build); wrk -t%d -c%s "
     .. "for %d s, so %s handler requests in flight at once; the upstream, another nginx worker, holds every "
     .. "request %g ms and answers the page of 20 (over HTTP, or HTTPS for the TLS row); orbt's pool_size %s, "
-    .. "pool_backlog %s:"):format(
+    .. "pool_backlog %s; %d round(s), each running every row once in a rotated order:"):format(
     (sh("nginx -v 2>&1"):match("nginx/(%S+)") or "?"), S.scale_threads, thousands(S.scale_in_flight),
     S.scale_seconds, thousands(S.scale_in_flight), S.scale_hold_ms, thousands(orbt_pool_size()),
-    orbt_pool_backlog() and thousands(orbt_pool_backlog()) or "none"))
+    orbt_pool_backlog() and thousands(orbt_pool_backlog()) or "none", S.scale_rounds))
   line("")
   line("| alternative | per second | p50 | p99 | failed | new upstream connections (warm-up + load) | TLS "
     .. "handshakes (resumed) | worker RSS before → peak | upstream in flight: peak, after 1 s, mean | RSS "
@@ -1467,7 +1513,9 @@ local function scale_section(line, scale)
     end
   end
   line("")
-  line("Per second: handler requests wrk completed per second of its run; p50 and p99 are wrk's latencies. "
+  line("Figures are medians over the rounds, except: failed, summed over the rounds; new upstream "
+    .. "connections and TLS handshakes, the most of any round; RSS peak, the highest. "
+    .. "Per second: handler requests wrk completed per second of its run; p50 and p99 are wrk's latencies. "
     .. "Failed: non-2xx answers and socket errors (connect, read, write, timeout at 10 s) that wrk counted, "
     .. "of the requests it completed; the front answers 502 when the call fails (no retries) and 500 "
     .. "when the page lacks its 20 consumers. "
@@ -1490,7 +1538,7 @@ local function scale_section(line, scale)
     .. "flight is (peak − before) / the upstream's peak in flight. Worker CPU per request is the front "
     .. "worker's user + system time during the load (/proc/PID/stat) over the requests wrk completed; busy "
     .. "is that time over the load's duration. "
-    .. "Each alternative runs on a fresh pair of nginx processes, one after the other. proxy_pass is nginx's "
+    .. "Each run of an alternative has a fresh pair of nginx processes. proxy_pass is nginx's "
     .. "own ceiling for the same load, with HTTP/1.1 kept-alive upstream connections capped as the label says.")
 end
 
@@ -1525,10 +1573,31 @@ local function scale_targets(line, scale)
     end
   end
   local base, b, tls = scale_row(scale, "baseline"), scale_row(scale, "b"), scale_row(scale, "b-tls")
+  -- A ratio of two alternatives taken within each round: the median, and
+  -- each round's in round order.
+  local function round_ratio(over, under, key)
+    local rounds_over, rounds_under
+    for _, row in ipairs(scale) do
+      if row.alt.key == over then rounds_over = row.rounds end
+      if row.alt.key == under then rounds_under = row.rounds end
+    end
+    local ratios, texts = {}, {}
+    for i = 1, S.scale_rounds do
+      local x, y = rounds_over and rounds_over[i], rounds_under and rounds_under[i]
+      if not x or not y or x.failed or y.failed or not x[key] or not y[key] then return nil end
+      ratios[i] = x[key] / y[key]
+      texts[i] = ("%.2f"):format(ratios[i])
+    end
+    return median(ratios), #texts > 1 and (" [rounds: " .. concat(texts, ", ") .. "]") or ""
+  end
+  local function ratio_target(text, over, under, key, goal, at_most)
+    local value, rounds = round_ratio(over, under, key)
+    target(text .. (rounds or ""), value, goal, at_most)
+  end
   local at = ("nginx at scale, %s in flight"):format(thousands(S.scale_in_flight))
-  target(("%s: (b) orbt / fair baseline, requests per second"):format(at),
-    base and b and b.rate / base.rate, S.scale_min_rate_ratio)
-  target(("%s: (b) orbt / fair baseline, p99"):format(at), base and b and b.p99 / base.p99, S.scale_max_p99_ratio,
+  ratio_target(("%s: (b) orbt / fair baseline, requests per second"):format(at), "b", "baseline", "rate",
+    S.scale_min_rate_ratio)
+  ratio_target(("%s: (b) orbt / fair baseline, p99"):format(at), "b", "baseline", "p99", S.scale_max_p99_ratio,
     true)
   count_target(("%s: (b) orbt, new upstream connections in the whole run"):format(at), b and b.run_connections,
     S.scale_in_flight)
@@ -1537,12 +1606,14 @@ local function scale_targets(line, scale)
   count_target(("%s: (b) orbt over TLS, TLS handshakes in the whole run"):format(at),
     tls and tls.tls and tls.tls.handshakes, S.scale_in_flight,
     tls and tls.tls and (" (%s resumed)"):format(thousands(tls.tls.resumed)))
-  target(("%s: (b) orbt over TLS p99 / (b) orbt p99"):format(at), tls and b and tls.p99 / b.p99,
+  ratio_target(("%s: (b) orbt over TLS p99 / (b) orbt p99"):format(at), "b-tls", "b", "p99",
     S.scale_max_tls_p99_ratio, true)
   if base and b and base.cpu and b.cpu then
-    line(("- %s: worker CPU per request, (b) orbt %s, fair baseline %s (%.2f×); worker RSS growth per call in "
+    local cpu_median, rounds = round_ratio("b", "baseline", "cpu")
+    line(("- %s: worker CPU per request, (b) orbt %s, fair baseline %s (%s×%s); worker RSS growth per call in "
       .. "flight, (b) orbt %s, fair baseline %s"):format(at, microseconds(b.cpu), microseconds(base.cpu),
-      b.cpu / base.cpu, b.rss_per_call and ("%.1f KiB"):format(b.rss_per_call) or "?",
+      cpu_median and ("%.2f"):format(cpu_median) or "?", rounds or "",
+      b.rss_per_call and ("%.1f KiB"):format(b.rss_per_call) or "?",
       base.rss_per_call and ("%.1f KiB"):format(base.rss_per_call) or "?"))
   end
   local need = floor(S.scale_min_peak * S.scale_in_flight + 0.5)
@@ -1779,11 +1850,11 @@ local function main()
   -- A rough guess from runs on a 2-core machine: for each round 28 client
   -- runs (8 over TLS), 4 wrk runs, 4 runs of (e) at some 14 requests/s and
   -- 8 signing runs; then counting syscalls, and seeding the walk at ~7,000 creates/s.
-  -- nginx at scale: four runs, each with its warm-up and start-up.
+  -- nginx at scale: four runs per round, each with its warm-up and start-up.
   local http_round = PARTS.http and (28 * (S.seconds + 0.1) + 4 * (S.wrk_seconds + 0.3) + 4 * S.cli_count / 14) or 0
   local sign_round = PARTS.sign and 8 * (S.sign_seconds + 0.05) or 0
   local seconds = S.rounds * (http_round + sign_round) + (PARTS.walk and S.walk_large / 7000 or 0)
-    + (PARTS.scale and 4 * (S.scale_seconds + 5) or 0)
+    + (PARTS.scale and S.scale_rounds * 4 * (S.scale_seconds + 5) or 0)
     + (PARTS.hooks and 3 * S.hooks_rounds * S.hooks_requests / 4000 or 0) + 15
   progress(("%sabout %d s; BENCH_QUICK=1 for a smoke run"):format(
     (PARTS.http or PARTS.sign) and ("%d round(s), "):format(S.rounds) or "", floor(seconds)))
