@@ -266,31 +266,32 @@ local function connect(client, s, deadline)
   return sock, false
 end
 
--- The outcome of an exchange whose socket failed with err while doing
--- `what`, and whether it was a pooled connection the server had closed.
+-- An exchange whose socket failed with err while doing `what` (see
+-- exchange_once).
 local function failed_exchange(sock, rq, reused, err, what)
   sock:close()
   if err == "timeout" then
-    return { failure = "timeout", message = "the call's timeout passed while " .. what, sent = true }, false
+    return true, "timeout", "the call's timeout passed while " .. what, false
   end
   local stale = reused and rq.reader:received() == 0
-  return { failure = "network", message = what .. ": " .. tostring(err), sent = true }, stale
+  return true, "network", what .. ": " .. tostring(err), stale
 end
 
--- One try of a prepared request. Returns the outcome for client:_answer,
--- and whether it died on a pooled connection before any answer (the
--- server had closed it while it sat idle).
+-- One try of a prepared request. Returns what client:_answer is told
+-- besides the reader (whether the request was sent, and the failure and
+-- its message, if any), and whether it died on a pooled connection before
+-- any answer (the server had closed it while it sat idle). Values, not a
+-- table: the call's one outcome table is made by `attempts`.
 local function exchange_once(client, s, rq, deadline)
   local sock, reused_or_failure, message = connect(client, s, deadline)
   if not sock then
-    return { failure = reused_or_failure, message = message, sent = false }, false
+    return false, reused_or_failure, message, false
   end
   local reused = reused_or_failure
   if not set_remaining(sock, deadline) then
     -- Nothing of the request left: as safe to repeat as a failed connect.
     sock:close()
-    return { failure = "timeout", message = "the call's timeout passed before the request was sent",
-      sent = false }, false
+    return false, "timeout", "the call's timeout passed before the request was sent", false
   end
   local sent, err = sock:send(rq.wire)
   if not sent then
@@ -311,28 +312,28 @@ local function exchange_once(client, s, rq, deadline)
     sock:close()
   end
   -- "bad" and "too_large" are the reader's to tell: no failure here.
-  if state == "bad" and reused and rq.reader:received() == 0 then
-    return { sent = true }, true
-  end
-  return { sent = true }, false
+  return true, nil, nil, state == "bad" and reused and rq.reader:received() == 0
 end
 
 -- One attempt, within `deadline` (an ngx.now() time): the call's deadline or
--- the client's timeout, whichever comes first.
+-- the client's timeout, whichever comes first. Returns sent, failure,
+-- message and whether it was sent a second time.
 local function exchange(client, s, rq, deadline)
-  local outcome, stale = exchange_once(client, s, rq, deadline)
+  local sent, failure, message, stale = exchange_once(client, s, rq, deadline)
   -- libcurl's rule, kept here: a request on a pooled connection that turned
   -- out dead is sent once more on another connection if it may go twice
   -- (not a create), which the core says.
   if stale and rq.may_resend then
     rq.reader:reset()
-    outcome = exchange_once(client, s, rq, deadline)
-    outcome.sent = true -- the first connection took it
-    outcome.resent = true -- and may have handed it to the server
+    -- Sent either way, as the first connection took it; and resent, as
+    -- that one may have handed it to the server.
+    local _
+    _, failure, message = exchange_once(client, s, rq, deadline)
+    return true, failure, message, true
   elseif stale then
-    outcome = { failure = "network", message = RESEND_REFUSED, sent = true }
+    return true, "network", RESEND_REFUSED, false
   end
-  return outcome
+  return sent, failure, message, false
 end
 
 -- ===== The pool's gate =====
@@ -435,16 +436,17 @@ end
 local function gated_exchange(client, s, rq, deadline)
   local leased, failure, message = acquire(s, deadline)
   if failure then
-    return { failure = failure, message = message, sent = false }
+    return false, failure, message, false
   end
-  local ok, outcome = pcall(exchange, client, s, rq, deadline)
+  local ok, sent, resent
+  ok, sent, failure, message, resent = pcall(exchange, client, s, rq, deadline)
   if leased then
     release(s)
   end
   if not ok then
-    outcome = { failure = "network", message = "the nginx transport failed: " .. tostring(outcome), sent = true }
+    return true, "network", "the nginx transport failed: " .. tostring(sent), false
   end
-  return outcome
+  return sent, failure, message, resent
 end
 
 -- The attempts of one call, with the core's retry policy (src/retry.h): the
@@ -466,17 +468,16 @@ local function attempts(client, s, rq)
     end
     local deadline_at = started + rq.deadline
     local attempt_end = min(now() + s.timeout, deadline_at)
-    local outcome = gated_exchange(client, s, rq, attempt_end)
-    if outcome.failure == "timeout" and attempt_end == deadline_at then
-      outcome.message = ("the call's deadline of %g s passed (attempt %d)"):format(rq.deadline, attempt)
+    local sent, failure, message, resent = gated_exchange(client, s, rq, attempt_end)
+    if failure == "timeout" and attempt_end == deadline_at then
+      message = ("the call's deadline of %g s passed (attempt %d)"):format(rq.deadline, attempt)
     end
-    outcome.reader = rq.reader
-    outcome.attempt = attempt
-    outcome.max_retries = rq.max_retries
-    outcome.seconds_left = deadline_at - now()
-    outcome.applied_before = applied_before
-    outcome.on_response = rq.on_response -- the call's own hook, if it has one
-    local result, err, delay = client:_answer(outcome)
+    -- One table per attempt, made whole at once.
+    local result, err, delay = client:_answer({ sent = sent, resent = resent, failure = failure, message = message,
+      reader = rq.reader, attempt = attempt, max_retries = rq.max_retries, seconds_left = deadline_at - now(),
+      applied_before = applied_before,
+      on_response = rq.on_response, -- the call's own hook, if it has one
+    })
     if result or not delay then
       return result, err
     end
