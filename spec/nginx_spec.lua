@@ -285,7 +285,35 @@ describe("orbt in nginx #nginx", function()
   end)
 
   -- One handshake for a run of calls; when the server closes the connection,
-  -- the next one resumes the TLS session instead of starting again.
+  -- the next one resumes the TLS session instead of starting again: on
+  -- libcurl's connections and on cosockets alike.
+  local function tls_entries(earlier, count)
+    -- nginx logs a request after it answered: wait for the lines.
+    local log = require("support.shell").wait_for(function()
+      local entries = env.nginx:tls_log()
+      return #entries >= earlier + count and entries or nil
+    end, 10) or env.nginx:tls_log()
+    local kept_log, closing_log = {}, {}
+    for i = earlier + 1, #log do
+      local entry = log[i]
+      if entry.uri:match("^/once/") then
+        closing_log[#closing_log + 1] = entry
+      elseif entry.uri:match("^/api/") then
+        kept_log[#kept_log + 1] = entry
+      end
+    end
+    return kept_log, closing_log
+  end
+
+  -- first: whether the first connection resumed a session of earlier calls.
+  local function assert_resumed(closing_log, first)
+    assert.equal(3, #closing_log)
+    for i, entry in ipairs(closing_log) do
+      assert.equal(1, entry.number, "a new connection for each call")
+      assert.equal(i > 1 or first, entry.resumed, "resumed from the second connection on")
+    end
+  end
+
   it("keeps one TLS connection through libcurl, and resumes the session on a new one", function()
     local orbt = require("orbt")
     local function client(url)
@@ -300,27 +328,19 @@ describe("orbt in nginx #nginx", function()
     for _ = 1, 3 do assert(closing:list_customers()) end
     closing:close()
 
-    local kept_log, closing_log = {}, {}
-    -- nginx logs a request after it answered: wait for the six lines.
-    local log = require("support.shell").wait_for(function()
-      local entries = env.nginx:tls_log()
-      return #entries >= earlier + 6 and entries or nil
-    end, 10) or env.nginx:tls_log()
-    for i = earlier + 1, #log do
-      local entry = log[i]
-      if entry.uri:match("^/once/") then
-        closing_log[#closing_log + 1] = entry
-      elseif entry.uri:match("^/api/") then
-        kept_log[#kept_log + 1] = entry
-      end
-    end
+    local kept_log, closing_log = tls_entries(earlier, 6)
     assert.equal(3, #kept_log)
     assert.same({ 1, 2, 3 }, { kept_log[1].number, kept_log[2].number, kept_log[3].number })
-    assert.equal(3, #closing_log)
-    for i, entry in ipairs(closing_log) do
-      assert.equal(1, entry.number, "a new connection for each call")
-      assert.equal(i > 1, entry.resumed, "resumed from the second connection on")
-    end
+    assert_resumed(closing_log, false)
+  end)
+
+  it("resumes the TLS session on a new cosocket connection, whichever client made the last one", function()
+    local earlier = #env.nginx:tls_log()
+    assert.equal(3, get_json("/tls_resume").ok)
+    local _, closing_log = tls_entries(earlier, 4)
+    -- Another client, with another pool, made a TLS connection to this
+    -- server first: even the first of the three resumes its session.
+    assert_resumed(closing_log, true)
   end)
 
   it("returns errors as values through cosockets", function()

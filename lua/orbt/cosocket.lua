@@ -83,6 +83,8 @@ local function settings_of(client)
       s.connect_host, s.connect_port = via.address, via.port
     end
     s.connect_literal = is_address(s.connect_host)
+    -- The pool's name less its sizes: the origin and the proxy.
+    s.route = s.pool:match("^(.*):pool:%-?%d+:%-?%d+$") or s.pool
     settings_cache[client] = s
   end
   return s
@@ -132,14 +134,27 @@ local function read_answer(sock, reader, deadline)
   end
 end
 
+-- The TLS session of the latest handshake per route (origin and proxy,
+-- whatever the pool's sizes) and peer ("origin" or "proxy"), per worker.
+local tls_sessions = {}
+
 -- TLS with the peer's name checked; a certificate nginx does not trust
--- (lua_ssl_trusted_certificate) fails the same way every time.
-local function handshake(sock, host, deadline)
+-- (lua_ssl_trusted_certificate) fails the same way every time. A new
+-- connection offers the session of the latest handshake on its route, so
+-- that a server with a session cache resumes it instead of a full
+-- handshake, as libcurl's connections do.
+local function handshake(sock, host, deadline, s, peer)
   if not set_remaining(sock, deadline) then
     return nil, "timeout", "the call's timeout passed during the TLS handshake"
   end
-  local session, err = sock:sslhandshake(nil, host, true)
+  local sessions = tls_sessions[s.route]
+  if not sessions then
+    sessions = {}
+    tls_sessions[s.route] = sessions
+  end
+  local session, err = sock:sslhandshake(sessions[peer], host, true)
   if session then
+    sessions[peer] = session
     return true
   end
   err = tostring(err)
@@ -154,7 +169,7 @@ end
 local function tunnel(client, sock, s, deadline)
   local proxy = s.proxy
   if proxy.tls then
-    local ok, failure, message = handshake(sock, proxy.host, deadline)
+    local ok, failure, message = handshake(sock, proxy.host, deadline, s, "proxy")
     if not ok then
       return nil, failure, message
     end
@@ -257,7 +272,7 @@ local function connect(client, s, deadline)
     end
   end
   if s.tls then
-    ok, failure, message = handshake(sock, s.host, deadline)
+    ok, failure, message = handshake(sock, s.host, deadline, s, "origin")
     if not ok then
       sock:close()
       return nil, failure, message

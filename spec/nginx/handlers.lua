@@ -175,6 +175,29 @@ function M.tls()
   })
 end
 
+-- One call through cosockets to a TLS server by one client, then three by
+-- another to the same server, which closes the connection after every
+-- answer: three new connections (a pool of its own, pool_size 7), each
+-- resuming the latest session.
+function M.tls_resume()
+  local other = new_client({ base_url = settings.tls_url, transport = "cosocket", pool_size = 5 })
+  local first = other:list_customers{ size = 1 }
+  other:close()
+  if not first then
+    return reply({ ok = 0 })
+  end
+  local client = new_client({ base_url = settings.tls_url .. "/once", transport = "cosocket", max_retries = 0,
+    pool_size = 7 })
+  local ok = 0
+  for _ = 1, 3 do
+    if client:list_customers{ size = 1 } then
+      ok = ok + 1
+    end
+  end
+  client:close()
+  reply({ ok = ok })
+end
+
 -- A ca_file cannot apply to cosockets: a clear error, not a silent ignore.
 -- With transport = "auto" it comes at the call (libcurl could still carry
 -- it elsewhere); with "cosocket" at orbt.new.
