@@ -1078,6 +1078,22 @@ local function front_failures(dir)
   return n, first
 end
 
+-- The p99 of nginx's $request_time (ms) at the front for the requests to
+-- `path` that ended between `from` and `to` (seconds since the epoch).
+local function front_p99(path, uri, from, to)
+  local times = {}
+  for l in (read_file(path) or ""):gmatch("[^\n]+") do
+    local at, took, what = l:match("^(%S+) (%S+) (%S+)$")
+    at, took = tonumber(at), tonumber(took)
+    if what == uri and at and took and at >= from and at <= to then
+      times[#times + 1] = took * 1000
+    end
+  end
+  if #times == 0 then return nil end
+  table.sort(times)
+  return times[max(1, floor(#times * 0.99 + 0.5))]
+end
+
 -- The upstream's access log of its HTTPS requests: requests, TLS
 -- handshakes (a request with $connection_requests = 1) and resumed ones
 -- ($ssl_session_reused = r), and the protocols seen.
@@ -1159,8 +1175,10 @@ local function run_scale_one(alt, canned, certs, cjson_dir, round)
       marked = http_get(upstream .. "/mark") ~= nil
     end
   end
+  local load_from = socket.gettime()
   text = wait_wrk(scale_wrk(front .. alt.path, S.scale_threads, S.scale_in_flight, S.scale_seconds, name), name,
     S.scale_seconds, sample)
+  local load_to = socket.gettime()
   local cpu_after = proc_cpu_seconds(worker)
   -- Just after: the calls still in flight when wrk stopped finish within the hold.
   for _ = 1, 4 do
@@ -1183,10 +1201,12 @@ local function run_scale_one(alt, canned, certs, cjson_dir, round)
   if r.upstream_connections and r.warm_connections then
     r.run_connections = r.upstream_connections + r.warm_connections
   end
+  -- nginx writes its access logs within a second (flush=1s).
+  socket.sleep(1.2)
+  r.handler_p99 = front_p99(dir .. "/front-access.log", alt.path, load_from, load_to)
   if alt.tls then
-    -- The whole run's handshakes from the access log, which nginx writes
-    -- within a second (flush=1s); the load's from the shared dict.
-    socket.sleep(1.2)
+    -- The whole run's handshakes from the access log; the load's from the
+    -- shared dict.
     r.tls = tls_log_counts(dir .. "/upstream-access.log")
     r.tls.load_handshakes = tonumber(stats:match("tls_handshakes=(%d+)"))
     r.tls.load_resumed = tonumber(stats:match("tls_resumed=(%d+)"))
@@ -1227,7 +1247,8 @@ local function combine_scale(rounds)
     return median(values)
   end
   local c = {}
-  for _, key in ipairs{ "rate", "p50", "p99", "cpu", "busy", "rss_before", "rss_per_call", "peak", "steady_peak",
+  for _, key in ipairs{ "rate", "p50", "p99", "handler_p99", "cpu", "busy", "rss_before", "rss_per_call", "peak",
+    "steady_peak",
     "mean_in_flight" } do
     c[key] = med(key)
   end
@@ -1490,21 +1511,23 @@ local function scale_section(line, scale)
     S.scale_seconds, thousands(S.scale_in_flight), S.scale_hold_ms, thousands(orbt_pool_size()),
     orbt_pool_backlog() and thousands(orbt_pool_backlog()) or "none", S.scale_rounds))
   line("")
-  line("| alternative | per second | p50 | p99 | failed | new upstream connections (warm-up + load) | TLS "
+  line("| alternative | per second | p50 | p99 | handler p99 | failed | new upstream connections (warm-up + load) "
+    .. "| TLS "
     .. "handshakes (resumed) | worker RSS before → peak | upstream in flight: peak, after 1 s, mean | RSS "
     .. "growth per call in flight | worker CPU per request (busy) |")
-  line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
   for _, row in ipairs(scale) do
     local r = row.result
     if r.failed then
-      line(("| %s | FAILED: %s | | | | | | | | | |"):format(row.alt.label, (r.failed:gsub("|", "/"))))
+      line(("| %s | FAILED: %s | | | | | | | | | | |"):format(row.alt.label, (r.failed:gsub("|", "/"))))
     else
       local connections = r.run_connections and ("%s (%s + %s)"):format(thousands(r.run_connections),
         thousands(r.warm_connections), thousands(r.upstream_connections)) or "?"
       local tls = r.tls and ("%s (%s resumed)"):format(thousands(r.tls.handshakes),
         thousands(r.tls.resumed)) or "—"
-      line(("| %s | %s | %.1f ms | %.1f ms | %s of %s | %s | %s | %s → %s | %s, %s, %s | %s | %s (%s) |"):format(
-        row.alt.label, rate_text(r.rate), r.p50, r.p99, thousands(r.errors), thousands(r.requests),
+      line(("| %s | %s | %.1f ms | %.1f ms | %s | %s of %s | %s | %s | %s → %s | %s, %s, %s | %s | %s (%s) |"):format(
+        row.alt.label, rate_text(r.rate), r.p50, r.p99,
+        r.handler_p99 and ("%.1f ms"):format(r.handler_p99) or "?", thousands(r.errors), thousands(r.requests),
         connections, tls, mib(r.rss_before), mib(r.rss_peak),
         r.peak and thousands(r.peak) or "?", r.steady_peak and thousands(r.steady_peak) or "?",
         thousands(r.mean_in_flight),
@@ -1516,6 +1539,9 @@ local function scale_section(line, scale)
   line("Figures are medians over the rounds, except: failed, summed over the rounds; new upstream "
     .. "connections and TLS handshakes, the most of any round; RSS peak, the highest. "
     .. "Per second: handler requests wrk completed per second of its run; p50 and p99 are wrk's latencies. "
+    .. "Handler p99: the p99 of the front's $request_time for the load's requests (from nginx reading the "
+    .. "request's first byte to writing its answer's last), so without the time a request waited to be "
+    .. "accepted or read. Both nginx accept every pending connection at once (multi_accept on). "
     .. "Failed: non-2xx answers and socket errors (connect, read, write, timeout at 10 s) that wrk counted, "
     .. "of the requests it completed; the front answers 502 when the call fails (no retries) and 500 "
     .. "when the page lacks its 20 consumers. "
@@ -1608,6 +1634,11 @@ local function scale_targets(line, scale)
     tls and tls.tls and (" (%s resumed)"):format(thousands(tls.tls.resumed)))
   ratio_target(("%s: (b) orbt over TLS p99 / (b) orbt p99"):format(at), "b-tls", "b", "p99",
     S.scale_max_tls_p99_ratio, true)
+  local handler_tls, handler_rounds = round_ratio("b-tls", "b", "handler_p99")
+  if handler_tls then
+    line(("- %s: (b) orbt over TLS handler p99 / (b) orbt handler p99 (nginx's $request_time)%s: %.2f×"):format(at,
+      handler_rounds, handler_tls))
+  end
   if base and b and base.cpu and b.cpu then
     local cpu_median, rounds = round_ratio("b", "baseline", "cpu")
     line(("- %s: worker CPU per request, (b) orbt %s, fair baseline %s (%s×%s); worker RSS growth per call in "
