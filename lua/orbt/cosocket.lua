@@ -425,8 +425,13 @@ local function acquire(s, deadline)
   end
   local ok, err = sema:wait(seconds)
   if ok then
-    gate.leases[coroutine.running()] = true
-    gate.out = gate.out + 1
+    -- nginx runs handlers and timers in coroutines; a permit taken outside
+    -- one (none is known) is given back all the same, just not reclaimed.
+    local co = coroutine.running()
+    if co then
+      gate.leases[co] = true
+      gate.out = gate.out + 1
+    end
     return true
   end
   if err == "timeout" then
@@ -438,8 +443,11 @@ end
 
 local function release(s)
   local gate = gates[s.pool]
-  gate.leases[coroutine.running()] = nil
-  gate.out = gate.out - 1
+  local co = coroutine.running()
+  if co and gate.leases[co] then
+    gate.leases[co] = nil
+    gate.out = gate.out - 1
+  end
   gate.sema:post(1)
 end
 
