@@ -419,6 +419,31 @@ local function file_size(path)
   return size
 end
 
+-- A tally of TLS requests from an access log: each request on a new
+-- connection ($connection_requests = 1) began with a TLS handshake, and
+-- $ssl_session_reused = "r" says that it resumed a session.
+local function tls_tally()
+  return { requests = 0, handshakes = 0, resumed = 0, protocol_set = {} }
+end
+
+local function tls_count(t, nth, reused, protocol)
+  t.requests = t.requests + 1
+  if nth == "1" then
+    t.handshakes = t.handshakes + 1
+    if reused == "r" then t.resumed = t.resumed + 1 end
+  end
+  t.protocol_set[protocol] = true
+end
+
+-- The tally, with the protocols seen as one sorted list.
+local function tls_total(t)
+  local list = {}
+  for protocol in pairs(t.protocol_set) do list[#list + 1] = protocol end
+  table.sort(list)
+  t.protocols, t.protocol_set = concat(list, ", "), nil
+  return t
+end
+
 -- The requests the TLS server logged from byte `from` of its access log on
 -- (one run's), once there are `expected` of them: nginx writes a request's
 -- line after answering it, so the last line can lag the client's exit.
@@ -440,8 +465,9 @@ local function tls_log_since(path, from, expected)
     if #lines >= expected then break end
     socket.sleep(0.02)
   end
-  local seen, protocols = {}, {}
-  local t = { requests = #lines, connections = 0, handshakes = 0, resumed = 0 }
+  local seen = {}
+  local t = tls_tally()
+  t.connections = 0
   for _, l in ipairs(lines) do
     local connection, nth, reused, protocol, status = l:match("^(%d+) (%d+) (%S+) (%S+) (%d+)$")
     if not connection then return nil, "unreadable access log line: " .. l end
@@ -451,17 +477,9 @@ local function tls_log_since(path, from, expected)
       seen[connection] = true
       t.connections = t.connections + 1
     end
-    if nth == "1" then
-      t.handshakes = t.handshakes + 1
-      if reused == "r" then t.resumed = t.resumed + 1 end
-    end
-    protocols[protocol] = true
+    tls_count(t, nth, reused, protocol)
   end
-  local list = {}
-  for protocol in pairs(protocols) do list[#list + 1] = protocol end
-  table.sort(list)
-  t.protocols = concat(list, ", ")
-  return t
+  return tls_total(t)
 end
 
 -- Adds the run's TLS handshakes (r.tls) to a client's result; the log must
@@ -1098,24 +1116,14 @@ end
 -- handshakes (a request with $connection_requests = 1) and resumed ones
 -- ($ssl_session_reused = r), and the protocols seen.
 local function tls_log_counts(path)
-  local c = { requests = 0, handshakes = 0, resumed = 0 }
-  local protocols = {}
+  local t = tls_tally()
   for l in (read_file(path) or ""):gmatch("[^\n]+") do
-    local _, requests, reused, protocol = l:match("^(%S+) (%S+) (%S+) (%S+) ")
-    if requests then
-      c.requests = c.requests + 1
-      if requests == "1" then
-        c.handshakes = c.handshakes + 1
-        if reused == "r" then c.resumed = c.resumed + 1 end
-      end
-      protocols[protocol] = true
+    local _, nth, reused, protocol = l:match("^(%S+) (%S+) (%S+) (%S+) ")
+    if nth then
+      tls_count(t, nth, reused, protocol)
     end
   end
-  local list = {}
-  for p in pairs(protocols) do list[#list + 1] = p end
-  table.sort(list)
-  c.protocols = concat(list, ", ")
-  return c
+  return tls_total(t)
 end
 
 local function run_scale_one(alt, canned, certs, cjson_dir, round)
