@@ -55,28 +55,29 @@ describe("orbt in nginx #nginx", function()
     assert.equal(1, stats.connections)
   end)
 
-  -- orbt-mock holds each list 300 ms; 20 requests reach the worker at once.
-  -- Each must succeed; returns orbt-mock's stats.
-  local function twenty_delayed_lists(path)
-    env.mock:fault{ path = PATH, method = "GET", count = 20, delay_ms = 300 }
-    for _, body in ipairs(env.nginx:get_parallel(path, 20)) do
+  -- orbt-mock holds each list delay_ms; `count` requests reach the worker
+  -- at once. Each must succeed; returns orbt-mock's stats.
+  local function delayed_lists(path, count, delay_ms)
+    env.mock:fault{ path = PATH, method = "GET", count = count, delay_ms = delay_ms }
+    for _, body in ipairs(env.nginx:get_parallel(path, count)) do
       local result = assert(json.decode(body), body)
       assert.is_true(result.ok, body)
     end
     local stats = env.mock:stats()
-    assert.equal(20, stats.requests_total)
+    assert.equal(count, stats.requests_total)
     return stats
   end
 
   it("does not block the worker: 20 requests wait on orbt-mock at the same moment", function()
-    local stats = twenty_delayed_lists("/list")
+    local stats = delayed_lists("/list", 20, 300)
     assert.is_true(stats.peak_in_flight >= 15, "peak in flight was " .. stats.peak_in_flight)
   end)
 
+  -- 8 requests held 150 ms each: one after the other, 1.2 s.
   it("blocks the worker when libcurl is forced: one request in flight at a time", function()
-    local stats = twenty_delayed_lists("/list?transport=curl")
+    local stats = delayed_lists("/list?transport=curl", 8, 150)
     assert.equal(1, stats.peak_in_flight)
-    for _, request in ipairs(env.mock:requests(20)) do
+    for _, request in ipairs(env.mock:requests(8)) do
       assert.is_nil(user_agent(request):find(COSOCKET_AGENT, 1, true))
     end
   end)
