@@ -554,11 +554,9 @@ static void make_pool_salt(void)
         memset(pool_salt, 0, sizeof pool_salt); /* names then still tell proxies apart */
 }
 
-/* A name for the keep-alive pool: connections to one origin through one
- * proxy (named by a salted digest, never its credentials) share a pool.
- * nginx sizes a pool once, when it is first used, so its pool_size and
- * pool_backlog are part of its name: clients that ask for other sizes
- * get a pool of their own. */
+/* A name for the route: one origin through one proxy (named by a salted
+ * digest, never its credentials). Its connections share a pool, and its
+ * TLS handshakes a session to resume. */
 static void push_route_name(lua_State *L, const orbt_client *c)
 {
     if (c->proxy.host == NULL) {
@@ -582,6 +580,10 @@ static void push_route_name(lua_State *L, const orbt_client *c)
     lua_pushfstring(L, "orbt:%s:%s:%d:via:%s", c->base.scheme, c->base.host, c->base.port, hex);
 }
 
+/* The keep-alive pool's name: the route's, and its sizes, since nginx
+ * sizes a pool once, when it is first used, and the cosocket transport
+ * keeps one waiting line (pool_backlog) per pool: clients that ask for
+ * other sizes get a pool of their own. */
 static void push_pool_name(lua_State *L, const orbt_client *c)
 {
     push_route_name(L, c);
@@ -634,7 +636,7 @@ static int push_proxy(lua_State *L, const orbt_client *c)
 /* client:_settings() -> {scheme, host, address, port, tls, authority,
  * timeout, connect_timeout, max_body, transport ("auto", "curl" or
  * "cosocket"), refusal_field and refusal (why cosockets cannot carry this
- * client) or nil, pool, pool_size, pool_backlog (or nil), proxy =
+ * client) or nil, route, pool, pool_size, pool_backlog (or nil), proxy =
  * {scheme, host, address, port, tls, connect} or nil}, or nil, err once
  * closed. */
 static int client_settings(lua_State *L)
@@ -656,6 +658,8 @@ static int client_settings(lua_State *L)
         set_field_string(L, "refusal_field", c->cosocket_refusal_field);
         set_field_string(L, "refusal", c->cosocket_refusal);
     }
+    push_route_name(L, c);
+    lua_setfield(L, -2, "route");
     push_pool_name(L, c);
     lua_setfield(L, -2, "pool");
     set_field_integer(L, "pool_size", c->pool_size);

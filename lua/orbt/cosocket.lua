@@ -83,8 +83,6 @@ local function settings_of(client)
       s.connect_host, s.connect_port = via.address, via.port
     end
     s.connect_literal = is_address(s.connect_host)
-    -- The pool's name less its sizes: the origin and the proxy.
-    s.route = s.pool:match("^(.*):pool:%-?%d+:%-?%d+$") or s.pool
     settings_cache[client] = s
   end
   return s
