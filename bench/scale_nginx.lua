@@ -45,21 +45,27 @@ function M.init_worker()
   require("scale_baseline").init_worker()
 end
 
-local QUERY = { size = 20 }
-
-local function list(c)
-  local page, err = c:list_customers(QUERY)
+-- The handler's answer to one call of `who` ("orbt", "baseline"): 502 and
+-- "<who> call failed: ..." logged when it failed, 500 when the page lacks
+-- its 20 consumers, else "ok".
+function M.answer(who, page, err)
   if not page then
-    ngx.log(ngx.ERR, "orbt call failed: ", tostring(err))
+    ngx.log(ngx.ERR, who, " call failed: ", tostring(err))
     ngx.status = 502
-    return ngx.say("orbt call failed")
+    return ngx.say(who, " call failed")
   end
-  if type(page.content) ~= "table" or #page.content ~= 20 then
-    ngx.log(ngx.ERR, "orbt call answered a page without 20 consumers")
+  if type(page) ~= "table" or type(page.content) ~= "table" or #page.content ~= 20 then
+    ngx.log(ngx.ERR, who, " call answered a page without 20 consumers")
     ngx.status = 500
     return ngx.say("bad page")
   end
   ngx.say("ok")
+end
+
+local QUERY = { size = 20 }
+
+local function list(c)
+  return M.answer("orbt", c:list_customers(QUERY))
 end
 
 function M.list()
