@@ -154,9 +154,11 @@ $(TSAN_HOST): examples/embed/threads.c $(SRC) $(wildcard src/*.h)
 
 tsan: deps-build $(TSAN_HOST)
 
-$(MOCK): $(MOCK_SRC) $(wildcard mock/*.h) | $(BUILD)
-	$(CC) $(BASE_CFLAGS) $(SAN_FLAGS) $(MOCK_SRC) \
-	  $$(pkg-config --cflags --libs libmicrohttpd libcjson openssl) -lpthread -lm -o $@
+# CPPFLAGS, CFLAGS and LDFLAGS are the packager's (debian/rules passes
+# dpkg-buildflags' hardening flags); empty otherwise.
+$(MOCK): $(MOCK_SRC) $(wildcard mock/*.h) src/version.h | $(BUILD)
+	$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(SAN_FLAGS) $(MOCK_SRC) \
+	  $$(pkg-config --cflags --libs libmicrohttpd libcjson openssl) -lpthread -lm $(LDFLAGS) -o $@
 
 $(BUILD) $(BUILD)/obj:
 	mkdir -p $@

@@ -18,6 +18,7 @@
 #include "store.h"
 #include "tls.h"
 #include "util.h"
+#include "../src/version.h"   /* orbt-mock carries the module's version */
 
 #define DEFAULT_API_KEY "test-api-key"
 #define DEFAULT_CLIENT_ID "3f1c2a9e-8b7d-4e6f-9a01-23456789abcd"
@@ -46,6 +47,7 @@ static void usage(FILE *f)
         "  --tls-key FILE     the certificate's PEM private key, unencrypted\n"
         "  --quiet            no per-request log lines on stderr\n"
         "  --help             this text\n"
+        "  --version          the version, which is the orbt module's\n"
         "\n"
         "Prints \"listening on http://HOST:PORT\" (https:// with --tls-cert) as its\n"
         "first line on stdout and stops cleanly on SIGTERM or SIGINT. The\n"
@@ -134,7 +136,7 @@ static int apply_option(int opt, char *arg, struct mock_config *cfg)
     }
 }
 
-/* Returns -1 to run, or an exit status (0 after --help). */
+/* Returns -1 to run, or an exit status (0 after --help or --version). */
 static int parse_args(int argc, char **argv, struct mock_config *cfg)
 {
     static const struct option opts[] = {
@@ -144,13 +146,17 @@ static int parse_args(int argc, char **argv, struct mock_config *cfg)
         {"skew", required_argument, 0, 'w'},    {"lifetime", required_argument, 0, 'l'},
         {"tls-cert", required_argument, 0, 'C'}, {"tls-key", required_argument, 0, 'K'},
         {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'H'},
-        {0, 0, 0, 0},
+        {"version", no_argument, 0, 'V'},       {0, 0, 0, 0},
     };
     opterr = 0;   /* we print our own messages */
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (opt == 'H') {
             usage(stdout);
+            return 0;
+        }
+        if (opt == 'V') {
+            puts("orbt-mock " ORBT_VERSION);
             return 0;
         }
         if (opt == '?') {
