@@ -20,6 +20,12 @@
 # runs one runtime; `make RUNTIME=lua5.1` builds for one. Missing Debian
 # packages are installed when run as root; otherwise the apt-get line is printed.
 
+# The version, read from src/version.h (the one place it is written).
+VERSION     := $(shell sed -n 's/^\#define ORBT_VERSION "\(.*\)"$$/\1/p' src/version.h)
+ifeq ($(VERSION),)
+$(error cannot read ORBT_VERSION from src/version.h)
+endif
+
 RUNTIMES    ?= lua5.1 lua5.2 lua5.3 lua5.4 luajit
 RUNTIME     ?= lua5.4
 CC          ?= cc
