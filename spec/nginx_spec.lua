@@ -6,7 +6,9 @@ local mockserver = require("support.mock")
 local harness = require("support.harness")
 
 local PATH = mockserver.PATH
-local COSOCKET_AGENT = "(nginx cosocket)"
+-- The module in nginx is this run's: the same version as the one loaded here.
+local AGENT = "orbt-lua/" .. require("orbt")._VERSION
+local COSOCKET_AGENT = AGENT .. " (nginx cosocket)"
 
 local function user_agent(request)
   for name, value in pairs(request.headers) do
@@ -42,7 +44,7 @@ describe("orbt in nginx #nginx", function()
     assert.equal(0, stats.auth_failures)
     assert.equal(5, stats.consumers)
     for _, request in ipairs(env.mock:requests(9)) do
-      assert.matches(COSOCKET_AGENT, user_agent(request), 1, true)
+      assert.equal(COSOCKET_AGENT, user_agent(request))
     end
   end)
 
@@ -78,7 +80,7 @@ describe("orbt in nginx #nginx", function()
     local stats = delayed_lists("/list?transport=curl", 8, 150)
     assert.equal(1, stats.peak_in_flight)
     for _, request in ipairs(env.mock:requests(8)) do
-      assert.is_nil(user_agent(request):find(COSOCKET_AGENT, 1, true))
+      assert.equal(AGENT, user_agent(request))
     end
   end)
 
