@@ -14,6 +14,8 @@
 #   make fuzz       libFuzzer targets (fuzz/), FUZZ_SECONDS each (default 60)
 #   make compare    orbt's JSON decoder and HTTP/1.1 reader against cJSON, lua-cjson,
 #                   dkjson and the curl tool on the same inputs (bench/compare*)
+#   make dist       the release tarball build/dist/orbt-VERSION.tar.gz, from git HEAD
+#   make distcheck  make dist, then make test in the tarball unpacked on its own
 #
 # `make test SANITIZE=1` builds everything with AddressSanitizer and UBSan
 # (in build/sanitize) and runs the specs with it. `make test RUNTIMES=luajit`
@@ -357,3 +359,57 @@ deps-lint:
 	$(call ensure_debs,$(LINT_DEBS))
 deps-valgrind:
 	$(call ensure_debs,$(VG_DEBS))
+
+# ===== make dist =====
+# build/dist/orbt-VERSION.tar.gz: `git archive` of HEAD under orbt-VERSION/,
+# compressed with gzip -n (no name or time in its header), so one commit
+# always gives the same bytes. It holds what git tracks, less what
+# .gitattributes marks export-ignore: .ci/ (CI runs from a clone) and most
+# of the fuzz seed corpora, of which a few small seeds per target stay,
+# enough for `make fuzz` to start (libFuzzer grows the corpus from them).
+# Build output is never tracked, so none is in it. It refuses to run when
+# tracked files have uncommitted changes: the tarball would not be the tree.
+#
+# make distcheck unpacks the tarball into a fresh temporary directory, checks
+# that it holds no build output, runs `make test` there (not a git checkout;
+# ORBT_DIST_TARBALL tells spec/packaging_spec.lua which tarball to install
+# with the release rockspec) and removes the directory when all passed.
+DIST_DIR     := build/dist
+DIST_NAME    := orbt-$(VERSION)
+DIST_TARBALL := $(DIST_DIR)/$(DIST_NAME).tar.gz
+DIST_DEBS    := git tar gzip
+
+.PHONY: dist distcheck deps-dist
+
+dist: deps-dist
+	@top=$$(git rev-parse --show-toplevel 2>/dev/null) && [ "$$top" -ef . ] || { \
+	  echo "make dist: $(CURDIR) is not a git checkout's top directory; the tarball is made from git"; exit 1; }
+	@changed=$$(git status --porcelain --untracked-files=no); if [ -n "$$changed" ]; then \
+	  echo "make dist: tracked files have uncommitted changes, which the tarball (HEAD) would not hold:"; \
+	  echo "$$changed"; echo "make dist: commit or stash them first"; exit 1; \
+	fi
+	@mkdir -p $(DIST_DIR)
+	@git archive --format=tar --prefix=$(DIST_NAME)/ HEAD | gzip -n -9 >$(DIST_TARBALL).tmp
+	@mv $(DIST_TARBALL).tmp $(DIST_TARBALL)
+	@echo "make dist: $(DIST_TARBALL) ($$(git rev-parse --short HEAD)): $$(stat -c %s $(DIST_TARBALL)) bytes," \
+	  "$$(tar -tzf $(DIST_TARBALL) | grep -vc '/$$') files"
+
+distcheck: dist
+	@set -e; tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/orbt-distcheck.XXXXXX"); \
+	tar -xzf $(DIST_TARBALL) -C "$$tmp"; \
+	tree="$$tmp/$(DIST_NAME)"; \
+	if [ "$$(ls -A "$$tmp")" != "$(DIST_NAME)" ]; then \
+	  echo "make distcheck: the tarball does not unpack into $(DIST_NAME)/ alone"; exit 1; \
+	fi; \
+	built=$$(cd "$$tree" && find . -name build -o -name '*.o' -o -name '*.so' -o -name '*.a' \
+	  -o -name orbt-mock -type f -o -name luarocks-tree); \
+	if [ -n "$$built" ]; then echo "make distcheck: build output in the tarball:"; echo "$$built"; exit 1; fi; \
+	echo "make distcheck: make test in $$tree"; \
+	if ORBT_DIST_TARBALL=$(abspath $(DIST_TARBALL)) $(MAKE) --no-print-directory -C "$$tree" test; then \
+	  rm -rf "$$tmp"; echo "make distcheck: $(DIST_TARBALL) builds and passes make test, unpacked on its own"; \
+	else \
+	  echo "make distcheck: make test failed in the unpacked tarball; it stays in $$tree"; exit 1; \
+	fi
+
+deps-dist:
+	$(call ensure_debs,$(DIST_DEBS))
