@@ -16,6 +16,9 @@
 #                   dkjson and the curl tool on the same inputs (bench/compare*)
 #   make dist       the release tarball build/dist/orbt-VERSION.tar.gz, from git HEAD
 #   make distcheck  make dist, then make test in the tarball unpacked on its own
+#   make deb        Debian packages lua-orbt and orbt-tools (build/deb/), checked by lintian
+#   make install-check  install the .debs, use them from every runtime, nginx and PATH,
+#                   remove them and check nothing is left (as root; CI runs it)
 #
 # `make test SANITIZE=1` builds everything with AddressSanitizer and UBSan
 # (in build/sanitize) and runs the specs with it. `make test RUNTIMES=luajit`
@@ -413,3 +416,47 @@ distcheck: dist
 
 deps-dist:
 	$(call ensure_debs,$(DIST_DEBS))
+
+# ===== make deb, make install-check =====
+# make deb: Debian packages from the release tarball (make dist), built by
+# dh-lua and debhelper (debian/) into build/deb/: lua-orbt (the module for
+# Lua 5.1-5.4, whose 5.1 build LuaJIT and nginx's Lua module load, and the
+# pure-Lua files), orbt-tools (orbt and orbt-mock, with man pages), their
+# -dbgsym packages and the source package. lintian must find no errors.
+# The whole build log is build/deb/build.log.
+#
+# make install-check (as root): debian/install-check installs build/deb's
+# .debs with apt-get, runs orbt from Lua 5.1-5.4, LuaJIT, nginx and PATH
+# with nothing from the checkout, and purges them, checking nothing is
+# left. It runs make deb first when build/deb holds no .deb.
+DEB_DIR      := build/deb
+DEB_DEBS     := dpkg-dev debhelper dh-lua fakeroot help2man lintian pkgconf libcjson-dev libcurl4-openssl-dev \
+                libluajit2-5.1-dev luajit2 libmicrohttpd-dev libssl-dev lua-argparse lua-luv
+INSTALL_CHECK_DEBS := lua5.1 lua5.2 lua5.3 lua5.4 luajit2 nginx libnginx-mod-http-lua curl python3
+
+.PHONY: deb install-check deps-deb deps-install-check
+
+deb: deps-deb dist
+	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)
+	@cp $(DIST_TARBALL) $(DEB_DIR)/orbt_$(VERSION).orig.tar.gz
+	@tar -xzf $(DEB_DIR)/orbt_$(VERSION).orig.tar.gz -C $(DEB_DIR)
+	@echo "make deb: dpkg-buildpackage -us -uc in $(DEB_DIR)/$(DIST_NAME) (log: $(DEB_DIR)/build.log)"
+	@cd $(DEB_DIR)/$(DIST_NAME) && dpkg-buildpackage -us -uc >../build.log 2>&1 \
+	  || { tail -40 ../build.log; echo "make deb: dpkg-buildpackage failed; see $(DEB_DIR)/build.log"; exit 1; }
+	@grep -E '^orbt .*: loads, signs, refuses$$' $(DEB_DIR)/build.log | sort | uniq -c
+	@rm -rf $(DEB_DIR)/$(DIST_NAME)
+	@cd $(DEB_DIR) && for f in *.deb *.dsc; do printf '%-44s %8d bytes\n' "$$f" "$$(stat -c %s "$$f")"; done
+	@echo "lintian $(DEB_DIR)/orbt_$(VERSION)-*.changes:"
+	@lintian --fail-on error $(DEB_DIR)/orbt_$(VERSION)-*.changes 2>&1 | grep -v 'root privileges' || true
+	@lintian --fail-on error $(DEB_DIR)/orbt_$(VERSION)-*.changes >/dev/null 2>&1 \
+	  || { echo "make deb: lintian reports errors"; exit 1; }
+	@echo "make deb: lintian finds no errors"
+
+install-check: deps-install-check
+	@[ -n "$(wildcard $(DEB_DIR)/*.deb)" ] || $(MAKE) --no-print-directory deb
+	debian/install-check $(DEB_DIR) $(VERSION)
+
+deps-deb:
+	$(call ensure_debs,$(DEB_DEBS))
+deps-install-check:
+	$(call ensure_debs,$(INSTALL_CHECK_DEBS))
