@@ -1,7 +1,7 @@
 -- version_spec: one version everywhere. src/version.h is the one place it
 -- is written; the module, the User-Agent orbt-mock receives, the release
--- rockspec (its name, version and source), CHANGELOG.md, debian/changelog
--- and `orbt --version` must all say the same. Runs on every runtime; the
+-- rockspec (its name, version and source), CHANGELOG.md, debian/changelog,
+-- the releases the README names and `orbt --version` must all say the same. Runs on every runtime; the
 -- orbt command's part on the Lua 5.4 pass, where the command runs.
 local cli = require("support.cli")
 local harness = require("support.harness")
@@ -122,6 +122,32 @@ describe("the version", function()
     assert.equal("orbt", package)
     assert.equal(VERSION, upstream)
     assert.truthy(tonumber(revision) >= 1)
+  end)
+
+  it("is the release the README and docs/*.md name", function()
+    -- Where the documents name an orbt release: orbt 0.2.0, orbt-0.2.0.tar.gz,
+    -- orbt-0.2.0-1.rockspec, lua-orbt_0.2.0-1_amd64.deb, the tag v0.2.0 and
+    -- printed versions. Other software's versions (Lua 5.4.4) are not these.
+    local V = "(%d+%.%d+%.%d+)"
+    local contexts = { "orbt[ %-]" .. V, "orbt_" .. V, "orbt%-tools_" .. V, "%f[%w]v" .. V,
+      "orbt command, module " .. V, "_VERSION[^#\n]*# %-%-> " .. V }
+    local wrong, named = {}, 0
+    for path in shell.run("ls README.md docs/*.md"):gmatch("[^\n]+") do
+      local n = 0
+      for line in (read(path) .. "\n"):gmatch("(.-)\n") do
+        n = n + 1
+        for _, pattern in ipairs(contexts) do
+          for found in line:gmatch(pattern) do
+            named = named + 1
+            if found ~= VERSION then
+              wrong[#wrong + 1] = ("%s:%d: %s"):format(path, n, line)
+            end
+          end
+        end
+      end
+    end
+    assert(#wrong == 0, ("%d of %d mentions of a release are not %s:\n%s")
+      :format(#wrong, named, VERSION, table.concat(wrong, "\n")))
   end)
 
   describe("on the wire", function()
