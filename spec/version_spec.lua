@@ -1,7 +1,8 @@
 -- version_spec: one version everywhere. src/version.h is the one place it
 -- is written; the module, the User-Agent orbt-mock receives, the release
 -- rockspec (its name, version and source), CHANGELOG.md, debian/changelog,
--- the releases the README names and `orbt --version` must all say the same. Runs on every runtime; the
+-- the releases the README names, `orbt --version` and `orbt-mock --version`
+-- must all say the same. Runs on every runtime; the
 -- orbt command's part on the Lua 5.4 pass, where the command runs.
 local cli = require("support.cli")
 local harness = require("support.harness")
@@ -164,6 +165,12 @@ describe("the version", function()
       end
       assert.equal("orbt-lua/" .. VERSION, agent)
     end)
+  end)
+
+  it("is what orbt-mock --version prints", function()
+    local out, ok = shell.run(shell.quote(os.getenv("ORBT_MOCK") or "build/orbt-mock") .. " --version 2>&1")
+    assert.is_true(ok, out)
+    assert.equal("orbt-mock " .. VERSION .. "\n", out)
   end)
 
   describe("orbt --version", function()
