@@ -30,9 +30,10 @@
 static void usage(FILE *f)
 {
     fputs(
-        "usage: orbt-mock [options]\n"
+        "Usage: orbt-mock [OPTION]...\n"
         "A local sandbox of the Orbt partner API.\n"
         "\n"
+        "Options:\n"
         "  --host ADDR        address to bind (default 127.0.0.1)\n"
         "  --port N           port to bind; 0 lets the OS pick a free one (default 0)\n"
         "  --api-key K        expected x-api-key (default " DEFAULT_API_KEY ")\n"
