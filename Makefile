@@ -89,8 +89,9 @@ MOCK_SRC    := $(wildcard mock/*.c)
 # Debian packages each target needs. The orbt command (bin/orbt) runs on
 # Lua 5.4 with lua-argparse and lua-luv (Debian 12's lua-posix has no 5.4 build).
 CLI_DEBS    := lua5.4 lua-argparse lua-luv
+# ca-certificates: calls to Orbt are HTTPS, verified against the system's CAs.
 BUILD_DEBS  := gcc make pkg-config $(DEBS_$(RUNTIME)) libcurl4-openssl-dev libcjson-dev \
-               libssl-dev libmicrohttpd-dev
+               libssl-dev libmicrohttpd-dev ca-certificates
 TEST_DEBS   := $(BUILD_DEBS) $(foreach r,$(RUNTIMES),$(DEBS_$(r))) lua-busted lua-dkjson luarocks lua-socket \
                liblua5.4-dev libtsan2 clang curl openssl ca-certificates locales nginx libnginx-mod-http-lua tinyproxy dante-server \
                $(CLI_DEBS) python3 bsdutils
