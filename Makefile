@@ -213,7 +213,7 @@ lint: deps-lint
 	  --inline-suppr --std=c11 -D_GNU_SOURCE src mock
 	clang-tidy --quiet $(SRC) $(MOCK_SRC) -- $(BASE_CFLAGS) \
 	  $$(pkg-config --cflags $(LUA_PC) $(PKGS) libmicrohttpd)
-	luacheck --quiet lua spec examples bench bin
+	luacheck --quiet lua spec examples bench bin debian/smoke.lua
 
 # libFuzzer targets (fuzz/*_fuzz.c) for JSON -> Lua and for answer handling,
 # built with clang into build/fuzz/ and run one after the other for
