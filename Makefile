@@ -386,7 +386,7 @@ DIST_DEBS    := git tar gzip
 .PHONY: dist distcheck deps-dist
 
 dist: deps-dist
-	@top=$$(git rev-parse --show-toplevel 2>/dev/null) && [ "$$top" -ef . ] || { \
+	@top=$$(git rev-parse --show-toplevel) && [ "$$top" -ef . ] || { \
 	  echo "make dist: $(CURDIR) is not a git checkout's top directory; the tarball is made from git"; exit 1; }
 	@changed=$$(git status --porcelain --untracked-files=no); if [ -n "$$changed" ]; then \
 	  echo "make dist: tracked files have uncommitted changes, which the tarball (HEAD) would not hold:"; \
@@ -429,10 +429,13 @@ deps-dist:
 # make install-check (as root): debian/install-check installs build/deb's
 # .debs with apt-get, runs orbt from Lua 5.1-5.4, LuaJIT, nginx and PATH
 # with nothing from the checkout, and purges them, checking nothing is
-# left. It runs make deb first when build/deb holds no .deb.
+# left. It runs make deb first unless build/deb holds the packages of the
+# commit checked out now (build/deb/commit).
 DEB_DIR      := build/deb
-DEB_DEBS     := dpkg-dev debhelper dh-lua fakeroot help2man lintian pkgconf libcjson-dev libcurl4-openssl-dev \
-                libluajit2-5.1-dev luajit2 libmicrohttpd-dev libssl-dev lua-argparse lua-luv
+# debian/control's Build-Depends, and build-essential, which dpkg-buildpackage
+# always requires.
+DEB_DEBS     := build-essential dpkg-dev debhelper dh-lua fakeroot help2man lintian pkgconf libcjson-dev \
+                libcurl4-openssl-dev libluajit2-5.1-dev luajit2 libmicrohttpd-dev libssl-dev lua-argparse lua-luv
 INSTALL_CHECK_DEBS := lua5.1 lua5.2 lua5.3 lua5.4 luajit2 nginx libnginx-mod-http-lua curl python3
 
 .PHONY: deb install-check deps-deb deps-install-check
@@ -446,6 +449,7 @@ deb: deps-deb dist
 	  || { tail -40 ../build.log; echo "make deb: dpkg-buildpackage failed; see $(DEB_DIR)/build.log"; exit 1; }
 	@grep -E '^orbt .*: loads, signs, refuses$$' $(DEB_DIR)/build.log | sort | uniq -c
 	@rm -rf $(DEB_DIR)/$(DIST_NAME)
+	@git rev-parse HEAD >$(DEB_DIR)/commit
 	@cd $(DEB_DIR) && for f in *.deb *.dsc; do printf '%-44s %8d bytes\n' "$$f" "$$(stat -c %s "$$f")"; done
 	@echo "lintian $(DEB_DIR)/orbt_$(VERSION)-*.changes:"
 	@lintian --fail-on error $(DEB_DIR)/orbt_$(VERSION)-*.changes 2>&1 | grep -v 'root privileges' || true
@@ -454,7 +458,8 @@ deb: deps-deb dist
 	@echo "make deb: lintian finds no errors"
 
 install-check: deps-install-check
-	@[ -n "$(wildcard $(DEB_DIR)/*.deb)" ] || $(MAKE) --no-print-directory deb
+	@[ "$$(cat $(DEB_DIR)/commit 2>/dev/null)" = "$$(git rev-parse HEAD)" ] \
+	  || $(MAKE) --no-print-directory deb
 	debian/install-check $(DEB_DIR) $(VERSION)
 
 deps-deb:
