@@ -114,6 +114,13 @@ describe("the version", function()
     -- The first heading with a version number (an [Unreleased] one may come before it).
     local newest = ("\n" .. changelog):match("\n## %[(%d[^%]]*)%]")
     assert.equal(VERSION, newest)
+    -- The link references at the bottom: Unreleased compares from this tag,
+    -- and this release has a link of its own.
+    local base = "https://github.com/orbt/orbt-lua/"
+    assert(changelog:find("\n%[Unreleased%]: " .. literal(base .. "compare/v" .. VERSION .. "...HEAD") .. "\n"),
+      "CHANGELOG.md's [Unreleased] link does not compare from v" .. VERSION)
+    assert(changelog:find("\n%[" .. literal(VERSION) .. "%]: " .. literal(base) .. "%S*v" .. literal(VERSION) .. "\n"),
+      "CHANGELOG.md has no [" .. VERSION .. "] link ending in v" .. VERSION)
   end)
 
   it("is the top entry of debian/changelog: orbt (" .. VERSION .. "-N)", function()
@@ -123,6 +130,18 @@ describe("the version", function()
     assert.equal("orbt", package)
     assert.equal(VERSION, upstream)
     assert.truthy(tonumber(revision) >= 1)
+  end)
+
+  it("names, in the README's and docs' .deb files, debian/changelog's revision", function()
+    local revision = read("debian/changelog"):match("^%S+ %([^)]-%-(%d+)%)")
+    local names = 0
+    for path in shell.run("ls README.md docs/*.md"):gmatch("[^\n]+") do
+      for upstream, rev in read(path):gmatch("orbt[%-%a]*_(%d+%.%d+%.%d+)%-(%d+)_%w+%.deb") do
+        names = names + 1
+        assert.equal(VERSION .. "-" .. revision, upstream .. "-" .. rev, path .. " names a .deb of another version")
+      end
+    end
+    assert(names > 0, "README.md and docs/*.md name no .deb file")
   end)
 
   it("is the release the README and docs/*.md name", function()

@@ -52,9 +52,9 @@ end
 function M.parser()
   local p = argparse("orbt", "Orbt partner API from the shell: calls, and bulk imports that resume.")
     -- One line, as help2man reads it for the man page's SYNOPSIS; the
-    -- options are listed below it.
+    -- options are listed below it, two spaces at least from their text.
     :usage("Usage: orbt [OPTION]... COMMAND [ARG]...")
-    :help_description_margin(27)
+    :help_description_margin(28)
     :epilog("Settings: flags, then ORBT_API_KEY, ORBT_CLIENT_ID, ORBT_SECRET, ORBT_BASE_URL, ORBT_PROFILE,\n"
       .. "then the profile file $XDG_CONFIG_HOME/orbt/config (chmod 600). There is no flag for the secret.\n"
       .. "Exit codes: 0 done, 1 some items failed, 2 usage or configuration, 3 authentication,\n"
