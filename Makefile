@@ -452,9 +452,9 @@ deb: deps-deb dist
 	@git rev-parse HEAD >$(DEB_DIR)/commit
 	@cd $(DEB_DIR) && for f in *.deb *.dsc; do printf '%-44s %8d bytes\n' "$$f" "$$(stat -c %s "$$f")"; done
 	@echo "lintian $(DEB_DIR)/orbt_$(VERSION)-*.changes:"
-	@lintian --fail-on error $(DEB_DIR)/orbt_$(VERSION)-*.changes 2>&1 | grep -v 'root privileges' || true
-	@lintian --fail-on error $(DEB_DIR)/orbt_$(VERSION)-*.changes >/dev/null 2>&1 \
-	  || { echo "make deb: lintian reports errors"; exit 1; }
+	@rc=0; out=$$(lintian --fail-on error $(DEB_DIR)/orbt_$(VERSION)-*.changes 2>&1) || rc=$$?; \
+	  printf '%s\n' "$$out" | grep -v 'root privileges' || true; \
+	  if [ $$rc != 0 ]; then echo "make deb: lintian reports errors"; exit 1; fi
 	@echo "make deb: lintian finds no errors"
 
 install-check: deps-install-check

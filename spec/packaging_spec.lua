@@ -30,7 +30,6 @@ end
 
 describe("the rockspec", function()
   it("installs with luarocks make into a tree that lua loads orbt from", function()
-    local version = LUA_VERSION
     local tree = shell.tmpdir()
     -- luarocks builds in place, so it builds from a copy of the sources.
     local work = shell.tmpdir()
@@ -39,7 +38,7 @@ describe("the rockspec", function()
     -- here, which luarocks does not see, and no rock server is reachable.
     local out, ok = shell.run(("cd %s && luarocks --lua-version=%s make --deps-mode=none --tree %s "
       .. "orbt-scm-1.rockspec 2>&1")
-      :format(shell.quote(work), version, shell.quote(tree)))
+      :format(shell.quote(work), LUA_VERSION, shell.quote(tree)))
     shell.exec("rm -rf " .. shell.quote(work))
     assert.is_true(ok, out)
     local loaded, loads = load_from(tree)
@@ -47,7 +46,7 @@ describe("the rockspec", function()
     shell.exec("rm -rf " .. shell.quote(tree))
     assert.is_true(has_command, "the rockspec installs bin/orbt")
     assert.is_true(loads, loaded)
-    assert.matches("/lib/lua/" .. version .. "/orbt.so", loaded, 1, true)
+    assert.matches("/lib/lua/" .. LUA_VERSION .. "/orbt.so", loaded, 1, true)
   end)
 end)
 
